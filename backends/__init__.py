@@ -1,0 +1,4 @@
+"""Interpretations of diagrams (functors out of the free Markov category).
+
+Installed as ``markovcat.backends``.
+"""

@@ -1,0 +1,1 @@
+"""The gallery: the seed's diagrams, built with markovcat.  Installed as ``markovcat.diagrams``."""

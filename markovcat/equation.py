@@ -1,0 +1,95 @@
+"""Equations between diagrams: statements that can be checked, explained and drawn.
+
+An :class:`Equation` only *states* ``lhs = rhs (= ...)``.  :meth:`Equation.check`
+asks whether it holds in the free Markov category (by :func:`markovcat.equal`); an
+equation that does not (a group axiom, say) is an assumption about particular boxes.
+
+>>> from markovcat.syntax import Ty, Box, Copy, Discard
+>>> X = Ty("X")
+>>> k = Box("k", X, X)
+>>> Equation(k >> Discard(X), Discard(X), name="discard naturality").check()
+True
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from markovcat.markov import equal, explain
+from markovcat.syntax import Diagram, Ty, TypeMismatch, _check_operand
+
+__all__ = ["Equation"]
+
+
+class Equation:
+    """``sides[0] = sides[1] = ...``, all of one type ``dom -> cod``."""
+
+    __slots__ = ("sides", "name")
+    sides: tuple[Diagram, ...]
+    name: str | None
+
+    def __init__(self, lhs: Diagram, rhs: Diagram, *more: Diagram, name: str | None = None) -> None:
+        sides = (lhs, rhs, *more)
+        for side in sides:
+            _check_operand(side, "Equation")
+        for i, side in enumerate(sides[1:], start=1):
+            if (side.dom, side.cod) != (lhs.dom, lhs.cod):
+                raise TypeMismatch(
+                    f"equation {name or ''!s}: side {i} has type {side.dom} -> {side.cod} "
+                    f"but side 0 has type {lhs.dom} -> {lhs.cod}".replace("equation : ", "equation: ")
+                )
+        object.__setattr__(self, "sides", sides)
+        object.__setattr__(self, "name", name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("equations are immutable")
+
+    @property
+    def lhs(self) -> Diagram:
+        return self.sides[0]
+
+    @property
+    def rhs(self) -> Diagram:
+        return self.sides[-1]
+
+    @property
+    def dom(self) -> Ty:
+        return self.lhs.dom
+
+    @property
+    def cod(self) -> Ty:
+        return self.lhs.cod
+
+    def __iter__(self) -> Iterator[Diagram]:
+        return iter(self.sides)
+
+    def check(self) -> bool:
+        """True iff every two neighbouring sides are equal in the free Markov category."""
+        return all(equal(a, b) for a, b in zip(self.sides, self.sides[1:]))
+
+    def explain(self) -> str:
+        """For each step that fails, where the two sides differ."""
+        failures = [
+            f"step {i} -> {i + 1}: {explain(a, b)}"
+            for i, (a, b) in enumerate(zip(self.sides, self.sides[1:]))
+            if not equal(a, b)
+        ]
+        return "; ".join(failures) if failures else "Every step holds in the free Markov category."
+
+    def reversed(self) -> Equation:
+        return Equation(*reversed(self.sides), name=self.name)
+
+    def draw(self, path: str | None = None, **options: object) -> object:
+        """Draw as ``lhs = rhs (= ...)`` to ``path`` (SVG, PNG or PDF) or return the figure."""
+        from markovcat.drawing import draw_equation
+
+        return draw_equation(self, path, **options)
+
+    def to_tikz(self, **options: object) -> str:
+        from markovcat.drawing import equation_to_tikz
+
+        return equation_to_tikz(self, **options)
+
+    def __repr__(self) -> str:
+        body = " = ".join(repr(s) for s in self.sides)
+        return f"Equation({self.name!r}: {body})" if self.name else f"Equation({body})"
