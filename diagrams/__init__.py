@@ -1,1 +1,13 @@
-"""The gallery: the seed's diagrams, built with markovcat.  Installed as ``markovcat.diagrams``."""
+"""The gallery: the seed's diagrams, built with markovcat.  Installed as ``markovcat.diagrams``.
+
+One module per construction (:data:`MODULES`); each has ``figures() -> dict[str,
+Diagram | Equation]`` and, where the rewriting engine ships them, ``proofs()``.
+:func:`render_all` (or ``python -m markovcat.diagrams [OUT_DIR]``) draws every
+figure as SVG and PNG into ``diagrams/figures/`` with an index ``README.md``.
+"""
+
+from __future__ import annotations
+
+from .render import MODULES, Figure, all_figures, render_all
+
+__all__ = ["MODULES", "Figure", "all_figures", "render_all"]

@@ -1,17 +1,17 @@
 """Decided equality in the free Markov category.
 
-A diagram's term graph is brought to normal form in three linear passes:
+A diagram's term graph is brought to normal form in two linear passes:
 
-1. *Markov pruning*: a node none of whose output wires reaches the codomain is
-   removed (``k >> del == del`` for every box; ``I`` is terminal).
-2. *Hash-consing*: two nodes of the same **deterministic** generator reading the
+1. *Hash-consing*: two nodes of the same **deterministic** generator reading the
    same wires are merged (``f >> copy == copy >> (f @ f)``).  Stochastic nodes are
    never merged: drawing twice is not drawing once and copying.
-3. *Canonical numbering*: a depth-first walk from the ordered outputs, visiting each
-   node's inputs in port order, numbers nodes and wires by first visit.  Since every
-   wire has exactly one producer and both boundaries are ordered, two term graphs
-   are isomorphic (fixing the boundary) iff their walks agree, so no graph search
-   is needed.
+2. *Canonical numbering with Markov pruning*: a depth-first walk from the ordered
+   outputs, visiting each node's inputs in port order, numbers nodes and wires by
+   first visit.  Nodes the walk never reaches (none of their outputs reaches the
+   codomain) are dropped: ``k >> del == del`` for every box, ``I`` is terminal.
+   Since every wire has exactly one producer and both boundaries are ordered, two
+   term graphs are isomorphic (fixing the boundary) iff their walks agree, so no
+   graph search is needed.
 
 What this proves: two diagrams with the same normal form are equal in every Markov
 category interpreting the boxes (each pass is an instance of a Markov-category law,
@@ -66,21 +66,12 @@ class NormalForm:
         return Diagram(self.dom, self.cod, range(len(self.dom)), nodes, self.outputs, fresh)
 
 
-def _prune_and_merge(d: Diagram) -> tuple[list[Node], list[int]]:
-    """Passes 1 and 2: the surviving nodes (wires renamed to representatives)."""
-    live = set(d.outputs)
-    keep = [False] * len(d.nodes)
-    for i in range(len(d.nodes) - 1, -1, -1):
-        node = d.nodes[i]
-        if any(w in live for w in node.outs):
-            keep[i] = True
-            live.update(node.ins)
+def _merge(d: Diagram) -> tuple[list[Node], list[int]]:
+    """Hash-consing: later repeats of a deterministic node on the same wires are dropped."""
     rep: dict[int, int] = {}
     table: dict[tuple[Generator, tuple[int, ...]], tuple[int, ...]] = {}
     kept: list[Node] = []
-    for i, node in enumerate(d.nodes):
-        if not keep[i]:
-            continue
+    for node in d.nodes:
         ins = tuple([rep.get(w, w) for w in node.ins]) if rep else node.ins
         if node.gen.deterministic:
             key = (node.gen, ins)
@@ -97,7 +88,7 @@ def _prune_and_merge(d: Diagram) -> tuple[list[Node], list[int]]:
 def canonical(d: Diagram) -> NormalForm:
     """The normal form of ``d`` (linear time, iterative: no recursion limit)."""
     _check_operand(d, "normal_form")
-    nodes, outputs = _prune_and_merge(d)
+    nodes, outputs = _merge(d)
     producer: dict[int, int] = {}
     for index, node in enumerate(nodes):
         for w in node.outs:

@@ -1,0 +1,438 @@
+"""Benchmark: markovcat.equal against DisCoPy 1.2.2's hypergraph equality.
+
+Usage::
+
+    python benchmarks/equality.py [--max-size N] [--discopy-timeout 30] [--repeats 7]
+
+For each size (number of boxes) the script builds a random diagram ``a`` and a
+differently built diagram ``b`` equal to it, then times, on the same pair:
+
+* ``markovcat.equal(a, b)``;
+* DisCoPy's ``==`` on ``to_discopy(a)``, ``to_discopy(b)`` under
+  ``markov.Diagram.hypergraph_equality`` (this includes DisCoPy's ``to_hypergraph``);
+* DisCoPy's ``Hypergraph.__eq__`` on hypergraphs built directly from the term
+  graphs (``to_hypergraph``; the graph isomorphism check alone).
+
+``b`` is ``a`` with its nodes put in another random topological order, its wires
+renumbered, and rebuilt as a ``>>``-composite of blocks whose boundaries list the
+crossing wires in random order, with some wires duplicated at a boundary (the copies
+are either discarded or share the later reads: counit, coassociativity and
+cocommutativity).  The pair is equal in the free gs-monoidal category, so both tools
+must answer ``True``.  One unequal pair per size (``b`` with the inputs of one live
+box exchanged) must give ``False`` for both.  A third pair, equal only in the free
+Markov category (``b`` plus discarded boxes and repeated deterministic boxes), is
+timed with markovcat only (DisCoPy's theory answers ``False`` there).
+
+DisCoPy runs in a forked process; a run over the timeout is reported as ``> T s``
+and DisCoPy is skipped for larger sizes.  Times are medians of several repeats.
+The Markdown table is printed and written to ``benchmarks/results/equality.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import multiprocessing
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import markovcat as mc
+from markovcat import _discopy
+from markovcat.syntax import Diagram, Generator, Node, Ty
+
+SIZES = (10, 30, 100, 300, 1000, 3000, 10000)
+ATOMS = ("A", "B", "C")
+
+
+def signature() -> list[Generator]:
+    """Boxes with 0 to 3 inputs and 1 to 3 outputs, deterministic and stochastic."""
+    rng = random.Random(12345)
+    gens = []
+    shapes = [(0, 1), (1, 1), (1, 1), (1, 2), (1, 3), (2, 1), (2, 1), (2, 2), (3, 1), (3, 2)]
+    for i, (m, n) in enumerate(shapes * 2):
+        dom, cod = Ty(*rng.choices(ATOMS, k=m)), Ty(*rng.choices(ATOMS, k=n))
+        det = i < len(shapes)
+        gens.append(Generator(f"{'f' if det else 'k'}{i}", dom, cod, deterministic=det))
+    return gens
+
+
+def random_diagram(n: int, rng: random.Random, width: int = 8) -> Diagram:
+    """A random term graph with ``n`` boxes and about ``width`` live wires (linear time).
+
+    Most wires are read once, some several times (copies), a few never (discards),
+    so nearly all boxes reach the outputs.
+    """
+    gens = signature()
+    shrink = [g for g in gens if len(g.dom) > len(g.cod)]
+    grow = [g for g in gens if len(g.dom) < len(g.cod)]
+    dom = Ty(*rng.choices(ATOMS, k=3))
+    wire_type: list[str] = list(dom.atoms)
+    pool: dict[str, list[int]] = {a: [] for a in ATOMS}
+    for w, a in enumerate(dom.atoms):
+        pool[a].append(w)
+    live = len(dom)
+    nodes: list[Node] = []
+    while len(nodes) < n:
+        preferred = shrink if live > width else grow if live < width // 2 else gens
+        feasible = [g for g in preferred if all(pool[a] for a in g.dom.atoms)]
+        gen = rng.choice(feasible or [g for g in gens if all(pool[a] for a in g.dom.atoms)])
+        ins = [rng.choice(pool[a]) for a in gen.dom.atoms]
+        for w, a in zip(ins, gen.dom.atoms):
+            if w in pool[a] and rng.random() < 0.75 and live > 2:  # last read; otherwise it is copied
+                pool[a].remove(w)
+                live -= 1
+        outs = list(range(len(wire_type), len(wire_type) + len(gen.cod)))
+        wire_type.extend(gen.cod.atoms)
+        for w, a in zip(outs, gen.cod.atoms):
+            pool[a].append(w)
+            live += 1
+        if rng.random() < 0.03 and live > 2:  # drop a wire: discarded if nothing read it
+            a = rng.choice([a for a in ATOMS if pool[a]])
+            pool[a].pop(rng.randrange(len(pool[a])))
+            live -= 1
+        nodes.append(Node(gen, tuple(ins), tuple(outs)))
+    outputs = [w for a in ATOMS for w in pool[a]]
+    rng.shuffle(outputs)
+    outputs += rng.sample(outputs, k=min(2, len(outputs)))  # copied outputs
+    cod = Ty(*(wire_type[w] for w in outputs))
+    return Diagram(dom, cod, range(len(dom)), nodes, outputs, len(wire_type))
+
+
+def _random_topological_order(d: Diagram, rng: random.Random) -> list[Node]:
+    producer = {w: i for i, node in enumerate(d.nodes) for w in node.outs}
+    waiting = [0] * len(d.nodes)
+    readers: list[list[int]] = [[] for _ in d.nodes]
+    for i, node in enumerate(d.nodes):
+        for p in {producer[w] for w in node.ins if w in producer}:
+            waiting[i] += 1
+            readers[p].append(i)
+    heap = [(rng.random(), i) for i, c in enumerate(waiting) if c == 0]
+    heapq.heapify(heap)
+    order = []
+    while heap:
+        _, i = heapq.heappop(heap)
+        order.append(d.nodes[i])
+        for r in readers[i]:
+            waiting[r] -= 1
+            if waiting[r] == 0:
+                heapq.heappush(heap, (rng.random(), r))
+    return order
+
+
+def rebuild(d: Diagram, rng: random.Random, blocks: int = 16) -> Diagram:
+    """An equal diagram built differently: reordered, renumbered, composed of blocks with ``>>``."""
+    order = _random_topological_order(d, rng)
+    perm = list(range(d.n_wires))
+    rng.shuffle(perm)
+    order = [Node(n.gen, tuple(perm[w] for w in n.ins), tuple(perm[w] for w in n.outs)) for n in order]
+    inputs = [perm[w] for w in d.inputs]
+    outputs = [perm[w] for w in d.outputs]
+    types = {perm[w]: a for w, a in d.wire_types().items()}
+    last_read = {w: -1 for w in types}
+    for i, node in enumerate(order):
+        for w in node.ins:
+            last_read[w] = i
+    for w in outputs:
+        last_read[w] = len(order)
+    born = {w: -1 for w in inputs}
+    for i, node in enumerate(order):
+        for w in node.outs:
+            born[w] = i
+    k = max(1, min(blocks, len(order) // 4))
+    cuts = [round(j * len(order) / k) for j in range(k + 1)]
+    fresh = max(types, default=-1) + 1
+    result: Diagram | None = None
+    dom_wires = list(inputs)
+    for j in range(k):
+        lo, hi = cuts[j], cuts[j + 1]
+        block_nodes = order[lo:hi]
+        if j == k - 1:
+            cod_wires = list(outputs)
+        else:
+            cod_wires = [w for w in types if born[w] < hi and last_read[w] >= hi]
+            rng.shuffle(cod_wires)
+            cod_wires += rng.sample(cod_wires, k=min(2, len(cod_wires)))  # duplicated at the boundary
+        diagram = Diagram(
+            Ty(*(types[w] for w in dom_wires)),
+            Ty(*(types[w] for w in cod_wires)),
+            dom_wires,
+            block_nodes,
+            cod_wires,
+            fresh,
+        )
+        result = diagram if result is None else result >> diagram
+        if j < k - 1:
+            # the next block reads duplicated wires through fresh names, sharing reads at random
+            seen: set[int] = set()
+            dom_wires = []
+            alias: dict[int, list[int]] = {}
+            for w in cod_wires:
+                if w in seen:
+                    types[fresh] = types[w]
+                    born[fresh], last_read[fresh] = hi - 1, -1  # read in the next block only
+                    alias.setdefault(w, []).append(fresh)
+                    dom_wires.append(fresh)
+                    fresh += 1
+                else:
+                    seen.add(w)
+                    dom_wires.append(w)
+            if alias:
+                hi2 = cuts[j + 2]
+                for i in range(hi, hi2):
+                    node = order[i]
+                    if any(w in alias for w in node.ins):
+                        ins = tuple(rng.choice([w, *alias[w]]) if w in alias else w for w in node.ins)
+                        order[i] = Node(node.gen, ins, node.outs)
+                if j + 1 == k - 1:
+                    outputs = [rng.choice([w, *alias[w]]) if w in alias else w for w in outputs]
+    assert result is not None
+    return result
+
+
+def markov_variant(d: Diagram, rng: random.Random, rate: float = 0.05) -> Diagram:
+    """``d`` plus discarded boxes and repeated deterministic boxes: equal only in the Markov category."""
+    gens = [g for g in signature() if len(g.dom) > 0]
+    types = d.wire_types()
+    fresh = d.n_wires
+    nodes: list[Node] = []
+    redirect: dict[int, int] = {}
+    available: list[int] = list(d.inputs)
+    for node in d.nodes:
+        ins = tuple(redirect.get(w, w) if rng.random() < 0.5 else w for w in node.ins)
+        nodes.append(Node(node.gen, ins, node.outs))
+        available.extend(node.outs)
+        if rng.random() < rate and node.gen.deterministic:  # the same deterministic box again
+            outs = tuple(range(fresh, fresh + len(node.outs)))
+            fresh += len(outs)
+            nodes.append(Node(node.gen, node.ins, outs))
+            redirect.update(zip(node.outs, outs))
+            types.update(zip(outs, node.gen.cod.atoms))
+        if rng.random() < rate:  # a box whose outputs are all discarded
+            gen = rng.choice(gens)
+            by_type: dict[str, list[int]] = {}
+            for w in available[-20:]:
+                by_type.setdefault(types[w], []).append(w)
+            if all(a in by_type for a in gen.dom.atoms):
+                ins = tuple(rng.choice(by_type[a]) for a in gen.dom.atoms)
+                outs = tuple(range(fresh, fresh + len(gen.cod)))
+                fresh += len(outs)
+                nodes.append(Node(gen, ins, outs))
+    outputs = [redirect.get(w, w) if rng.random() < 0.5 else w for w in d.outputs]
+    return Diagram(d.dom, d.cod, d.inputs, nodes, outputs, fresh)
+
+
+def unequal_variant(d: Diagram, rng: random.Random) -> Diagram:
+    """``d`` with the two inputs of one live box exchanged (or one box renamed), checked unequal."""
+    candidates = list(range(len(d.nodes)))
+    rng.shuffle(candidates)
+    gens = signature()
+    for i in candidates:
+        node = d.nodes[i]
+        for p in range(len(node.ins)):
+            for q in range(p + 1, len(node.ins)):
+                if node.gen.dom.atoms[p] == node.gen.dom.atoms[q] and node.ins[p] != node.ins[q]:
+                    ins = list(node.ins)
+                    ins[p], ins[q] = ins[q], ins[p]
+                    other = _replace(d, i, Node(node.gen, tuple(ins), node.outs))
+                    if not mc.equal(d, other):
+                        return other
+        for gen in gens:
+            if gen != node.gen and gen.dom == node.gen.dom and gen.cod == node.gen.cod:
+                other = _replace(d, i, Node(gen, node.ins, node.outs))
+                if not mc.equal(d, other):
+                    return other
+    types = d.wire_types()
+    for j, w in enumerate(d.outputs):  # fall back on reading another wire at one output
+        for v, a in types.items():
+            if v != w and a == types[w]:
+                outputs = list(d.outputs)
+                outputs[j] = v
+                other = Diagram(d.dom, d.cod, d.inputs, d.nodes, outputs, d.n_wires)
+                if not mc.equal(d, other):
+                    return other
+    raise RuntimeError("no unequal variant found")
+
+
+def _replace(d: Diagram, i: int, node: Node) -> Diagram:
+    nodes = list(d.nodes)
+    nodes[i] = node
+    return Diagram(d.dom, d.cod, d.inputs, nodes, d.outputs, d.n_wires)
+
+
+# -- timing ---------------------------------------------------------------------------
+
+
+def median_time(fn: Callable[[], Any], repeats: int, budget: float = 2.0) -> tuple[float, Any]:
+    """Median wall time of ``fn()`` over up to ``repeats`` runs (fewer if it is slow); and its value."""
+    times = []
+    value = None
+    start = time.perf_counter()
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        value = fn()
+        times.append(time.perf_counter() - t0)
+        if time.perf_counter() - start > budget and len(times) >= 1:
+            break
+    return statistics.median(times), value
+
+
+def _child(conn: Any, fn: Callable[[], Any], repeats: int) -> None:
+    try:
+        conn.send(("ok", median_time(fn, repeats)))
+    except BaseException as error:  # report, do not hang the parent
+        conn.send(("error", repr(error)))
+    finally:
+        conn.close()
+
+
+def timed_in_subprocess(fn: Callable[[], Any], repeats: int, timeout: float) -> tuple[float, Any] | None:
+    """Run :func:`median_time` in a forked process; ``None`` if one run exceeds ``timeout``."""
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_child, args=(child, fn, repeats))
+    process.start()
+    child.close()
+    ready = parent.poll(timeout * min(repeats, 3) + 1.0)
+    if not ready:
+        process.kill()
+        process.join()
+        return None
+    status, payload = parent.recv()
+    process.join()
+    if status != "ok":
+        raise RuntimeError(f"DisCoPy failed: {payload}")
+    if payload[0] > timeout:
+        return None
+    return payload  # type: ignore[no-any-return]
+
+
+def fmt(seconds: float | None, timeout: float) -> str:
+    if seconds is None:
+        return f"> {timeout:g} s"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds:.3g} s"
+
+
+def ratio(a: float | None, b: float, timeout: float) -> str:
+    if a is None:
+        return f"> {timeout / b:,.0f}x"
+    return f"{a / b:,.0f}x"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-size", type=int, default=SIZES[-1], help="largest number of boxes (default 10000)")
+    parser.add_argument("--discopy-timeout", type=float, default=30.0, help="seconds before a DisCoPy run is cut")
+    parser.add_argument("--repeats", type=int, default=7, help="repeats per timing (median)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "equality.md")
+    args = parser.parse_args(argv)
+    sys.setrecursionlimit(1000)  # markovcat must not need a deeper stack
+    timeout = args.discopy_timeout
+    rows = []
+    discopy_alive = {"diagram": True, "hypergraph": True}
+    for n in [s for s in SIZES if s <= args.max_size]:
+        rng = random.Random(args.seed * 1_000_003 + n)
+        t0 = time.perf_counter()
+        a = random_diagram(n, rng)
+        b = rebuild(a, rng)
+        c = markov_variant(b, rng)
+        u = unequal_variant(b, rng)
+        build = time.perf_counter() - t0
+        t_eq, ok = median_time(lambda: mc.equal(a, b), args.repeats)
+        assert ok is True, f"markovcat: equal pair judged unequal at n={n}"
+        t_ne, ok = median_time(lambda: mc.equal(a, u), args.repeats)
+        assert ok is False, f"markovcat: unequal pair judged equal at n={n}"
+        t_mk, ok = median_time(lambda: mc.equal(a, c), args.repeats)
+        assert ok is True, f"markovcat: Markov-equal pair judged unequal at n={n}"
+        live = len(mc.canonical(a).nodes)
+        results: dict[str, tuple[float | None, float | None]] = {}
+        for kind in ("diagram", "hypergraph"):
+            if not discopy_alive[kind]:
+                results[kind] = (None, None)
+                continue
+            if kind == "diagram":
+                da, db, du = (_discopy.to_discopy(x) for x in (a, b, u))
+                fn_eq = lambda: _discopy.discopy_diagrams_equal(da, db)  # noqa: E731
+                fn_ne = lambda: _discopy.discopy_diagrams_equal(da, du)  # noqa: E731
+            else:
+                ha, hb, hu = (_discopy.to_hypergraph(x) for x in (a, b, u))
+                fn_eq = lambda: ha == hb  # noqa: E731
+                fn_ne = lambda: ha == hu  # noqa: E731
+            eq = timed_in_subprocess(fn_eq, min(args.repeats, 3), timeout)
+            if eq is not None:
+                assert eq[1] is True, f"DisCoPy ({kind}): equal pair judged unequal at n={n}"
+            ne = timed_in_subprocess(fn_ne, min(args.repeats, 3), timeout) if eq is not None else None
+            if ne is not None:
+                assert ne[1] is False, f"DisCoPy ({kind}): unequal pair judged equal at n={n}"
+            if eq is None or ne is None:
+                discopy_alive[kind] = False
+            results[kind] = (eq[0] if eq else None, ne[0] if ne else None)
+        row = dict(n=n, live=live, wires=a.n_wires, t_eq=t_eq, t_ne=t_ne, t_mk=t_mk, build=build, **{
+            f"{k}_{s}": v for k, (e, x) in results.items() for s, v in (("eq", e), ("ne", x))
+        })
+        rows.append(row)
+        print(
+            f"n={n}: markovcat {fmt(t_eq, timeout)} (unequal {fmt(t_ne, timeout)}, Markov {fmt(t_mk, timeout)}); "
+            f"DisCoPy Diagram == {fmt(row['diagram_eq'], timeout)}, Hypergraph == {fmt(row['hypergraph_eq'], timeout)}"
+            f" [built in {build:.2f} s]",
+            file=sys.stderr,
+            flush=True,
+        )
+    table = render(rows, timeout, args.repeats)
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(table)
+    return 0
+
+
+def render(rows: list[dict[str, Any]], timeout: float, repeats: int) -> str:
+    def cell(row: dict[str, Any], key: str, skipped_after: bool) -> str:
+        value = row[key]
+        if value is None and skipped_after:
+            return "skipped"
+        return fmt(value, timeout)
+
+    lines = [
+        "| boxes | markovcat `equal` | DisCoPy `==` (hypergraph_equality) | speedup | "
+        "DisCoPy `Hypergraph.__eq__` | speedup | markovcat, unequal pair | DisCoPy `==`, unequal pair | "
+        "markovcat, Markov-only pair |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    first_out: dict[str, int | None] = {"diagram": None, "hypergraph": None}
+    for i, row in enumerate(rows):
+        cols = [f"{row['n']:,}", fmt(row["t_eq"], timeout)]
+        for kind in ("diagram", "hypergraph"):
+            skipped = first_out[kind] is not None
+            if row[f"{kind}_eq"] is None and not skipped:
+                first_out[kind] = i
+            cols.append(cell(row, f"{kind}_eq", skipped))
+            cols.append("" if skipped else ratio(row[f"{kind}_eq"], row["t_eq"], timeout))
+        cols.append(fmt(row["t_ne"], timeout))
+        cols.append("skipped" if first_out["diagram"] is not None and first_out["diagram"] < i
+                    else fmt(row["diagram_ne"], timeout))
+        cols.append(fmt(row["t_mk"], timeout))
+        lines.append("| " + " | ".join(cols) + " |")
+    lines += [
+        "",
+        f"Median of up to {repeats} runs (DisCoPy: up to 3) on one pair per size; Python "
+        f"{platform.python_version()}, {platform.machine()}. Equal pairs are equal in the free "
+        "gs-monoidal category (both tools must say True); the Markov-only pair also has discarded "
+        "and repeated deterministic boxes (DisCoPy's theory says False there). DisCoPy `==` includes its "
+        "`to_hypergraph`; `Hypergraph.__eq__` is the graph isomorphism on prebuilt hypergraphs. "
+        f"A DisCoPy run over {timeout:g} s is cut and larger sizes are skipped.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

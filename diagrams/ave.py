@@ -1,0 +1,55 @@
+"""Deterministic symmetrisation by averaging (seed: "Determinism via averaging").
+
+``ave(m)(x) = E[m(x)]`` for a C^G morphism into a linearly acted ``Y``.  The free
+Markov category has no expectation, so ``ave(m)`` is a marked deterministic box;
+backends interpret it as the expectation of the kernel it averages
+(:func:`markovcat.symmetrise.averaged`).  For deterministic ``f`` that kernel is,
+as a diagram, the sampling program ``G ~ gamma(x); return G.f(G^-1.x)``: Kim et al.
+(learned gamma) and Puny et al. (gamma uniform on a frame).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markovcat.equation import Equation
+from markovcat.gspace import Equivariant
+from markovcat.program import program
+from markovcat.proof import Proof
+from markovcat.symmetrise import ave, sym
+from markovcat.syntax import Box, Diagram
+
+from ._example import REG, SX, SY, G, X, Y, alpha_X, alpha_Y
+
+f = Box("f", X, Y, deterministic=True)
+frame = Equivariant.assume(Box("unif_F", X, G.ty), SX, REG, reason="uniform on an equivariant frame F(x)")
+
+
+def kim_formula(gamma: Equivariant) -> Diagram:
+    """The kernel inside ``E_{G ~ gamma(x)}[G . f(G^-1 . x)]``, written as a program."""
+
+    def kernel(x: Any) -> Any:
+        g = gamma.diagram(x)
+        return alpha_Y.act(g, f(alpha_X.act(G.inv(g), x)))
+
+    kernel.__name__ = f"kim_{gamma.name}"
+    return program(X, Y)(kernel)
+
+
+def figures() -> dict[str, Diagram | Equation]:
+    averaged = ave(sym(f, frame, SY))
+    return {
+        "ave_box": averaged.diagram,
+        "averaged_kernel": Equation(averaged.body, kim_formula(frame), name="ave(sym(f)) averages G.f(G^-1.x)"),
+        "ave_equivariant": averaged.equation,
+    }
+
+
+def proofs() -> dict[str, Proof]:
+    """The shipped proofs about this construction (``markovcat.proofs``), unchecked."""
+    from markovcat import proofs
+
+    return {
+        "ave_sym": proofs.ave_sym(),
+        "frame_averaging": proofs.frame_averaging(),
+    }

@@ -1,0 +1,116 @@
+"""Render the whole gallery: every figure and proof, as SVG and PNG, with an index page."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from markovcat.equation import Equation
+from markovcat.markov import equal
+from markovcat.syntax import Diagram
+
+#: The gallery modules, in the seed's order.
+MODULES = (
+    "equivariance",
+    "group_axioms",
+    "actions",
+    "cg",
+    "adjunction",
+    "sym",
+    "haar",
+    "ave",
+    "homomorphism",
+    "recursive",
+    "symdiff",
+    "products",
+)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One gallery item: ``module/key`` and what to draw (a diagram, an equation or a proof)."""
+
+    module: str
+    key: str
+    item: Any
+    kind: str  # "diagram" | "equation" | "proof"
+    proved_by: str | None = None  # for an equation: the key of a proof in the same module proving it
+
+    @property
+    def stem(self) -> str:
+        return f"{self.module}_proof_{self.key}" if self.kind == "proof" else f"{self.module}_{self.key}"
+
+    def status(self) -> str:
+        """What is known about the item, in words (checks proofs; decides Markov equations)."""
+        if self.kind == "diagram":
+            return f"diagram {self.item.dom} -> {self.item.cod}"
+        if self.kind == "proof":
+            self.item.check()
+            return f"proof, {len(self.item)} steps, checked"
+        if self.item.check():
+            return "holds in the free Markov category (checked by normal forms)"
+        if self.proved_by:
+            return f"not a Markov law; proved from the axioms below (proof {self.proved_by})"
+        return "not a Markov law: an axiom or assumption about these boxes"
+
+    def drawable(self) -> Diagram | Equation:
+        return self.item.equation() if self.kind == "proof" else self.item
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(f"{__package__}.{name}")
+
+
+def all_figures() -> list[Figure]:
+    """Every figure and proof of every gallery module."""
+    out: list[Figure] = []
+    for name in MODULES:
+        module = _module(name)
+        proofs = getattr(module, "proofs", dict)()
+        for key, item in module.figures().items():
+            if not isinstance(item, (Equation, Diagram)):
+                raise TypeError(f"{name}.figures()[{key!r}] is {type(item).__name__}, not a Diagram or Equation")
+            if isinstance(item, Diagram):
+                out.append(Figure(name, key, item, "diagram"))
+                continue
+            by = next((pk for pk, p in proofs.items() if _states(p.statement(), item)), None)
+            out.append(Figure(name, key, item, "equation", by))
+        out += [Figure(name, key, proof, "proof") for key, proof in proofs.items()]
+    return out
+
+
+def _states(statement: Equation, eq: Equation) -> bool:
+    """Whether ``statement`` is ``eq`` (end sides equal in the free Markov category, either way round)."""
+    a, b, c, d = statement.lhs, statement.rhs, eq.lhs, eq.rhs
+    if (a.dom, a.cod) != (c.dom, c.cod):
+        return False
+    return (equal(a, c) and equal(b, d)) or (equal(a, d) and equal(b, c))
+
+
+def render_all(out_dir: str | Path, formats: tuple[str, ...] = (".svg", ".png")) -> list[Path]:
+    """Draw every figure into ``out_dir`` (one file per format) and write ``README.md``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    lines = ["# The gallery", "", "Regenerate with `python -m markovcat.diagrams`.", ""]
+    current = None
+    for fig in all_figures():
+        if fig.module != current:
+            current = fig.module
+            doc = (_module(current).__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+            lines += [f"## {current}", "", doc, ""]
+        title = getattr(fig.item, "name", None) if fig.kind != "diagram" else None
+        for suffix in formats:
+            path = out / f"{fig.stem}{suffix}"
+            fig.drawable().draw(str(path), title=title or fig.key.replace("_", " "))
+            written.append(path)
+        heading = f"proof `{fig.key}`" if fig.kind == "proof" else fig.key
+        lines += [f"### {heading}", "", f"*{fig.status()}*", "", f"![{fig.key}]({fig.stem}{formats[0]})", ""]
+        if fig.kind == "proof":
+            lines += ["```", str(fig.item), "```", ""]
+    index = out / "README.md"
+    index.write_text("\n".join(lines))
+    written.append(index)
+    return written

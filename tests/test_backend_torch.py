@@ -1,0 +1,217 @@
+"""Compiling diagrams to nn.Modules: semantics, parameters, serialisation, checks before compiling."""
+
+from __future__ import annotations
+
+import copy
+import io
+import pickle
+
+import pytest
+import torch
+from torch import nn
+
+from markovcat import Box, Copy, Discard, Id, Ty, program
+from markovcat.backends import examples as ex
+from markovcat.backends import torch as mct
+from markovcat.groups import Action, Group
+
+X, Y = Ty("X"), Ty("Y")
+# slow tests run only when selected with -m slow
+slow_only = pytest.mark.skipif("'slow' not in (config.getoption('markexpr') or '')", reason="slow: run with -m slow")
+
+
+def seeded(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture(scope="module")
+def haar() -> ex.Setup:
+    return ex.haar_sym(n=16, d=3, hidden=32)
+
+
+def test_forward_is_straight_line_and_reproducible(haar: ex.Setup) -> None:
+    model, x = haar.model, torch.randn(5, 16, 3)
+    code = model.code
+    assert "for " not in code and "if " not in code and code.count("\n") == 1 + 1 + 5 + 1
+    first, again = model(x, generator=seeded(1)), model(x, generator=seeded(1))
+    assert torch.equal(first, again)
+    assert not torch.equal(first, model(x, generator=seeded(2)))
+    assert torch.equal(model.trace(x, generator=seeded(1)).output, first)
+
+
+def test_semantics_match_the_hand_written_model(haar: ex.Setup) -> None:
+    x = torch.randn(4, 16, 3, dtype=torch.float64)
+    model = copy.deepcopy(haar.model).double()
+    mlp = model.b_mlp
+    r = mct.haar_orthogonal(4, 3, seeded(7), torch.float64)
+    expected = mlp(x @ r) @ r.transpose(-1, -2)  # R . k(R^-1 . x) with rows rotated by x -> x R^T
+    assert torch.allclose(model(x, generator=seeded(7)), expected, atol=1e-12)
+
+
+def test_a_box_used_twice_shares_its_parameters() -> None:
+    k = Box("k", X, X, deterministic=True)
+    layer = nn.Linear(3, 3)
+    model = mct.compile(k >> k, mct.Interpretation({k: layer}, {X: mct.Spec((3,))}))
+    assert len(list(model.parameters())) == 2 and list(model.state_dict()) == ["b_k.weight", "b_k.bias"]
+    x = torch.randn(2, 3)
+    assert torch.allclose(model(x), layer(layer(x)))
+    model(x).sum().backward()
+    assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+
+
+def test_state_dict_round_trip_and_autograd() -> None:
+    a, b = ex.canonical_sym(hidden=16, seed=0).model, ex.canonical_sym(hidden=16, seed=1).model
+    x = torch.randn(3, 16, 3)
+    assert not torch.allclose(a(x), b(x))
+    buffer = io.BytesIO()
+    torch.save(a.state_dict(), buffer)
+    buffer.seek(0)
+    b.load_state_dict(torch.load(buffer))
+    assert torch.equal(a(x), b(x))
+    x.requires_grad_(True)
+    b(x).square().sum().backward()
+    assert x.grad is not None and all(p.grad is not None for p in b.parameters())
+
+
+def test_to_dtype_moves_parameters_and_draws(haar: ex.Setup) -> None:
+    model = copy.deepcopy(haar.model).to(torch.float64)
+    out = model(torch.randn(2, 16, 3, dtype=torch.float64), generator=seeded())
+    assert out.dtype == torch.float64 and model._ref.dtype == torch.float64
+
+
+def test_pickle_and_deepcopy_reproduce_the_model(haar: ex.Setup) -> None:
+    x = torch.randn(3, 16, 3)
+    expected = haar.model(x, generator=seeded(4))
+    for clone in (pickle.loads(pickle.dumps(haar.model)), copy.deepcopy(haar.model)):
+        assert torch.equal(clone(x, generator=seeded(4)), expected)
+        assert clone.code == haar.model.code
+
+
+def test_torch_compile_captures_one_graph() -> None:
+    torch._dynamo.reset()
+    det = ex.canonical_sym(hidden=16, validate=False).model
+    x = torch.randn(4, 16, 3)
+    compiled = torch.compile(det, backend="eager", fullgraph=True)  # fullgraph: any graph break raises
+    assert torch.allclose(compiled(x), det(x))
+    stochastic = ex.haar_sym(hidden=16).model
+    torch.manual_seed(0)
+    expected = stochastic(x)
+    torch.manual_seed(0)
+    assert torch.allclose(torch.compile(stochastic, backend="eager", fullgraph=True)(x), expected)
+
+
+@pytest.mark.slow
+@slow_only
+def test_torch_compile_inductor_forward_backward() -> None:
+    torch._dynamo.reset()
+    model = ex.canonical_sym(hidden=16, validate=False).model
+    x = torch.randn(4, 16, 3, requires_grad=True)
+    compiled = torch.compile(model, fullgraph=True)
+    out = compiled(x)
+    out.sum().backward()
+    assert torch.allclose(out, model(x), atol=1e-5)
+
+
+def test_samples_fold_into_the_batch(haar: ex.Setup) -> None:
+    folded = mct.compile(haar.diagram, haar.interpretation, samples=6)
+    averaged = mct.compile(haar.diagram, haar.interpretation, samples=6, reduce="mean")
+    x = torch.randn(2, 16, 3)
+    out = folded(x, generator=seeded(3))
+    assert out.shape == (2, 6, 16, 3)
+    looped = folded.trace(x.repeat_interleave(6, 0), generator=seeded(3)).output.view(2, 6, 16, 3)
+    assert torch.equal(out, looped)
+    assert not torch.equal(out[:, 0], out[:, 1])  # independent draws
+    assert torch.allclose(averaged(x, generator=seeded(3)), out.mean(1))
+
+
+def test_ave_boxes_compile_to_monte_carlo_means(haar: ex.Setup) -> None:
+    from markovcat.gspace import GSpace
+    from markovcat.symmetrise import ave, haar_gamma, sym
+
+    G, act = Group("O3"), None
+    act = Action("rot", G, X)
+    space = GSpace(X, act, linear=True)
+    k = Box("mlp", X, X, deterministic=True)
+    box = ave(sym(k, haar_gamma(space), space), name="ave_sym_test")
+    model = mct.compile(box.diagram, haar.interpretation, ave_samples=8)
+    direct = mct.compile(haar.diagram, haar.interpretation, samples=8, reduce="mean")
+    x = torch.randn(3, 16, 3)
+    assert torch.equal(model(x, generator=seeded(5)), direct(x, generator=seeded(5)))
+
+
+def test_discarded_boxes_are_not_run_and_outputs_are_tuples() -> None:
+    f = Box("f", X, X, deterministic=True)
+    dead = Box("dead", X, Y)
+    calls: list[str] = []
+
+    def never(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        calls.append("dead")
+        return x
+
+    d = Copy(X) >> (f @ (dead >> Discard(Y))) >> Copy(X)
+    model = mct.compile(d, mct.Interpretation({f: torch.sin, dead: never}, {X: mct.Spec((2,)), Y: mct.Spec((2,))}))
+    a, b = model(torch.ones(1, 2))
+    assert torch.equal(a, b) and calls == [] and "dead" not in model.code
+
+
+def test_a_diagram_without_inputs_takes_a_batch_size() -> None:
+    G = Group("C4")
+    group = mct.Cyclic(4)
+    model = mct.compile(G.unit, group.interpretation(G))
+    assert torch.equal(model(batch_size=3), torch.zeros(3, dtype=torch.long))
+
+
+def test_missing_and_wrongly_shaped_boxes_are_named() -> None:
+    k = Box("k", X, Y, deterministic=True)
+    types = {X: mct.Spec((3,)), Y: mct.Spec((4,))}
+    with pytest.raises(mct.InterpretationError, match="no meaning for box 'k'"):
+        mct.compile(Id(X) >> k, mct.Interpretation({}, types))
+    with pytest.raises(mct.InterpretationError, match=r"box 'k' returned per-example shape \(5,\).*Y is specified as \(4\)"):
+        mct.compile(k, mct.Interpretation({k: nn.Linear(3, 5)}, types))
+    with pytest.raises(mct.InterpretationError, match=r"box 'k' failed on inputs of shapes \(2, 3\)"):
+        mct.compile(k, mct.Interpretation({k: nn.Linear(7, 4)}, types))
+    with pytest.raises(mct.InterpretationError, match="type 'X' is an input of the diagram but has no concrete Spec"):
+        mct.compile(k, {k: nn.Linear(3, 4)})
+
+
+def test_unspecified_types_must_be_consistent() -> None:
+    f, g = Box("f", X, Y, deterministic=True), Box("g", X, Y, deterministic=True)
+
+    @program(X, Y @ Y)
+    def both(x):  # type: ignore[no-untyped-def]
+        return f(x), g(x)
+
+    with pytest.raises(mct.InterpretationError, match=r"box 'g' returned per-example shape \(2,\) for type Y, but the box 'f'"):
+        mct.compile(both, mct.Interpretation({f: nn.Linear(3, 5), g: nn.Linear(3, 2)}, {X: mct.Spec((3,))}))
+
+
+def test_stochastic_boxes_need_samplers_and_states_need_like() -> None:
+    k = Box("k", X, X)
+    with pytest.raises(mct.InterpretationError, match="box 'k' is stochastic.*generator"):
+        mct.compile(k, mct.Interpretation({k: torch.sin}, {X: mct.Spec((2,))}))
+    s = Box("s", Ty(), X, deterministic=True)
+    with pytest.raises(mct.InterpretationError, match="box 's' has no inputs.*like"):
+        mct.compile(s, {s: lambda: torch.zeros(1, 2)})
+
+
+def test_broken_group_interpretations_name_the_axiom() -> None:
+    G, P = Group("O3"), Ty("P")
+    rot = Action("rot", G, P)
+    group = mct.Orthogonal(3)
+    good = group.interpretation(G, (rot, group.points(4)))
+    d = (Copy(G.ty) @ Id(P)) >> (Id(G.ty) @ rot.act) >> rot.act
+    mct.compile(d, good)
+    with pytest.raises(mct.InterpretationError, match="fails its axiom 'left inverse'"):
+        mct.compile(G.inv >> G.inv, good.override({G.inv: lambda a: a}))
+    right_action = good.override({rot.act: lambda g, x: x @ g})  # a right action: g.(h.x) = (hg).x
+    with pytest.raises(mct.InterpretationError, match="Action\\('rot'.*fails its axiom 'compatibility'"):
+        mct.compile(d, right_action)
+
+
+def test_trace_names_the_first_box_producing_nan() -> None:
+    f, g = Box("f", X, X, deterministic=True), Box("g", X, X, deterministic=True)
+    model = mct.compile(f >> g, mct.Interpretation({f: torch.log, g: torch.exp}, {X: mct.Spec((2,))}))
+    with pytest.raises(FloatingPointError, match="box 'f' produced NaN"):
+        model.trace(torch.tensor([[-1.0, 1.0]]), check_finite=True)
+    with pytest.raises(FloatingPointError, match="input 0"):
+        model.trace(torch.tensor([[float("nan"), 1.0]]), check_finite=True)
