@@ -9,12 +9,13 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="markovcat", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="build, check and draw the seed's diagrams")
+    demo = sub.add_parser("demo", help="build sym, check it, draw it, compile it and run it")
+    demo.add_argument("--out", default="markovcat-demo", help="folder for the figures (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from markovcat.demo import run
 
-        return run()
+        return run(args.out)
     return 2  # pragma: no cover
 
 

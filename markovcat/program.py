@@ -71,7 +71,7 @@ _ACTIVE: contextvars.ContextVar[_Builder | None] = contextvars.ContextVar("marko
 def apply(diagram: Diagram, args: Sequence[object]) -> Any:
     """Apply ``diagram`` to wires of the active program; returns its output wire(s)."""
     builder = _ACTIVE.get()
-    name = diagram.label() if diagram._name else "the diagram"
+    name = _describe(diagram)
     if builder is None:
         raise TypeError(
             f"{name} was called outside a program: call boxes on wires inside a function "
@@ -103,6 +103,13 @@ def apply(diagram: Diagram, args: Sequence[object]) -> Any:
     if len(results) == 1:
         return results[0]
     return None if not results else tuple(results)
+
+
+def _describe(diagram: Diagram) -> str:
+    gen = getattr(diagram, "generator", None)
+    if gen is not None:
+        return f"box {gen.name!r}"
+    return f"diagram {diagram._name!r}" if diagram._name else "the diagram"
 
 
 def _flatten(args: Sequence[object]) -> list[object]:

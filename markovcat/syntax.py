@@ -72,6 +72,9 @@ class Ty:
     def __len__(self) -> int:
         return len(self.atoms)
 
+    def __reduce__(self) -> tuple[type, tuple[str, ...]]:
+        return (Ty, self.atoms)
+
     def __iter__(self) -> Iterator[Ty]:
         return (Ty(a) for a in self.atoms)
 
@@ -192,6 +195,10 @@ class Diagram:
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("diagrams are immutable")
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        fields = (self.dom, self.cod, self.inputs, self.nodes, self.outputs, self.n_wires)
+        return (Diagram._raw, (*fields, dict(self.signature), self._name))
 
     # -- composition, defined once -----------------------------------------------
     def then(self, other: Diagram) -> Diagram:
@@ -414,6 +421,9 @@ class Box(Diagram):
     @property
     def name(self) -> str:
         return self.generator.name
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (Box, (self.name, self.dom, self.cod, self.deterministic))
 
     @property
     def deterministic(self) -> bool:
