@@ -21,7 +21,7 @@ costs ``n ** wires``: meant for small diagrams, as an independent semantic check
 from __future__ import annotations
 
 import itertools
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

@@ -13,7 +13,8 @@ True
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
+from pathlib import Path
 
 from markovcat.markov import equal, explain
 from markovcat.syntax import Diagram, Ty, TypeMismatch, _check_operand
@@ -79,11 +80,17 @@ class Equation:
     def reversed(self) -> Equation:
         return Equation(*reversed(self.sides), name=self.name)
 
-    def draw(self, path: str | None = None, **options: object) -> object:
+    def draw(self, path: str | Path | None = None, **options: object) -> object:
         """Draw as ``lhs = rhs (= ...)`` to ``path`` (SVG, PNG or PDF) or return the figure."""
         from markovcat.drawing import draw_equation
 
         return draw_equation(self, path, **options)
+
+    def _repr_svg_(self) -> str:
+        """Jupyter shows an equation as its picture."""
+        from markovcat.syntax import _svg
+
+        return _svg(self.draw())
 
     def to_tikz(self, **options: object) -> str:
         from markovcat.drawing import equation_to_tikz

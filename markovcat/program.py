@@ -23,7 +23,8 @@ never used is discarded.  The seed's sampling program
 from __future__ import annotations
 
 import contextvars
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from markovcat.syntax import Diagram, Generator, Node, Ty, TypeMismatch, _add_generator
 
@@ -77,10 +78,11 @@ def apply(diagram: Diagram, args: Sequence[object]) -> Any:
             f"{name} was called outside a program: call boxes on wires inside a function "
             "decorated with @mc.program(dom, cod), or compose diagrams with >> and @"
         )
-    wires = _flatten(args)
-    for position, wire in enumerate(wires):
+    wires: list[Wire] = []
+    for position, wire in enumerate(_flatten(args)):
         if not isinstance(wire, Wire):
             raise TypeError(f"argument {position} of {name} is {type(wire).__name__} {wire!r}, not a wire")
+        wires.append(wire)
         if wire.builder is not builder:
             raise TypeError(
                 f"argument {position} of {name} is a wire of program {wire.builder.name!r}, "
@@ -94,7 +96,7 @@ def apply(diagram: Diagram, args: Sequence[object]) -> Any:
         )
     for gen in diagram.signature.values():
         _add_generator(builder.signature, gen)
-    rename: dict[int, Wire] = dict(zip(diagram.inputs, wires))  # type: ignore[arg-type]
+    rename: dict[int, Wire] = dict(zip(diagram.inputs, wires))
     for node in diagram.nodes:
         outs = [builder.new_wire(atom) for atom in node.gen.cod.atoms]
         builder.nodes.append(Node(node.gen, tuple(rename[w].id for w in node.ins), tuple(w.id for w in outs)))
@@ -148,11 +150,13 @@ def program(dom: Ty, cod: Ty) -> Callable[[Callable[..., Any]], Diagram]:
             result = function(*inputs)
         finally:
             _ACTIVE.reset(token)
-        outputs = _flatten([result] if not isinstance(result, (tuple, list)) else result) if result is not None else []
-        for position, wire in enumerate(outputs):
+        returned = [] if result is None else _flatten(result if isinstance(result, (tuple, list)) else [result])
+        outputs: list[Wire] = []
+        for position, wire in enumerate(returned):
             if not isinstance(wire, Wire) or wire.builder is not builder:
                 raise TypeError(f"program {name!r} returned {wire!r} at position {position}, not one of its wires")
-        got = Ty(*(w.atom for w in outputs))  # type: ignore[union-attr]
+            outputs.append(wire)
+        got = Ty(*(w.atom for w in outputs))
         if got != cod:
             raise TypeMismatch(f"program {name!r} returns {got} but its declared codomain is {cod}" + _where(cod, got))
         return Diagram._raw(
@@ -160,7 +164,7 @@ def program(dom: Ty, cod: Ty) -> Callable[[Callable[..., Any]], Diagram]:
             cod,
             tuple(w.id for w in inputs),
             tuple(builder.nodes),
-            tuple(w.id for w in outputs),  # type: ignore[union-attr]
+            tuple(w.id for w in outputs),
             builder.fresh,
             builder.signature,
             name,

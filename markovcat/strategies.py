@@ -10,7 +10,7 @@ diagrams that must be equal to the original.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
@@ -156,7 +156,8 @@ def rewired(draw: st.DrawFn, d: Diagram) -> Diagram:
     written_before = [len(d.inputs)]
     for n in d.nodes:
         written_before.append(written_before[-1] + len(n.outs))
-    sites = [(i, p) for i, n in enumerate(d.nodes) for p in range(len(n.ins))] + [(-1, j) for j in range(len(d.outputs))]
+    sites = [(i, p) for i, n in enumerate(d.nodes) for p in range(len(n.ins))]
+    sites += [(-1, j) for j in range(len(d.outputs))]
     if not sites:
         return d
     i, p = draw(st.sampled_from(sites))

@@ -14,16 +14,18 @@ morphisms in the free Markov category is :func:`markovcat.equal`.
 >>> f = Box("f", X, Y, deterministic=True)
 >>> (Copy(X) >> (f @ f)).cod
 Ty('Y', 'Y')
->>> f >> Box("g", X, Y)
+>>> f >> Box("g", X, Y)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-markovcat.syntax.TypeMismatch: cannot compose f : X -> Y with g : X -> Y: the codomain Y of f does not match the domain X of g (wire 0: Y vs X)
+markovcat.syntax.TypeMismatch: cannot compose f : X -> Y with g : X -> Y: the codomain Y of f does not match ...
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Mapping, NamedTuple, Sequence
+from pathlib import Path
+from typing import NamedTuple
 
 __all__ = [
     "TypeMismatch",
@@ -134,6 +136,8 @@ class Diagram:
     outputs: tuple[int, ...]
     n_wires: int
     signature: Mapping[str, Generator]
+    _hash: int | None
+    _name: str | None
 
     def __init__(
         self,
@@ -315,7 +319,8 @@ class Diagram:
         if self._hash is None:
             value = hash((self.dom, self.cod, self.inputs, self.nodes, self.outputs))
             object.__setattr__(self, "_hash", value)
-        return self._hash  # type: ignore[return-value]
+            return value
+        return self._hash
 
     def __repr__(self) -> str:
         if self._name is not None:
@@ -327,17 +332,29 @@ class Diagram:
         return len(self.nodes)
 
     # -- drawing (see markovcat.drawing) -----------------------------------------------
-    def draw(self, path: str | None = None, **options: object) -> object:
+    def draw(self, path: str | Path | None = None, **options: object) -> object:
         """Draw to ``path`` (``.svg``, ``.png`` or ``.pdf``); without a path return the figure."""
         from markovcat.drawing import draw
 
         return draw(self, path, **options)
+
+    def _repr_svg_(self) -> str:
+        """Jupyter shows a diagram as its picture."""
+        return _svg(self.draw())
 
     def to_tikz(self, **options: object) -> str:
         """A TikZ picture of the diagram."""
         from markovcat.drawing import to_tikz
 
         return to_tikz(self, **options)
+
+
+def _svg(figure: object) -> str:
+    import io
+
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg")  # type: ignore[attr-defined]
+    return buffer.getvalue()
 
 
 def _write(types: dict[int, str], wire: int, atom: str, where: str) -> None:

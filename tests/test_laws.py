@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from markovcat.backends.finstoch import evaluate, random_model
 
 import markovcat as mc
-from markovcat.backends.finstoch import evaluate, random_model
 from markovcat.strategies import SIGNATURE, diagrams, duplicate_node, law_variants, rewired, types
 
 SIZES = {"A": 2, "B": 3}
-A, B, I = mc.Ty("A"), mc.Ty("B"), mc.Ty()
+A, B, I = mc.Ty("A"), mc.Ty("B"), mc.Ty()  # noqa: E741
 Q = mc.Box("q", A @ A, A)  # stochastic, not symmetric in its inputs
 MODEL = random_model([b.generator for b in (*SIGNATURE, Q)], SIZES, seed=1)
 STOCH = [b for b in SIGNATURE if not b.deterministic]
