@@ -284,11 +284,17 @@ def _straighten(items: list[_Item], rows: list[list[int]]) -> None:
         chain = [head]
         while len(items[chain[-1]].down[0]) == 1 and items[items[chain[-1]].down[0][0][0]].kind == "dummy":
             chain.append(items[chain[-1]].down[0][0][0])
-        lows, highs = zip(*(room(i) for i in chain), strict=True)
-        if max(lows) <= min(highs):
-            x = min(max(sum(items[i].x for i in chain) / len(chain), max(lows)), min(highs))
-            for i in chain:
-                items[i].x = x
+        run: list[int] = []
+        low, high = -float("inf"), float("inf")
+        for i in [*chain, -1]:  # cut the chain where no one x fits; -1 closes the last run
+            lo, hi = room(i) if i >= 0 else (float("inf"), -float("inf"))
+            if run and max(low, lo) > min(high, hi):
+                x = min(max(sum(items[j].x for j in run) / len(run), low), high)
+                for j in run:
+                    items[j].x = x
+                run, low, high = [], -float("inf"), float("inf")
+            run.append(i)
+            low, high = max(low, lo), min(high, hi)
 
 
 def layout(diagram: Diagram, *, show_types: bool = True) -> Layout:
