@@ -33,6 +33,6 @@ def proofs() -> dict[str, Proof]:
     from markovcat import proofs
 
     return {
-        "act_cancel": proofs.act_cancel(),
-        "act_cancel_inverse": proofs.act_cancel_inverse(),
+        "act_cancel": proofs.act_cancel(SX),
+        "act_cancel_inverse": proofs.act_cancel_inverse(SX),
     }

@@ -38,8 +38,9 @@ def proofs() -> dict[str, Proof]:
     """The shipped proofs about this construction (``markovcat.proofs``), unchecked."""
     from markovcat import proofs
 
+    s = proofs.Setting(group=G, X=SX, Y=SY, k=k)
     return {
-        "flat_sharp": proofs.flat_sharp(),
-        "sharp_flat": proofs.sharp_flat(),
-        "sharp_equivariant": proofs.sharp_equivariant(),
+        "flat_sharp": proofs.flat_sharp(s),
+        "sharp_flat": proofs.sharp_flat(s, m.diagram),
+        "sharp_equivariant": proofs.sharp_equivariant(s),
     }

@@ -49,7 +49,8 @@ def proofs() -> dict[str, Proof]:
     """The shipped proofs about this construction (``markovcat.proofs``), unchecked."""
     from markovcat import proofs
 
+    s = proofs.Setting(group=G, X=SX, Y=SY, k=f)
     return {
-        "ave_sym": proofs.ave_sym(),
-        "frame_averaging": proofs.frame_averaging(),
+        "ave_sym": proofs.ave_sym(s, frame),
+        "frame_averaging": proofs.frame_averaging(s),
     }

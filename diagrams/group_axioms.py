@@ -25,8 +25,8 @@ def proofs() -> dict[str, Proof]:
     from markovcat import proofs
 
     return {
-        "inverse_of_unit": proofs.inverse_of_unit(),
-        "double_inverse": proofs.double_inverse(),
-        "cancel_product": proofs.cancel_product(),
-        "inverse_of_product": proofs.inverse_of_product(),
+        "inverse_of_unit": proofs.inverse_of_unit(G),
+        "double_inverse": proofs.double_inverse(G),
+        "cancel_product": proofs.cancel_product(G),
+        "inverse_of_product": proofs.inverse_of_product(G),
     }

@@ -23,6 +23,7 @@ def figures() -> dict[str, Diagram | Equation]:
     return {
         "gamma": Equation(Box("gamma", SX.ty, G.ty), gamma_haar.diagram, name="gamma := del >> lambda"),
         "left_invariance": lam.equation,
+        "gamma_equivariant": gamma_haar.equation,
         "sym_haar": sym(k, gamma_haar, SY).diagram,
     }
 
@@ -31,8 +32,9 @@ def proofs() -> dict[str, Proof]:
     """The shipped proofs about this construction (``markovcat.proofs``), unchecked."""
     from markovcat import proofs
 
+    s = proofs.Setting(group=G, X=SX, Y=SY, k=k)
     return {
-        "haar_gamma_equivariant": proofs.haar_gamma_equivariant(),
-        "haar_sym_stable": proofs.haar_sym_stable(),
-        "haar_sym_equivariant": proofs.haar_sym_equivariant(),
+        "haar_gamma_equivariant": proofs.haar_gamma_equivariant(s),
+        "haar_sym_stable": proofs.haar_sym_stable(s),
+        "haar_sym_equivariant": proofs.haar_sym_equivariant(s),
     }

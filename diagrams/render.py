@@ -68,7 +68,7 @@ def all_figures() -> list[Figure]:
     out: list[Figure] = []
     for name in MODULES:
         module = _module(name)
-        proofs = getattr(module, "proofs", dict)()
+        proofs: dict[str, Any] = getattr(module, "proofs", dict)()
         for key, item in module.figures().items():
             if not isinstance(item, (Equation, Diagram)):
                 raise TypeError(f"{name}.figures()[{key!r}] is {type(item).__name__}, not a Diagram or Equation")
@@ -90,27 +90,52 @@ def _states(statement: Equation, eq: Equation) -> bool:
 
 
 def render_all(out_dir: str | Path, formats: tuple[str, ...] = (".svg", ".png")) -> list[Path]:
-    """Draw every figure into ``out_dir`` (one file per format) and write ``README.md``."""
+    """Draw every figure into ``out_dir`` (one file per format) and write ``README.md``.
+
+    Output is reproducible (fixed SVG ids).  If ``out_dir`` already holds a gallery
+    (its README.md starts with ``# The gallery``), figures of that format no longer in
+    the gallery are removed.
+    """
+    import matplotlib
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    figures = all_figures()
+    with matplotlib.rc_context({"svg.hashsalt": "markovcat"}):
+        written = _render(figures, out, formats)
+    index = out / "README.md"
+    if index.exists() and index.read_text().startswith(_TITLE):
+        for suffix in formats:
+            for stale in set(out.glob(f"*{suffix}")) - set(written):
+                stale.unlink()
+    index.write_text("\n".join(_index_lines(figures, formats)))
+    return [*written, index]
+
+
+_TITLE = "# The gallery"
+
+
+def _render(figures: list[Figure], out: Path, formats: tuple[str, ...]) -> list[Path]:
     written: list[Path] = []
-    lines = ["# The gallery", "", "Regenerate with `python -m markovcat.diagrams`.", ""]
-    current = None
-    for fig in all_figures():
-        if fig.module != current:
-            current = fig.module
-            doc = (_module(current).__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
-            lines += [f"## {current}", "", doc, ""]
+    for fig in figures:
         title = getattr(fig.item, "name", None) if fig.kind != "diagram" else None
         for suffix in formats:
             path = out / f"{fig.stem}{suffix}"
             fig.drawable().draw(str(path), title=title or fig.key.replace("_", " "))
             written.append(path)
+    return written
+
+
+def _index_lines(figures: list[Figure], formats: tuple[str, ...]) -> list[str]:
+    lines = [_TITLE, "", "Regenerate with `python -m markovcat.diagrams`.", ""]
+    current = None
+    for fig in figures:
+        if fig.module != current:
+            current = fig.module
+            doc = (_module(current).__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+            lines += [f"## {current}", "", doc, ""]
         heading = f"proof `{fig.key}`" if fig.kind == "proof" else fig.key
         lines += [f"### {heading}", "", f"*{fig.status()}*", "", f"![{fig.key}]({fig.stem}{formats[0]})", ""]
         if fig.kind == "proof":
             lines += ["```", str(fig.item), "```", ""]
-    index = out / "README.md"
-    index.write_text("\n".join(lines))
-    written.append(index)
-    return written
+    return lines

@@ -36,7 +36,9 @@ def proofs() -> dict[str, Proof]:
     """The shipped proofs about this construction (``markovcat.proofs``), unchecked."""
     from markovcat import proofs
 
+    s = proofs.Setting(group=SX.group, X=SX, Y=SY, k=k, gamma=gamma.diagram)
+    stable = proofs.Setting(group=SX.group, X=SX, Y=SY, k=k_eq.diagram, gamma=gamma.diagram)
     return {
-        "sym_stable": proofs.sym_stable(),
-        "sym_equivariant": proofs.sym_equivariant(),
+        "sym_stable": proofs.sym_stable(stable, gamma),
+        "sym_equivariant": proofs.sym_equivariant(s, gamma),
     }

@@ -17,6 +17,11 @@ rewriting rules in proofs and checked numerically by the backends.
 True
 >>> all(eq.check() for eq in Group.trivial().axioms)   # the trivial group's are
 True
+>>> P = direct_product(G, Group("H"))                   # structure from the factors' boxes
+>>> sorted(b.name for b in P.mul.boxes)
+['G.mul', 'H.mul']
+>>> all(eq.check() for eq in P.projection(0).axioms)   # a projection is a homomorphism by Markov laws
+True
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -382,15 +382,16 @@ class Equivariant:
     def by_proof(cls, diagram: Diagram, dom: GSpace, cod: GSpace, proof: Any) -> Equivariant:
         """Admit ``diagram`` with a proof object of its equivariance, checked now.
 
-        The proof must have ``check()`` and state its result as ``.equation`` (or expose
-        ``.diagrams``, its chain); its end sides must be the two sides of the
-        equivariance equation up to Markov laws.
+        The proof (a :class:`markovcat.proof.Proof`) is checked with ``check()``; its
+        statement ``d0 = dn`` must be the equivariance equation up to Markov laws (either
+        way round).  What that proves: equivariance given the equations the proof cites
+        (``proof.assumptions()``).
         """
         target = equivariance(diagram, dom, cod)
         if isinstance(proof, Equation):
             raise TypeError("an Equation is not a proof: use Equivariant.by_equation to record it as an obligation")
-        chain = _proof_chain(proof)
-        _matches(Equation(*chain) if len(chain) > 1 else Equation(chain[0], chain[0]), target, "the proof")
+        first, last = _proof_ends(proof)
+        _matches(Equation(first, last), target, "the proof")
         result = proof.check()
         if result is False:
             raise NotEquivariant(f"the proof of {target.name} does not check")
@@ -504,18 +505,18 @@ class Equivariant:
         return f"<Equivariant {self.name} : {self.dom} -> {self.cod} ({self.evidence.kind})>"
 
 
-def _proof_chain(proof: Any) -> Sequence[Diagram]:
-    eq = getattr(proof, "equation", None)
-    if isinstance(eq, Equation):
-        return eq.sides
-    chain = getattr(proof, "diagrams", None)
-    if chain is not None:
-        chain = chain() if callable(chain) else chain
-        if len(chain) and all(isinstance(d, Diagram) for d in chain):
-            return tuple(chain)
+def _proof_ends(proof: Any) -> tuple[Diagram, Diagram]:
+    """The first and last diagram of a proof object (``statement()``, ``.equation`` or ``.diagrams``)."""
     if not callable(getattr(proof, "check", None)):
         raise TypeError(f"{type(proof).__name__} is not a proof object (it has no check())")
-    raise TypeError(f"cannot read what {type(proof).__name__} proves: it has neither .equation nor .diagrams")
+    statement = getattr(proof, "statement", None)
+    eq = statement() if callable(statement) else getattr(proof, "equation", None)
+    if isinstance(eq, Equation):
+        return eq.lhs, eq.rhs
+    chain = getattr(proof, "diagrams", None)
+    if chain is not None and len(chain) and all(isinstance(d, Diagram) for d in chain):
+        return chain[0], chain[-1]
+    raise TypeError(f"cannot read what {type(proof).__name__} proves: it has no statement(), .equation or .diagrams")
 
 
 def _matches(claim: Equation, target: Equation, what: str) -> None:

@@ -78,7 +78,8 @@ def _space(x: object, what: str) -> GSpace:
 
 def _diagram(k: object, what: str) -> Diagram:
     if isinstance(k, Equivariant):
-        raise TypeError(f"{what} is a plain morphism of C; pass k.diagram to symmetrise a C^G morphism's diagram")
+        raise TypeError(f"{what} must be a plain morphism of C (a Diagram), got the C^G morphism {k.name}; "
+                        "pass its .diagram")
     if not isinstance(k, Diagram):
         raise TypeError(f"{what} must be a Diagram, got {type(k).__name__} {k!r}")
     return k
@@ -348,8 +349,9 @@ def ave(m: Equivariant, name: str | None = None) -> Average:
     """``ave(m)(x) = E[m(x)]`` for a C^G morphism into a linear G-space (see :class:`Average`).
 
     The box is named ``name`` or ``ave(<m's name>)``; the same name with an equal
-    kernel gives the same box.  A default name already used for a different kernel
-    gets a suffix ``#2``, ``#3``...; an explicit ``name`` that clashes is refused.
+    kernel gives the same box.  The table of averages is process-wide, so a name
+    already used for a different kernel gets a suffix ``#2``, ``#3``... (two different
+    averages never share a box).
     """
     if not isinstance(m, Equivariant):
         raise TypeError(f"ave takes a C^G morphism (Equivariant), got {type(m).__name__}")
@@ -359,8 +361,6 @@ def ave(m: Equivariant, name: str | None = None) -> Average:
     base = name or f"ave({m.name})"
     box, n = Box(base, m.dom.ty, m.cod.ty, deterministic=True), 1
     while (known := _AVERAGES.get(box.generator)) is not None and not equal(known, m.diagram):
-        if name is not None:
-            raise ValueError(f"two different averages are both named {name!r}; choose another name")
         n += 1
         box = Box(f"{base}#{n}", m.dom.ty, m.cod.ty, deterministic=True)
     _AVERAGES[box.generator] = m.diagram
