@@ -35,10 +35,22 @@ of the free gs-monoidal category by exactly these two laws.  Consequently
 ``discopy_equal(a, b)`` implies ``markovcat.equal(a, b)`` (a sound cross-check),
 and not conversely.
 
+>>> from markovcat import Box, Copy, Discard, Id, Swap, Ty, equal
+>>> X, Y = Ty("X"), Ty("Y")
+>>> k = Box("k", X, Y)
+>>> print(to_discopy(Copy(X) >> (Id(X) @ k)))
+Copy(X) >> X @ k
+>>> discopy_equal(Copy(X) >> (Id(X) @ k), Copy(X) >> (k @ Id(X)) >> Swap(Y, X))
+True
+>>> equal(k >> Discard(Y), Discard(X)), discopy_equal(k >> Discard(Y), Discard(X))
+(True, False)
+
 DisCoPy's check costs far more than markovcat's linear canonical form: the
-``Hypergraph`` constructor relabels spiders with ``list.index`` (quadratic),
-``to_hypergraph`` composes one hypergraph per layer (pushouts), and the graph
-isomorphism is a generic VF2 search.
+``Hypergraph`` constructor relabels spiders with ``list.index`` and rebuilds the
+port list for every spider (superquadratic), ``to_hypergraph`` builds one
+hypergraph per layer and composes them by pushouts, and the isomorphism test is a
+generic VF2 search whose graph vertices hash through their ``repr``
+(see ``benchmarks/equality.py``).
 """
 
 from __future__ import annotations
@@ -51,9 +63,20 @@ from discopy.monoidal import Ty as _DTy  # type: ignore[import-untyped]
 
 from markovcat.syntax import Diagram, Generator, Node, Ty, _check_operand
 
-__all__ = ["to_discopy", "to_hypergraph", "from_discopy", "discopy_equal", "discopy_hypergraph_equal"]
+__all__ = [
+    "to_discopy",
+    "to_hypergraph",
+    "from_discopy",
+    "discopy_equal",
+    "discopy_diagrams_equal",
+    "discopy_hypergraph_equal",
+    "discopy_markov",
+]
 
-# Public aliases for the DisCoPy classes this module produces, for annotations.
+#: ``discopy.markov``, re-exported so that callers (tests) need not import DisCoPy themselves.
+discopy_markov = markov
+
+# Aliases for the DisCoPy classes this module produces, for annotations.
 DiscopyDiagram = Any
 DiscopyHypergraph = Any
 
@@ -65,9 +88,7 @@ def _dty(atoms: tuple[str, ...] | list[str]) -> Any:
 def _dbox(gen: Generator, cache: dict[Generator, Any]) -> Any:
     box = cache.get(gen)
     if box is None:
-        box = markov.Box(
-            gen.name, _dty(gen.dom.atoms), _dty(gen.cod.atoms), data={"deterministic": gen.deterministic}
-        )
+        box = markov.Box(gen.name, _dty(gen.dom.atoms), _dty(gen.cod.atoms), data={"deterministic": gen.deterministic})
         cache[gen] = box
     return box
 

@@ -72,15 +72,16 @@ def _merge(d: Diagram) -> tuple[list[Node], list[int]]:
     table: dict[tuple[Generator, tuple[int, ...]], tuple[int, ...]] = {}
     kept: list[Node] = []
     for node in d.nodes:
-        ins = tuple([rep.get(w, w) for w in node.ins]) if rep else node.ins
+        if rep and any(w in rep for w in node.ins):
+            node = Node(node.gen, tuple([rep.get(w, w) for w in node.ins]), node.outs)
         if node.gen.deterministic:
-            key = (node.gen, ins)
+            key = (node.gen, node.ins)
             earlier = table.get(key)
             if earlier is not None:
                 rep.update(zip(node.outs, earlier))
                 continue
             table[key] = node.outs
-        kept.append(Node(node.gen, ins, node.outs))
+        kept.append(node)
     outputs = [rep.get(w, w) for w in d.outputs] if rep else list(d.outputs)
     return kept, outputs
 
