@@ -1,16 +1,45 @@
 """markovcat: neural-network symmetrisation as string diagrams in Markov categories.
 
-The core language (this package) is the free Markov category: :class:`Ty`,
+The core language is the free Markov category: :class:`Ty`,
 :class:`Box`, :func:`Copy`, :func:`Discard`, :func:`Swap`, :func:`Id`, ``>>`` and
 ``@``, the :func:`program` syntax, and decided equality (:func:`equal`,
 :func:`normal_form`, :func:`explain`).  Interpretations live in
 ``markovcat.backends`` and the gallery of the seed's diagrams in
-``markovcat.diagrams``.
+``markovcat.diagrams``.  On top of the core: groups, actions and ``C^G``
+(:class:`Group`, :class:`GSpace`, :class:`Equivariant`), the adjunction and
+symmetrisation (:func:`sharp`, :func:`flat`, :func:`sym`, :func:`ave`), and checked
+equational proofs (:class:`Rule`, :class:`Proof`; shipped proofs in
+``markovcat.proofs``).
 """
 
 from markovcat.equation import Equation
+from markovcat.groups import (
+    Action,
+    DirectProduct,
+    Group,
+    Homomorphism,
+    SemidirectProduct,
+    direct_product,
+    semidirect_product,
+)
+from markovcat.gspace import Cosets, Equivariant, Evidence, GSpace, NotEquivariant, equivariance
 from markovcat.markov import NormalForm, NotEqual, assert_equal, canonical, equal, explain, normal_form
 from markovcat.program import Wire, program
+from markovcat.proof import Proof, ProofError
+from markovcat.rewrite import Match, Rule, matches, rewrite, rewrites
+from markovcat.symmetrise import (
+    Average,
+    ave,
+    flat,
+    haar,
+    haar_gamma,
+    recursive_gamma,
+    sharp,
+    sym,
+    sym_along,
+    sym_in_stages,
+    sym_program,
+)
 from markovcat.syntax import Box, Copy, Diagram, Discard, Generator, Id, Node, Swap, Ty, TypeMismatch
 
 __version__ = "0.1.0"
@@ -36,4 +65,35 @@ __all__ = [
     "assert_equal",
     "NotEqual",
     "Equation",
+    "Group",
+    "Action",
+    "Homomorphism",
+    "DirectProduct",
+    "SemidirectProduct",
+    "direct_product",
+    "semidirect_product",
+    "GSpace",
+    "Cosets",
+    "Equivariant",
+    "Evidence",
+    "NotEquivariant",
+    "equivariance",
+    "sharp",
+    "flat",
+    "sym",
+    "sym_program",
+    "sym_along",
+    "sym_in_stages",
+    "haar",
+    "haar_gamma",
+    "recursive_gamma",
+    "ave",
+    "Average",
+    "Rule",
+    "Match",
+    "matches",
+    "rewrite",
+    "rewrites",
+    "Proof",
+    "ProofError",
 ]

@@ -16,7 +16,9 @@ What :meth:`Proof.check` proves: ``d0 = dn`` in every Markov category in which t
 cited equations hold.  It does not check the cited equations themselves: axioms and
 hypotheses are assumptions (listed by :meth:`Proof.assumptions`), and a rule taken
 from another proof is only as good as that proof, which :meth:`Proof.as_rule`
-checks first.
+checks first.  :meth:`Proof.reversed` reads a chain backwards and :meth:`Proof.then`
+joins two; either result is checked afresh (a reversed step that would have to
+invent a wire, such as ``e = g inv(g)`` with no ``g`` at hand, fails).
 
 >>> from markovcat.groups import Group
 >>> from markovcat.program import program
@@ -154,6 +156,28 @@ class Proof:
     def statement(self) -> Equation:
         """What the proof proves: ``d0 = dn``."""
         return Equation(self.start, self.end, name=self.name)
+
+    def reversed(self) -> Proof:
+        """The chain read backwards, each rule used in the other direction (checked on its own)."""
+        diagrams = self.diagrams
+        steps = [
+            Step(diagrams[i], None if step.rule is None else step.rule.reversed(), step.times)
+            for i, step in reversed(list(enumerate(self.steps)))
+        ]
+        return Proof(self.end, steps, self.name)
+
+    def then(self, other: Proof) -> Proof:
+        """This chain followed by ``other``, which must start where this one ends (up to Markov laws)."""
+        if not equal(self.end, other.start):
+            raise ProofError(
+                f"cannot chain {_title(self)} with {_title(other)}: the first ends where the second does not "
+                f"start. {explain(self.end, other.start)}"
+            )
+        return Proof(self.start, (*self.steps, *other.steps), self.name)
+
+    def draw(self, path: str | None = None, **options: object) -> object:
+        """Draw the chain ``d0 = d1 = ... = dn`` (see :meth:`Equation.draw`)."""
+        return self.equation().draw(path, **options)
 
     def as_rule(self, direction: Direction = "forward") -> Rule:
         """``d0 = dn`` as a rewriting rule, after checking this proof."""

@@ -14,7 +14,9 @@ Lemmas (proved once, then cited as rules): :func:`inverse_of_unit`,
 :func:`sharp_flat`; (b) :func:`sharp_equivariant`; (c) :func:`sym_stable`;
 (d) :func:`sym_equivariant`; (e) :func:`haar_gamma_equivariant`,
 :func:`haar_sym_stable`, :func:`haar_sym_equivariant`; (f) :func:`ave_sym`,
-:func:`frame_averaging`.  :func:`all_proofs` lists them all.
+:func:`frame_averaging`, :func:`haar_averaging`.  Also: :func:`shear_equivariant` (the
+first factor of ``sharp`` in ``C^G``) and :func:`recursive_gamma_equivariant` (Cornish
+sec. 5, SymDiff).  :func:`all_proofs` lists them all.
 
 >>> all(p.check() for p in all_proofs().values())
 True
@@ -57,6 +59,7 @@ __all__ = [
     "ave_definition",
     "ave_sym",
     "frame_averaging",
+    "haar_averaging",
     "recursive_gamma_equivariant",
     "all_proofs",
 ]
@@ -563,6 +566,16 @@ def frame_averaging(s: Setting | None = None) -> Proof:
     return Proof(average.diagram, name="frame averaging").step(fa, by=ave_definition(average))
 
 
+def haar_averaging(s: Setting | None = None) -> Proof:
+    """(f) Haar averaging: (f) with the Haar gamma, ``ave(sym(k))(x) = E_{g ~ Haar}[g . k(g^-1 . x)]``
+    (Janossy pooling for ``S_n``); the left-invariance of the Haar draw is not needed here."""
+    s = s or Setting()
+    _, gamma, _ = _haar(s)
+    average = ave(sym(s.kernel, gamma, s.y), name="haar_average(k)")
+    formula = _kim_formula(s, gamma, "g . k(inv g . x), g ~ Haar")
+    return Proof(average.diagram, name="Haar averaging").step(formula, by=ave_definition(average))
+
+
 def recursive_gamma_equivariant(s: Setting | None = None, net: Diagram | None = None) -> Proof:
     """A recursive gamma ``x |-> R0 . net(R0^-1 . x)``, ``R0 ~ Haar``, is equivariant for every
     ``net : X -> G`` (Cornish sec. 5; SymDiff): (e) with ``Y = (G,*)``.  Only the
@@ -595,6 +608,7 @@ def all_proofs() -> dict[str, Proof]:
         haar_sym_equivariant,
         ave_sym,
         frame_averaging,
+        haar_averaging,
         recursive_gamma_equivariant,
     )
     return {make.__name__: make() for make in makers}

@@ -28,14 +28,19 @@ A :class:`Match` embeds the left side's term graph in the host's term graph:
 output now read the corresponding output of the right side.  When a pattern output
 is one of its inputs passed straight through, the readers of that wire that are
 not upstream of the match are redirected (any routing of a copied wire through an
-identity is the same morphism).
+identity is the same morphism).  Some readers only may be redirected
+(:func:`reader_choices`) when the rest can keep the old value soundly: the output is
+computed by deterministic matched nodes, or is an input passed through.
+:func:`rewrites` tries every such choice.
 
 What a rewrite proves: if the rule's equation holds in a Markov category, the
 rewritten diagram equals the original there (each step above is a Markov-category
-law or the equation composed with a context).  What it does not do: rewrite *some*
-readers of a copied output and not others, or find matches that need an equation
-other than the Markov laws to appear.  A match none of whose outputs is read by the
-rest of the diagram is not reported (replacing it would change nothing).
+law or the equation composed with a context).  What it does not do: find matches
+that need an equation other than the Markov laws to appear, or bind an input the
+pattern discards to a wire that is not there (e.g. a fresh ``unit`` for
+``e = g inv(g)``, or a draw the normal form has pruned).  A match none of whose
+outputs is read by the rest of the diagram is not reported (replacing it would
+change nothing).
 
 >>> from markovcat import Id, equal
 >>> from markovcat.groups import Group
@@ -50,9 +55,9 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from itertools import product
+from itertools import combinations, product
 from typing import TYPE_CHECKING, Literal
 
 from markovcat.equation import Equation
@@ -62,9 +67,13 @@ from markovcat.syntax import Diagram, Generator, Node
 if TYPE_CHECKING:  # pragma: no cover
     from markovcat.proof import Proof
 
-__all__ = ["Rule", "Match", "as_rule", "matches", "rewrite", "rewrites", "rewrites_to"]
+__all__ = ["Rule", "Match", "Reader", "as_rule", "matches", "rewrite", "reader_choices", "rewrites", "rewrites_to"]
 
 Direction = Literal["forward", "backward"]
+#: A place that reads a wire: ``(node index, input port)``, or ``(-1, output index)``.
+Reader = tuple[int, int]
+#: At most this many readers of one output are split into every subset (else one at a time).
+MAX_SPLIT = 4
 
 
 class Rule:
@@ -187,15 +196,20 @@ class _Host:
     def __init__(self, d: Diagram) -> None:
         self.d = d
         self.types = d.wire_types()
+        self.wires = sorted(self.types)
         self.producer: dict[int, tuple[int, int]] = {}
         self.readers: dict[int, list[int]] = {w: [] for w in self.types}
+        self.slots: dict[int, list[Reader]] = {w: [] for w in self.types}
         self.by_gen: dict[Generator, list[int]] = {}
         for i, node in enumerate(d.nodes):
             self.by_gen.setdefault(node.gen, []).append(i)
             for port, w in enumerate(node.outs):
                 self.producer[w] = (i, port)
-            for w in node.ins:
+            for port, w in enumerate(node.ins):
                 self.readers[w].append(i)
+                self.slots[w].append((i, port))
+        for j, w in enumerate(d.outputs):
+            self.slots[w].append((-1, j))
 
     def downstream(self, nodes: set[int]) -> set[int]:
         """Every wire written by ``nodes`` or by a node that depends on them."""
@@ -225,11 +239,11 @@ class _Host:
 
 def matches(diagram: Diagram, rule: Rule | Equation) -> list[Match]:
     """Every embedding of the rule's left side into the normal form of ``diagram``."""
-    return list(_matches(normal_form(diagram), as_rule(rule)))
+    return list(_matches(_Host(normal_form(diagram)), as_rule(rule)))
 
 
-def _matches(host_diagram: Diagram, rule: Rule) -> Iterator[Match]:
-    pattern, host = rule.pattern, _Host(host_diagram)
+def _matches(host: _Host, rule: Rule) -> Iterator[Match]:
+    pattern = rule.pattern
     p_producer: dict[int, tuple[int, int]] = {}
     for i, node in enumerate(pattern.nodes):
         for port, w in enumerate(node.outs):
@@ -298,7 +312,7 @@ def _complete(rule: Rule, host: _Host, node_map: dict[int, int], wire_map: dict[
     below = host.downstream(matched)
     free = [w for w in pattern.inputs if w not in wire_map]
     atoms = dict(zip(pattern.inputs, pattern.dom.atoms, strict=True))
-    choices = [[hw for hw in sorted(host.types) if host.types[hw] == atoms[pw] and hw not in below] for pw in free]
+    choices = [[hw for hw in host.wires if host.types[hw] == atoms[pw] and hw not in below] for pw in free]
     for chosen in product(*choices):
         full = dict(wire_map)
         full.update(zip(free, chosen, strict=True))
@@ -361,8 +375,17 @@ def _internal_reads_ok(
     return True
 
 
-def rewrite(diagram: Diagram, rule: Rule | Equation, match: Match) -> Diagram:
-    """``diagram`` with ``match`` replaced by the rule's right side (returned in normal form)."""
+def rewrite(
+    diagram: Diagram, rule: Rule | Equation, match: Match, readers: Collection[Reader] | None = None
+) -> Diagram:
+    """``diagram`` with ``match`` replaced by the rule's right side (returned in normal form).
+
+    By default every reader of the match's outputs (outside the match) now reads the
+    right side.  ``readers`` (see :func:`reader_choices`) redirects only those places;
+    the rest keep reading the old outputs, which is sound when the part of the match
+    they depend on is deterministic (``f >> copy == copy >> (f @ f)``) or passes an
+    input straight through, and refused otherwise.
+    """
     rule = as_rule(rule)
     host_d = normal_form(diagram)
     if match.host != host_d:
@@ -370,7 +393,70 @@ def rewrite(diagram: Diagram, rule: Rule | Equation, match: Match) -> Diagram:
     if match.rule != rule:
         raise ValueError(f"this match is of rule {match.rule.name!r}, not of {rule.name!r}")
     host = _Host(host_d)
-    pattern, replacement = rule.pattern, rule.replacement
+    chosen = None if readers is None else frozenset(readers)
+    if chosen is not None and chosen not in _reader_choices(host, match):
+        raise ValueError(
+            "these readers cannot be redirected on their own: each must read an output of the match, and the "
+            "part of the match the others keep reading must be deterministic (a stochastic draw is not split)"
+        )
+    return _rewrite(host, rule, match, chosen)
+
+
+def reader_choices(diagram: Diagram, match: Match) -> list[frozenset[Reader] | None]:
+    """The ways to redirect readers of the match's outputs: ``None`` (all), then proper subsets.
+
+    A subset is offered only for outputs that may be split (see :func:`rewrite`); with
+    more than :data:`MAX_SPLIT` readers of one output, one reader at a time.
+    """
+    host_d = normal_form(diagram)
+    if match.host != host_d:
+        raise ValueError("this match was found in a different diagram (matches refer to the host's normal form)")
+    return _reader_choices(_Host(host_d), match)
+
+
+def _reader_choices(host: _Host, match: Match) -> list[frozenset[Reader] | None]:
+    pattern = match.rule.pattern
+    matched = set(match.nodes)
+    fixed = _fixed(host, matched, set(match.inputs))
+    options: list[list[frozenset[Reader]]] = []
+    for hw in dict.fromkeys(match.wires[pw] for pw in pattern.outputs):
+        eligible = [slot for slot in host.slots[hw] if slot[0] == -1 or slot[0] not in fixed]
+        if len(eligible) < 2 or not _splittable(host, matched, hw):
+            options.append([frozenset(eligible)])
+            continue
+        if len(eligible) <= MAX_SPLIT:
+            subsets = [
+                frozenset(c) for size in range(len(eligible), 0, -1) for c in combinations(eligible, size)
+            ]
+        else:
+            subsets = [frozenset(eligible)] + [frozenset([slot]) for slot in eligible]
+        options.append(subsets)
+    choices: list[frozenset[Reader] | None] = [None]
+    for combo in product(*options):
+        union = frozenset().union(*combo)
+        if combo and any(len(part) < len(opts[0]) for part, opts in zip(combo, options, strict=True)) and union:
+            choices.append(union)
+    return choices
+
+
+def _splittable(host: _Host, matched: set[int], wire: int) -> bool:
+    """May some readers of ``wire`` keep the old value? Yes if the match computes it deterministically."""
+    stack = [wire]
+    seen: set[int] = set()
+    while stack:
+        source = host.producer.get(stack.pop())
+        if source is None or source[0] not in matched or source[0] in seen:
+            continue
+        seen.add(source[0])
+        node = host.d.nodes[source[0]]
+        if not node.gen.deterministic:
+            return False
+        stack.extend(node.ins)
+    return True
+
+
+def _rewrite(host: _Host, rule: Rule, match: Match, chosen: frozenset[Reader] | None = None) -> Diagram:
+    host_d, pattern, replacement = host.d, rule.pattern, rule.replacement
     fixed = _fixed(host, set(match.nodes), set(match.inputs))
     fresh = host_d.n_wires
     where = dict(zip(replacement.inputs, match.inputs, strict=True))
@@ -385,11 +471,15 @@ def rewrite(diagram: Diagram, rule: Rule | Equation, match: Match) -> Diagram:
         old, new = match.wires[pw], where[rw]
         if old != new:
             redirect.setdefault(old, new)
+
+    def moved(slot: Reader, wire: int) -> int:
+        return redirect.get(wire, wire) if chosen is None or slot in chosen else wire
+
     kept = [
-        node if i in fixed else Node(node.gen, tuple(redirect.get(w, w) for w in node.ins), node.outs)
+        node if i in fixed else Node(node.gen, tuple(moved((i, p), w) for p, w in enumerate(node.ins)), node.outs)
         for i, node in enumerate(host_d.nodes)
     ]
-    outputs = [redirect.get(w, w) for w in host_d.outputs]
+    outputs = [moved((-1, j), w) for j, w in enumerate(host_d.outputs)]
     nodes = _topological(host_d.inputs, kept + added)
     return normal_form(Diagram(host_d.dom, host_d.cod, host_d.inputs, nodes, outputs, fresh))
 
@@ -422,16 +512,20 @@ def _topological(inputs: tuple[int, ...], nodes: list[Node]) -> list[Node]:
 
 
 def rewrites(diagram: Diagram, rule: Rule | Equation) -> list[Diagram]:
-    """Every distinct one-step rewrite of ``diagram`` by ``rule`` (normal forms, no repeats)."""
+    """Every distinct one-step rewrite of ``diagram`` by ``rule`` (normal forms, no repeats).
+
+    For every match, every way of redirecting its readers (:func:`reader_choices`).
+    """
     rule = as_rule(rule)
-    host = normal_form(diagram)
+    host = _Host(normal_form(diagram))
     results: list[Diagram] = []
     seen: set[Diagram] = set()
     for match in _matches(host, rule):
-        result = rewrite(host, rule, match)
-        if result not in seen:
-            seen.add(result)
-            results.append(result)
+        for chosen in _reader_choices(host, match):
+            result = _rewrite(host, rule, match, chosen)
+            if result not in seen:
+                seen.add(result)
+                results.append(result)
     return results
 
 

@@ -104,6 +104,7 @@ def shear_inverse(space: GSpace) -> Equivariant:
         "theorem",
         "the shear (g, x) |-> (g, g^-1.x) is equivariant",
         axioms=G.axioms + space.axioms,
+        proof_ref="shear_equivariant",
     )
     return Equivariant(d, dom, cod, ev, name=f"shear^-1{space}")
 

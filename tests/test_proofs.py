@@ -244,7 +244,7 @@ def _s3_model(seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     return model, {"G": n, "X": 3, "Y": 3}
 
 
-SEMANTIC = [name for name in sorted(ALL) if name not in ("ave_sym", "frame_averaging")]
+SEMANTIC = [name for name in sorted(ALL) if name not in ("ave_sym", "frame_averaging", "haar_averaging")]
 
 
 def test_the_model_satisfies_the_assumptions() -> None:
@@ -272,3 +272,15 @@ def test_the_model_separates_what_the_hypotheses_protect() -> None:
     model["k"] = np.random.default_rng(1).dirichlet(np.ones(3), size=3)  # not equivariant
     stable = proofs.sym_stable()
     assert not np.allclose(evaluate(stable.start, model, sizes), evaluate(stable.end, model, sizes))
+
+
+def test_chaining_and_reusing_proofs() -> None:
+    first, second = proofs.cancel_product(), proofs.inverse_of_product()
+    assert Rule.from_proof(first) == first.as_rule()
+    assert first.as_rule("backward") == first.as_rule().reversed()
+    whole = second.then(Proof(second.end).step(second.end, by="Markov"))
+    assert whole.check() and len(whole) == len(second) + 1
+    with pytest.raises(ProofError, match="cannot chain"):
+        first.then(second)
+    back = proofs.act_cancel().reversed()
+    assert back.check() and mc.equal(back.start, proofs.act_cancel().end)
