@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from markovcat.backends.torch_compile import CompiledDiagram, Gaussian, Interpretation, compile
-from markovcat.backends.torch_groups import Orthogonal, PointCloudFrame, TorchAction
 from torch import Tensor, nn
 
+from markovcat.backends.torch_compile import CompiledDiagram, Gaussian, Interpretation, Spec, compile
+from markovcat.backends.torch_groups import Orthogonal, PointCloudFrame, TorchAction
 from markovcat.groups import Action, Group
 from markovcat.program import program
 from markovcat.syntax import Box, Diagram, Ty
@@ -102,7 +102,7 @@ def haar_sym(n: int = 16, d: int = 3, hidden: int = 64, *, broken: str | None = 
     else:
         raise ValueError(f"unknown breakage {broken!r}")
     interpretation = interpretation | Interpretation({k: mlp, f"lambda_{G.name}": group.haar()})
-    return Setup(diagram, compile(diagram, interpretation, **options), group, points, interpretation)
+    return Setup(diagram, compile(diagram, interpretation, name="sym_haar", **options), group, points, interpretation)
 
 
 def recursive_sym(n: int = 16, d: int = 3, hidden: int = 64, *, broken: str | None = None, seed: int = 0,
@@ -124,9 +124,10 @@ def recursive_sym(n: int = 16, d: int = 3, hidden: int = 64, *, broken: str | No
 
     interpretation = interpretation | Interpretation(
         {k: mlp, f: FrameNet(n, d, hidden), lam: group.haar(), noise: Gaussian((d, d))},
-        types={E: _spec((d, d))},
+        types={E: Spec((d, d))},
     )
-    return Setup(diagram, compile(diagram, interpretation, **options), group, points, interpretation)
+    model = compile(diagram, interpretation, name="sym_recursive", **options)
+    return Setup(diagram, model, group, points, interpretation)
 
 
 def canonical_sym(n: int = 16, d: int = 3, hidden: int = 64, *, broken: str | None = None, seed: int = 0,
@@ -144,7 +145,8 @@ def canonical_sym(n: int = 16, d: int = 3, hidden: int = 64, *, broken: str | No
         return act.act(out, k(act.act(G.inv(r), x)))
 
     interpretation = interpretation | Interpretation({k: mlp, frame: PointCloudFrame(validate=validate)})
-    return Setup(diagram, compile(diagram, interpretation, **options), group, points, interpretation)
+    return Setup(diagram, compile(diagram, interpretation, name="canonicalise", **options), group, points,
+                 interpretation)
 
 
 def plain(n: int = 16, d: int = 3, hidden: int = 64, *, seed: int = 0, **options: Any) -> Setup:
@@ -152,8 +154,3 @@ def plain(n: int = 16, d: int = 3, hidden: int = 64, *, seed: int = 0, **options
     G, act, X, group, points, interpretation, k, mlp = _base(n, d, hidden, seed)
     return Setup(k, compile(k, interpretation | Interpretation({k: mlp}), **options), group, points, interpretation)
 
-
-def _spec(shape: tuple[int, ...]) -> Any:
-    from markovcat.backends.torch_compile import Spec
-
-    return Spec(shape)

@@ -59,9 +59,6 @@ class Sampler:
         return self.function(rng, *inputs)
 
 
-Key = str | Generator | Diagram
-
-
 def box_name(key: object) -> str:
     """The box name a key of an interpretation refers to (a name, a Box or a Generator)."""
     if isinstance(key, str):

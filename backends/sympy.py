@@ -21,13 +21,14 @@ Only deterministic boxes have an exact interpretation here (the Set backend
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import sympy as sp
-from markovcat.backends.python import InterpretationError, interpret, resolve
 
+from markovcat.backends.python import InterpretationError, interpret, resolve
 from markovcat.equation import Equation
 from markovcat.syntax import Diagram
 
@@ -94,19 +95,32 @@ def _simplify(expr: Any) -> Any:
 
 @dataclass
 class EquationCheck:
-    """Whether an equation holds exactly, with the simplified residual of each output."""
+    """Whether an equation holds exactly, with the simplified residual of each output.
+
+    ``holds`` is a proof (the residual simplifies to 0).  When it does not, ``witness``
+    is an assignment of numbers to the symbols at which the residual is numerically
+    non-zero, if one was found: then the equation is refuted, not merely unproven.
+    """
 
     name: str
     holds: bool
     residuals: tuple[Any, ...]
+    witness: dict[Any, Any] | None = None
 
     def __bool__(self) -> bool:
         return self.holds
 
+    @property
+    def refuted(self) -> bool:
+        return self.witness is not None
+
     def __str__(self) -> str:
         if self.holds:
             return f"{self.name}: holds exactly"
-        return f"{self.name}: FAILS; residual lhs - rhs = {self.residuals}"
+        if self.witness is not None:
+            at = ", ".join(f"{k} = {v}" for k, v in self.witness.items())
+            return f"{self.name}: FAILS (non-zero at {at}); residual lhs - rhs = {self.residuals}"
+        return f"{self.name}: not proven (the residual did not simplify to 0): {self.residuals}"
 
 
 def check_equation(equation: Equation, model: SymbolicModel,
@@ -126,7 +140,20 @@ def check_equation(equation: Equation, model: SymbolicModel,
             simplified = difference.applyfunc(simplify) if matrix_valued else simplify(difference)
             residuals.append(simplified)
             holds = holds and _is_zero(simplified, simplify)
-    return EquationCheck(equation.name or "equation", holds, tuple(residuals))
+    witness = None if holds else _witness(residuals)
+    return EquationCheck(equation.name or "equation", holds, tuple(residuals), witness)
+
+
+def _witness(residuals: list[Any], tries: int = 5) -> dict[Any, Any] | None:
+    """Random rational values of the free symbols at which some residual is numerically non-zero."""
+    entries = [e for r in residuals for e in (r if isinstance(r, sp.MatrixBase) else [r])]
+    symbols = sorted(set().union(*(sp.sympify(e).free_symbols for e in entries)), key=str)
+    rng = random.Random(0)
+    for _ in range(tries):
+        values = {s: sp.Rational(rng.randint(-97, 97), rng.randint(1, 13)) for s in symbols}
+        if any(abs(complex(sp.N(sp.sympify(e).subs(values)))) > 1e-9 for e in entries):
+            return values
+    return None
 
 
 def check_axioms(law: Any, model: SymbolicModel) -> list[EquationCheck]:

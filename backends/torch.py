@@ -4,9 +4,24 @@
 :class:`Interpretation`, the groups :class:`Orthogonal`, :class:`Cyclic`,
 :class:`Symmetric` and the gamma constructions :class:`HaarSampler`,
 :class:`PointCloudFrame`, :class:`SortFrame`.  See :mod:`markovcat.backends.torch_compile`
-and :mod:`markovcat.backends.torch_groups`.
+(compiling), :mod:`markovcat.backends.torch_checks` (checks before compiling) and
+:mod:`markovcat.backends.torch_groups` (groups).
+
+>>> import torch
+>>> from markovcat import Box, Ty
+>>> X = Ty("X")
+>>> double = Box("double", X, X, deterministic=True)
+>>> model = compile(double >> double, Interpretation({double: lambda x: 2 * x}, {X: Spec((3,))}))
+>>> model(torch.ones(1, 3))
+tensor([[4., 4., 4.]])
+>>> print(model.code, end="")
+def forward(self, x0, *, generator=None):
+    w1 = f_double(x0)  # double
+    w2 = f_double(w1)  # double
+    return w2
 """
 
+from markovcat.backends.torch_checks import check_fusions, check_laws, dry_run, relative_error
 from markovcat.backends.torch_compile import (
     CompiledDiagram,
     Gaussian,
@@ -15,10 +30,7 @@ from markovcat.backends.torch_compile import (
     Invariant,
     Spec,
     Trace,
-    check_laws,
     compile,
-    dry_run,
-    relative_error,
 )
 from markovcat.backends.torch_groups import (
     Cyclic,
@@ -40,6 +52,7 @@ __all__ = [
     "InterpretationError",
     "Spec",
     "Trace",
+    "check_fusions",
     "check_laws",
     "compile",
     "dry_run",

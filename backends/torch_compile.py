@@ -9,8 +9,10 @@ tensor carries a leading batch dimension), boxes by callables:
   is a ``torch.Generator`` or ``None`` (the global generator), so a seeded run is
   reproducible bit for bit;
 * a box with no inputs (``unit : I -> G``, a prior ``I -> Z``) additionally receives
-  ``like=t``, a tensor of shape ``(batch,)`` on the model's device with its floating
-  dtype.
+  ``like=t``, a tensor whose leading dimension is the batch size, on the model's device
+  and with its floating dtype (the first input of the diagram when that is a floating
+  tensor, else an empty tensor of shape ``(batch,)``); only its shape[0], dtype and
+  device are meaningful.
 
 One output is returned as a tensor, several as a tuple.  :func:`compile` writes the
 forward pass as straight-line Python (see ``model.code``): one line per box occurrence,
@@ -19,7 +21,7 @@ dropped (the Markov law ``k >> del = del``).  Every ``nn.Module`` is registered 
 a box used twice shares its parameters.  Before returning it checks that every box is
 interpreted, runs the diagram once on meta tensors to check every wire against its
 type's spec (naming the box at fault), and checks the axioms of every declared group
-and action numerically.
+and action numerically (:mod:`markovcat.backends.torch_checks`).
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from markovcat.backends.python import InterpretationError, box_name, resolve
 from torch import Tensor, nn
 
-from markovcat.syntax import Diagram, Generator, Ty
+from markovcat.backends.python import InterpretationError, box_name, resolve
+from markovcat.syntax import Diagram, Generator, Node, Ty
 
 __all__ = [
     "Spec",
@@ -47,15 +49,33 @@ __all__ = [
     "Invariant",
     "compile",
     "InterpretationError",
-    "relative_error",
+    "randn",
+    "rand",
 ]
 
-Sampler = Callable[[int, "torch.Generator | None", torch.dtype, "torch.device | str"], Tensor]
+def randn(shape: Sequence[Any], generator: torch.Generator | None, dtype: torch.dtype,
+          device: torch.device | str) -> Tensor:
+    """``torch.randn``, passing ``generator`` only when there is one.
+
+    (``torch.randn(..., generator=None)`` fails under ``torch.compile`` once the batch
+    size is dynamic; leaving the keyword out keeps the sampler graph-break free.)
+    """
+    if generator is None:
+        return torch.randn(tuple(shape), dtype=dtype, device=device)
+    return torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
+
+
+def rand(shape: Sequence[Any], generator: torch.Generator | None, dtype: torch.dtype | None,
+         device: torch.device | str) -> Tensor:
+    """``torch.rand``, passing ``generator`` only when there is one (see :func:`randn`)."""
+    if generator is None:
+        return torch.rand(tuple(shape), dtype=dtype, device=device)
+    return torch.rand(tuple(shape), generator=generator, dtype=dtype, device=device)
 
 
 def _gaussian(batch: int, shape: tuple[int, ...], generator: torch.Generator | None, dtype: torch.dtype,
               device: torch.device | str) -> Tensor:
-    return torch.randn((batch, *shape), generator=generator, dtype=dtype, device=device)
+    return randn((batch, *shape), generator, dtype, device)
 
 
 @dataclass(frozen=True)
@@ -113,16 +133,23 @@ class Interpretation:
     :class:`~markovcat.groups.Action` objects whose axioms the boxes must satisfy;
     ``couplings`` maps stochastic box names to ``coupling(g, *draws) -> draws``, the
     law-preserving map that :func:`markovcat.check_equivariance` uses to replay a
-    box's draw when the input is moved by ``g`` (e.g. ``R0 -> g R0`` for a Haar draw).
-    Combine interpretations with ``|``.
+    box's draw when the input is moved by ``g`` (e.g. ``R0 -> g R0`` for a Haar draw);
+    a sampler with a ``coupling`` attribute declares its own.  ``fusions`` maps a pair
+    ``(inner, outer)`` of deterministic box names to ``fused(a, *rest)``, equal to
+    ``outer(inner(a), *rest)``: the compiler then emits one call where ``outer``'s first
+    input comes from ``inner`` (e.g. ``act(inv(g), x)`` as ``x @ g`` for rotations), after
+    checking the equality on random elements.  Combine interpretations with ``|``;
+    replace some boxes' meanings with :meth:`override` (which drops their fusions).
     """
 
     boxes: Mapping[Any, Any] = field(default_factory=dict)
     types: Mapping[Any, Spec] = field(default_factory=dict)
     laws: Sequence[Any] = ()
     couplings: Mapping[Any, Callable[..., Any]] = field(default_factory=dict)
+    fusions: Mapping[tuple[Any, Any], Callable[..., Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.fusions = {(box_name(a), box_name(b)): f for (a, b), f in self.fusions.items()}
         self.boxes = {box_name(k): v for k, v in self.boxes.items()}
         self.types = {_atom(k): v for k, v in self.types.items()}
         self.couplings = {box_name(k): v for k, v in self.couplings.items()}
@@ -133,8 +160,10 @@ class Interpretation:
 
     def override(self, boxes: Mapping[Any, Any]) -> Interpretation:
         """A copy in which ``boxes`` replace the meanings of the boxes they name."""
+        names = {box_name(k) for k in boxes}
+        fusions = {pair: f for pair, f in self.fusions.items() if not names & set(pair)}  # they may no longer hold
         return Interpretation({**self.boxes, **{box_name(k): v for k, v in boxes.items()}}, self.types, self.laws,
-                              self.couplings)
+                              self.couplings, fusions)
 
     def __or__(self, other: Interpretation) -> Interpretation:
         if not isinstance(other, Interpretation):
@@ -145,7 +174,7 @@ class Interpretation:
                     raise InterpretationError(f"two interpretations give {what} {key!r} different meanings")
         laws = list(self.laws) + [law for law in other.laws if law not in self.laws]
         return Interpretation({**self.boxes, **other.boxes}, {**self.types, **other.types}, laws,
-                              {**self.couplings, **other.couplings})
+                              {**self.couplings, **other.couplings}, {**self.fusions, **other.fusions})
 
 
 # --------------------------------------------------------------------------------------
@@ -159,7 +188,7 @@ class _Step:
     outs: tuple[int, ...]
     out_atoms: tuple[str, ...]
     deterministic: bool
-    ref: str  # "self.<attr>" or "_f<k>"
+    ref: str  # "self.<attr>" (a module) or the global name of a function
 
 
 def _accepts(function: Any, keyword: str) -> bool:
@@ -171,19 +200,37 @@ def _accepts(function: Any, keyword: str) -> bool:
     return any(p.name == keyword or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
-def _live_nodes(diagram: Diagram) -> list[int]:
-    live = set(diagram.outputs)
-    keep: list[int] = []
-    for i in range(len(diagram.nodes) - 1, -1, -1):
-        node = diagram.nodes[i]
+def _live(nodes: Sequence[Node], outputs: Iterable[int]) -> list[Node]:
+    """The nodes some output of which reaches ``outputs`` (the Markov law drops the others)."""
+    live = set(outputs)
+    keep: list[Node] = []
+    for node in reversed(nodes):
         if any(w in live for w in node.outs):
-            keep.append(i)
+            keep.append(node)
             live.update(node.ins)
     return keep[::-1]
 
 
-def _identifier(name: str, taken: set[str]) -> str:
-    base = "b_" + (re.sub(r"\W", "_", name) or "box")
+def _fuse(nodes: list[Node], fusions: Mapping[tuple[str, str], Any]) -> tuple[list[Node], dict[str, tuple[str, str]]]:
+    """Replace ``outer(inner(a), *rest)`` by one fused node wherever a fusion is declared."""
+    producer = {w: node for node in nodes for w in node.outs}
+    fused: dict[str, tuple[str, str]] = {}
+    result = []
+    for node in nodes:
+        inner = producer.get(node.ins[0]) if node.ins else None
+        pair = (inner.gen.name, node.gen.name) if inner is not None else None
+        if (inner is not None and pair in fusions and len(inner.gen.dom) == len(inner.gen.cod) == 1
+                and inner.gen.deterministic and node.gen.deterministic):
+            name = f"{node.gen.name}({inner.gen.name})"
+            gen = Generator(name, inner.gen.dom @ node.gen.dom[1:], node.gen.cod, True)
+            fused[name] = pair  # type: ignore[assignment]
+            node = Node(gen, (inner.ins[0], *node.ins[1:]), node.outs)
+        result.append(node)
+    return result, fused
+
+
+def _identifier(name: str, taken: set[str], prefix: str = "b_") -> str:
+    base = prefix + (re.sub(r"\W", "_", name).strip("_") or "box")
     candidate, k = base, 1
     while candidate in taken:
         k += 1
@@ -216,8 +263,7 @@ class Gaussian:
         if reference is None:
             raise InterpretationError("Gaussian noise with no inputs needs like=... for the batch size")
         dtype = reference.dtype if reference.is_floating_point() else torch.get_default_dtype()
-        return torch.randn((reference.shape[0], *self.shape), generator=generator, dtype=dtype,
-                           device=reference.device)
+        return randn((reference.shape[0], *self.shape), generator, dtype, reference.device)
 
     coupling = Invariant()
 
@@ -236,13 +282,14 @@ class Trace:
 class CompiledDiagram(nn.Module):
     """A diagram compiled to straight-line PyTorch; ``forward`` is generated per diagram.
 
-    Attributes: ``code`` (the generated source), ``deterministic``, ``samples``,
-    ``input_atoms`` / ``output_atoms`` and ``specs``.  :meth:`trace` evaluates the same
+    Attributes: ``code`` (the generated source), ``diagram`` (``None`` in a pickled or deep copy),
+    ``deterministic``, ``samples``, ``input_atoms`` / ``output_atoms`` and ``specs``.  :meth:`trace` evaluates the same
     boxes node by node (for debugging and for coupled equivariance checks).
     """
 
     _source: str = ""
-    _functions: tuple[Any, ...] = ()
+    _functions: tuple[tuple[str, Any], ...] = ()
+    diagram: Diagram | None = None
 
     def __init__(self, plan: dict[str, Any], modules: Mapping[str, nn.Module]) -> None:
         super().__init__()
@@ -288,15 +335,43 @@ class CompiledDiagram(nn.Module):
     def extra_repr(self) -> str:
         return self._plan["signature"]
 
+    def check_inputs(self, *inputs: Tensor) -> None:
+        """Raise a clear error unless the inputs fit the diagram's input types (shape, dtype, finite values).
+
+        ``forward`` does not check (it is the fast path); call this on data you do not trust.
+        """
+        atoms = self.input_atoms
+        if len(inputs) != len(atoms):
+            raise TypeError(f"the diagram takes {len(atoms)} inputs ({self._plan['signature']}), got {len(inputs)}")
+        batches = set()
+        for position, (value, atom) in enumerate(zip(inputs, atoms, strict=True)):
+            where = f"input {position} (type {atom})"
+            if not isinstance(value, Tensor):
+                raise TypeError(f"{where} is {type(value).__name__}, not a tensor")
+            spec = self.specs.get(atom)
+            if value.dim() == 0:
+                raise ValueError(f"{where} has no batch dimension")
+            batches.add(value.shape[0])
+            if spec is not None and not spec.matches(tuple(value.shape[1:])):
+                raise ValueError(f"{where} has per-example shape {tuple(value.shape[1:])}, expected {spec}")
+            if spec is not None and spec.dtype is not None and value.dtype != spec.dtype:
+                raise ValueError(f"{where} has dtype {value.dtype}, expected {spec.dtype}")
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{where} contains NaN or inf")
+        if len(batches) > 1:
+            raise ValueError(f"the inputs have different batch sizes {sorted(batches)}")
+
     # -- pickling: the class is regenerated from its source ------------------------------
     def __reduce__(self) -> Any:
-        return (_restore, (type(self).__name__, self._source, self._functions), self.__dict__.copy())
+        state = self.__dict__.copy()
+        state["diagram"] = None  # diagrams do not pickle; the plan holds all the model needs
+        return (_restore, (type(self).__name__, self._source, self._functions), state)
 
     # -- node-by-node evaluation ---------------------------------------------------------
     def _callable(self, step: _Step) -> Any:
         if step.ref.startswith("self."):
             return getattr(self, step.ref[5:])
-        return self._functions[int(step.ref[2:])]
+        return dict(self._functions)[step.ref]
 
     def trace(
         self,
@@ -323,7 +398,8 @@ class CompiledDiagram(nn.Module):
                 raise FloatingPointError(f"input {position} (type {plan['input_atoms'][position]}) contains NaN or inf")
             wires[wire] = value
         batch = inputs[0].shape[0] if inputs else (batch_size or 1)
-        like = self._ref.new_empty((batch,))
+        reference: Tensor = self._ref  # type: ignore[assignment]
+        like = reference.new_empty((batch,))
         draws: dict[int, tuple[Tensor, ...]] = {}
         for index, step in enumerate(plan["steps"]):
             args = [wires[w] for w in step.ins]
@@ -362,8 +438,8 @@ def _as_outputs(step: _Step, result: Any) -> tuple[Any, ...]:
     return tuple(result)
 
 
-def _make_class(name: str, source: str, functions: tuple[Any, ...]) -> type[CompiledDiagram]:
-    namespace: dict[str, Any] = {f"_f{i}": f for i, f in enumerate(functions)}
+def _make_class(name: str, source: str, functions: tuple[tuple[str, Any], ...]) -> type[CompiledDiagram]:
+    namespace: dict[str, Any] = dict(functions)
     namespace["torch"] = torch
     filename = f"<markovcat-compiled {name} {abs(hash(source)):x}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -373,7 +449,7 @@ def _make_class(name: str, source: str, functions: tuple[Any, ...]) -> type[Comp
     return cls
 
 
-def _restore(name: str, source: str, functions: tuple[Any, ...]) -> CompiledDiagram:
+def _restore(name: str, source: str, functions: tuple[tuple[str, Any], ...]) -> CompiledDiagram:
     cls = _make_class(name, source, functions)
     return cls.__new__(cls)
 
@@ -388,25 +464,28 @@ def _generate(plan: dict[str, Any], samples: int | None, reduce: str | None) -> 
     lines = [f"def forward({signature}):"]
     names: dict[int, str] = {}
     for i, wire in enumerate(plan["inputs"]):
-        name = args[i] if wire not in names else args[i]
+        name = names[wire] = args[i]
         if samples is not None:
             lines.append(f"    {name} = {name}.repeat_interleave({samples}, 0)")
-        names.setdefault(wire, name)
     steps: list[_Step] = plan["steps"]
+    like = "like"
     if any(not s.ins for s in steps):
-        batch = f"{args[0]}.shape[0]" if args else ("batch_size" if samples is None else f"batch_size * {samples}")
-        lines.append(f"    like = self._ref.new_empty(({batch},))")
+        first = plan["specs"].get(plan["input_atoms"][0]) if args else None
+        if first is not None and first.dtype is None:  # a floating input already carries batch, device, dtype
+            like = args[0]
+        else:
+            batch = f"{args[0]}.shape[0]" if args else ("batch_size" if samples is None else f"batch_size * {samples}")
+            lines.append(f"    like = self._ref.new_empty(({batch},))")
     for step in steps:
         call_args = [names[w] for w in step.ins]
         if not step.deterministic:
             call_args.append("generator=generator")
         if not step.ins:
-            call_args.append("like=like")
+            call_args.append(f"like={like}")
         targets = [f"w{w}" for w in step.outs]
         for w, t in zip(step.outs, targets, strict=False):
             names[w] = t
-        lines.append(f"    {', '.join(targets)}{',' if len(targets) == 1 and len(step.outs) > 1 else ''} = "
-                     f"{step.ref}({', '.join(call_args)})  # {step.name}")
+        lines.append(f"    {', '.join(targets)} = {step.ref}({', '.join(call_args)})  # {step.name}")
     results = []
     for w in plan["outputs"]:
         value = names[w]
@@ -423,7 +502,7 @@ def _generate(plan: dict[str, Any], samples: int | None, reduce: str | None) -> 
 
 
 def compile(  # noqa: A001 - the backend's verb
-    diagram: Diagram,
+    diagram: Diagram | Any,
     interpretation: Interpretation | Mapping[Any, Any],
     *,
     types: Mapping[Any, Spec] | None = None,
@@ -432,8 +511,12 @@ def compile(  # noqa: A001 - the backend's verb
     check: bool = True,
     name: str | None = None,
     ave_samples: int = 32,
+    fuse: bool = True,
 ) -> CompiledDiagram:
-    """Compile ``diagram`` under ``interpretation`` to an ``nn.Module``.
+    """Compile ``diagram`` (or a C^G morphism, e.g. from :func:`markovcat.symmetrise.sym`) to an ``nn.Module``.
+
+    For a C^G morphism the axioms of its group and of its domain's and codomain's
+    actions are checked as well, whether or not ``interpretation`` declares them.
 
     ``samples=n`` folds ``n`` independent samples into the batch: the inputs are repeated,
     the diagram runs once on ``batch * n`` rows, and each output gets shape
@@ -441,11 +524,18 @@ def compile(  # noqa: A001 - the backend's verb
     ``check=False`` skips the dry run and the axiom checks (missing boxes are always refused).
     A box made by :func:`markovcat.symmetrise.ave` and not interpreted otherwise becomes
     the Monte-Carlo mean of its body over ``ave_samples`` samples, drawn in one batched pass.
+    ``fuse=False`` ignores the interpretation's fusions.
     """
-    if not isinstance(diagram, Diagram):
-        raise TypeError(f"compile takes a Diagram, got {type(diagram).__name__} {diagram!r}")
     if not isinstance(interpretation, Interpretation):
         interpretation = Interpretation(boxes=interpretation)
+    if not isinstance(diagram, Diagram) and isinstance(getattr(diagram, "diagram", None), Diagram):
+        morphism: Any = diagram  # a C^G morphism: its group's and actions' axioms are checked too
+        diagram = morphism.diagram
+        interpretation = interpretation | Interpretation(laws=[morphism.group, morphism.dom.action,
+                                                               morphism.cod.action])
+        name = name or morphism.name
+    if not isinstance(diagram, Diagram):
+        raise TypeError(f"compile takes a Diagram or a C^G morphism, got {type(diagram).__name__} {diagram!r}")
     if types:
         interpretation = interpretation | Interpretation(types=types)
     if samples is not None and (not isinstance(samples, int) or samples < 1):
@@ -458,9 +548,9 @@ def compile(  # noqa: A001 - the backend's verb
     table = resolve(diagram, interpretation.boxes)
     modules: dict[str, nn.Module] = {}
     module_attr: dict[int, str] = {}
-    functions: list[Any] = []
-    function_index: dict[int, int] = {}
-    taken: set[str] = {"_ref", "_plan"}
+    functions: list[tuple[str, Any]] = []
+    function_name: dict[int, str] = {}
+    taken: set[str] = {"_ref", "_plan", "torch"}
     refs: dict[str, str] = {}
     stochastic_calls: set[str] = set()
     for box, gen in diagram.signature.items():
@@ -475,14 +565,23 @@ def compile(  # noqa: A001 - the backend's verb
                 modules[attr] = value
             refs[box] = f"self.{attr}"
         else:
-            k = function_index.setdefault(id(value), len(functions))
-            if k == len(functions):
-                functions.append(value)
-            refs[box] = f"_f{k}"
+            known = function_name.get(id(value))
+            if known is None:
+                known = function_name[id(value)] = _identifier(box, taken, "f_")
+                functions.append((known, value))
+            refs[box] = known
+    nodes = _live(diagram.nodes, diagram.outputs)
+    fused: dict[str, tuple[str, str]] = {}
+    if fuse:
+        nodes, fused = _fuse(nodes, interpretation.fusions)
+        nodes = _live(nodes, diagram.outputs)
+        for name_, pair in fused.items():
+            refs[name_] = _identifier(name_, taken, "f_")
+            functions.append((refs[name_], interpretation.fusions[pair]))
     steps = [
         _Step(n.gen.name, n.ins, n.outs, n.gen.cod.atoms, n.gen.deterministic and n.gen.name not in stochastic_calls,
               refs[n.gen.name])
-        for n in (diagram.nodes[i] for i in _live_nodes(diagram))
+        for n in nodes
     ]
     couplings = {b: table[b].coupling for b in diagram.signature if hasattr(table[b], "coupling")}
     couplings.update({b: c for b, c in interpretation.couplings.items() if b in diagram.signature})
@@ -502,7 +601,12 @@ def compile(  # noqa: A001 - the backend's verb
     class_name = "Compiled_" + re.sub(r"\W", "_", name or diagram.label().replace("the diagram", "diagram"))
     cls = _make_class(class_name, source, tuple(functions))
     model = cls(plan, modules)
+    model.diagram = diagram
     if check:
+        from markovcat.backends.torch_checks import check_fusions, check_laws, dry_run
+
+        uses = {(fused[n.gen.name], n.gen.dom.atoms) for n in nodes if n.gen.name in fused}
+        check_fusions(uses, table, interpretation)
         dry_run(model, diagram)
         check_laws(diagram, interpretation)
     return model
@@ -533,117 +637,3 @@ def _check_callable(gen: Generator, value: Any) -> None:
             f"box {gen.name!r} has no inputs, so its interpretation must take a keyword like=... "
             "(a tensor of shape (batch,) on the model's device and dtype)"
         )
-
-
-# --------------------------------------------------------------------------------------
-# Checks before compiling
-
-
-class _Probe(nn.Module):
-    def __init__(self, model: CompiledDiagram) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, *inputs: Tensor, batch_size: int | None = None) -> Trace:
-        return self.model.trace(*inputs, batch_size=batch_size)
-
-
-def _input_spec(model: CompiledDiagram, atom: str) -> Spec:
-    spec = model.specs.get(atom)
-    if spec is None or None in spec.shape:
-        raise InterpretationError(
-            f"type {atom!r} is an input of the diagram but has no concrete Spec: give types={{'{atom}': Spec(shape)}}"
-        )
-    return spec
-
-
-def dry_run(model: CompiledDiagram, diagram: Diagram, batch: int = 2) -> None:
-    """Run the diagram once on meta tensors and check every wire against its type's spec."""
-    specs = model.specs
-    inputs = []
-    for atom in model.input_atoms:
-        spec = _input_spec(model, atom)
-        dtype = spec.dtype or torch.get_default_dtype()
-        inputs.append(torch.empty((batch, *spec.shape), dtype=dtype, device="meta"))  # type: ignore[misc]
-    probe = _Probe(model)
-    state = {k: torch.empty_like(v, device="meta") for k, v in probe.state_dict(keep_vars=True).items()}
-    state.update({f"model.{k}": torch.empty_like(v, device="meta") for k, v in model.named_buffers()})
-    try:
-        trace = torch.func.functional_call(probe, state, tuple(inputs), {"batch_size": batch})
-    except InterpretationError as error:
-        if "meta" not in str(error).lower() and "item()" not in str(error):
-            raise
-        with torch.no_grad():
-            trace = model.trace(*[_input_spec(model, a).random(batch) for a in model.input_atoms], batch_size=batch)
-    seen: dict[str, tuple[tuple[int, ...], str]] = {}
-    for wire, atom in zip(model._plan["inputs"], model.input_atoms, strict=False):
-        seen.setdefault(atom, (tuple(trace.wires[wire].shape[1:]), f"input of type {atom}"))
-    for step in model._plan["steps"]:
-        for port, (wire, atom) in enumerate(zip(step.outs, step.out_atoms, strict=False)):
-            value = trace.wires[wire]
-            where = f"output {port} of box {step.name!r}" if len(step.outs) > 1 else f"box {step.name!r}"
-            if not isinstance(value, Tensor):
-                raise InterpretationError(f"{where} returned {type(value).__name__}, not a tensor (type {atom})")
-            if value.dim() == 0 or value.shape[0] != batch:
-                raise InterpretationError(
-                    f"{where} returned shape {tuple(value.shape)} without the batch dimension {batch} in front"
-                )
-            shape = tuple(value.shape[1:])
-            spec = specs.get(atom)
-            if spec is not None:
-                if not spec.matches(shape):
-                    raise InterpretationError(
-                        f"{where} returned per-example shape {shape} but its type {atom} is specified as {spec}"
-                    )
-                if spec.dtype is not None and value.dtype != spec.dtype:
-                    raise InterpretationError(f"{where} returned dtype {value.dtype} but type {atom} is {spec}")
-            elif atom in seen and seen[atom][0] != shape:
-                raise InterpretationError(
-                    f"{where} returned per-example shape {shape} for type {atom}, but the {seen[atom][1]} "
-                    f"has shape {seen[atom][0]}"
-                )
-            seen.setdefault(atom, (shape, where))
-
-
-def relative_error(a: Tensor, b: Tensor) -> Tensor:
-    """Per-example ``max|a - b| / max(max|b|, 1e-12)`` over all but the batch dimension (in float64)."""
-    a64, b64 = a.detach().double().reshape(len(a), -1), b.detach().double().reshape(len(b), -1)
-    scale = b64.abs().amax(1).clamp_min(1e-12)
-    return (a64 - b64).abs().amax(1) / scale
-
-
-def _law_boxes(law: Any) -> Iterable[str]:
-    for attr in ("act", "mul", "unit", "inv"):
-        part = getattr(law, attr, None)
-        if isinstance(part, Diagram):
-            yield from part.signature
-
-
-def check_laws(diagram: Diagram | None, interpretation: Interpretation, batch: int = 16, seed: int = 0,
-               tolerance: float = 1e-9) -> None:
-    """Check the axioms of each declared group/action whose boxes the diagram uses (all, if ``diagram`` is None).
-
-    Each side of each axiom is compiled with the same interpretation and evaluated in
-    float64 on ``batch`` random elements; a failing axiom raises ``InterpretationError``
-    naming the group or action, the axiom and the error.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    for law in interpretation.laws:
-        if diagram is not None and not any(b in diagram.signature for b in _law_boxes(law)):
-            continue
-        for equation in law.axioms:
-            inputs = []
-            for atom in equation.dom.atoms:
-                spec = interpretation.types.get(atom)
-                if spec is None:
-                    raise InterpretationError(f"checking {law!r} needs a Spec for type {atom!r}")
-                inputs.append(spec.random(batch, generator, torch.float64))
-            sides = [compile(side, interpretation, check=False).double() for side in equation.sides]
-            outs = [side.trace(*inputs, generator=generator).outputs for side in sides]
-            for left, right in zip(outs[0], outs[1], strict=False):
-                error = float(relative_error(left, right).max()) if left.shape == right.shape else float("inf")
-                if not error <= tolerance:
-                    raise InterpretationError(
-                        f"the interpretation of {law!r} fails its axiom {equation.name!r}: max relative error "
-                        f"{error:.3g} on {batch} random elements (tolerance {tolerance:g})"
-                    )

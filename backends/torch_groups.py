@@ -24,9 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from markovcat.backends.torch_compile import Interpretation, InterpretationError, Spec
 from torch import Tensor
 
+from markovcat.backends.torch_compile import Interpretation, InterpretationError, Spec, rand, randn
 from markovcat.groups import Action, Group
 from markovcat.syntax import Box, Diagram
 
@@ -57,8 +57,10 @@ def _batch_of(inputs: tuple[Tensor, ...], like: Tensor | None) -> tuple[int, tor
 class TorchAction:
     """A batched action ``act(g, x)`` of ``group`` on tensors of per-example ``spec``."""
 
-    def __init__(self, name: str, group: TorchGroup, spec: Spec, act: Callable[[Tensor, Tensor], Tensor]) -> None:
+    def __init__(self, name: str, group: TorchGroup, spec: Spec, act: Callable[[Tensor, Tensor], Tensor],
+                 act_inverse: Callable[[Tensor, Tensor], Tensor] | None = None) -> None:
         self.name, self.group, self.spec, self.act = name, group, spec, act
+        self.act_inverse = act_inverse  # optional: act_inverse(g, x) == act(inv(g), x), a cheaper kernel
 
     def __call__(self, g: Tensor, x: Tensor) -> Tensor:
         return self.act(g, x)
@@ -115,15 +117,18 @@ class TorchGroup:
             boxes[_box_of(part, group)] = function
         types = {group.ty.atoms[0]: self.spec}
         laws: list[Any] = [group]
+        fusions: dict[tuple[str, str], Any] = {}
         for action, torch_action in actions:
             if action.group != group:
                 raise InterpretationError(f"{action!r} is an action of {action.group!r}, not of {group!r}")
             boxes[_box_of(action.act, action)] = torch_action.act
+            if torch_action.act_inverse is not None:
+                fusions[(_box_of(group.inv, group), _box_of(action.act, action))] = torch_action.act_inverse
             if len(action.space) != 1:
                 raise InterpretationError(f"{action!r} acts on {action.space}: give one action per atomic type")
             types[action.space.atoms[0]] = torch_action.spec
             laws.append(action)
-        return Interpretation(boxes, types, laws)
+        return Interpretation(boxes, types, laws, fusions=fusions)
 
     def _fast(self, op: str) -> Callable[..., Tensor]:
         """The plain function implementing ``op`` (cheaper to call than the bound method), if any."""
@@ -157,8 +162,10 @@ class HaarSampler:
         self.coupling = LeftTranslation(group)
 
     def __call__(self, *inputs: Tensor, generator: torch.Generator | None = None, like: Tensor | None = None) -> Tensor:
-        batch, dtype, device = _batch_of(inputs, like)
-        return self.group.sample(batch, generator, dtype, device)
+        if like is None:
+            batch, dtype, device = _batch_of(inputs, like)
+            return self.group.sample(batch, generator, dtype, device)
+        return self.group.sample(like.shape[0], generator, like.dtype, like.device)
 
     def __repr__(self) -> str:
         return f"Haar({self.group.name})"
@@ -182,7 +189,7 @@ def haar_orthogonal(batch: int, d: int, generator: torch.Generator | None = None
                     device: torch.device | str = "cpu", special: bool = False) -> Tensor:
     """``batch`` Haar-distributed elements of O(d) (or SO(d)): QR of a Gaussian matrix with the sign fix."""
     dtype = dtype or torch.get_default_dtype()
-    z = torch.randn((batch, d, d), generator=generator, dtype=dtype, device=device)
+    z = randn((batch, d, d), generator, dtype, device)
     q, r = torch.linalg.qr(z)
     q = q * torch.sgn(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
     if special:
@@ -199,8 +206,16 @@ def _rotate_points(g: Tensor, x: Tensor) -> Tensor:
     return torch.matmul(x, g.transpose(-1, -2))
 
 
+def _unrotate_points(g: Tensor, x: Tensor) -> Tensor:
+    return torch.matmul(x, g)  # rows x_i -> g^T x_i = g^-1 x_i
+
+
 def _rotate_vector(g: Tensor, x: Tensor) -> Tensor:
     return torch.matmul(g, x.unsqueeze(-1)).squeeze(-1)
+
+
+def _unrotate_vector(g: Tensor, x: Tensor) -> Tensor:
+    return torch.matmul(x.unsqueeze(-2), g).squeeze(-2)
 
 
 class Orthogonal(TorchGroup):
@@ -229,10 +244,10 @@ class Orthogonal(TorchGroup):
 
     def points(self, n: int) -> TorchAction:
         """Acting on point clouds ``(n, d)``: every point (row) is rotated, ``x -> x g^T``."""
-        return TorchAction("rotate points", self, Spec((n, self.d)), _rotate_points)
+        return TorchAction("rotate points", self, Spec((n, self.d)), _rotate_points, _unrotate_points)
 
     def vectors(self) -> TorchAction:
-        return TorchAction("rotate vector", self, Spec((self.d,)), _rotate_vector)
+        return TorchAction("rotate vector", self, Spec((self.d,)), _rotate_vector, _unrotate_vector)
 
 
 class PointCloudFrame:
@@ -301,6 +316,8 @@ class Cyclic(TorchGroup):
 
     def sample(self, batch: int, generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
                device: torch.device | str = "cpu") -> Tensor:
+        if generator is None:
+            return torch.randint(0, self.n, (batch,), device=device)
         return torch.randint(0, self.n, (batch,), generator=generator, device=device)
 
     def rotate_plane(self, g: Tensor, v: Tensor) -> Tensor:
@@ -345,6 +362,10 @@ def _permute_rows(p: Tensor, x: Tensor) -> Tensor:
     return torch.gather(x, -2, index)
 
 
+def _unpermute_rows(p: Tensor, x: Tensor) -> Tensor:
+    return torch.gather(x, -2, p.unsqueeze(-1).expand(*p.shape, x.shape[-1]))  # row p[i] back to row i
+
+
 class Symmetric(TorchGroup):
     """``S_n`` as batched index vectors; ``mul(p, q) = p o q`` (``q`` first)."""
 
@@ -367,11 +388,11 @@ class Symmetric(TorchGroup):
 
     def sample(self, batch: int, generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
                device: torch.device | str = "cpu") -> Tensor:
-        return torch.argsort(torch.rand((batch, self.n), generator=generator, device=device), dim=-1)
+        return torch.argsort(rand((batch, self.n), generator, None, device), dim=-1)
 
     def sets(self, d: int) -> TorchAction:
         """Acting on sets of ``n`` points of ``R^d`` (rows) by permuting rows."""
-        return TorchAction("permute rows", self, Spec((self.n, d)), _permute_rows)
+        return TorchAction("permute rows", self, Spec((self.n, d)), _permute_rows, _unpermute_rows)
 
 
 class SortFrame:

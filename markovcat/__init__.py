@@ -12,6 +12,8 @@ equational proofs (:class:`Rule`, :class:`Proof`; shipped proofs in
 ``markovcat.proofs``).
 """
 
+from typing import TYPE_CHECKING
+
 from markovcat.equation import Equation
 from markovcat.groups import (
     Action,
@@ -43,6 +45,19 @@ from markovcat.symmetrise import (
 from markovcat.syntax import Box, Copy, Diagram, Discard, Generator, Id, Node, Swap, Ty, TypeMismatch
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from markovcat.equivariance import EquivarianceReport, check_equivariance
+
+
+def __getattr__(name: str) -> object:
+    """Torch-backed names load on first use, so ``import markovcat`` does not import torch."""
+    if name in ("check_equivariance", "EquivarianceReport"):
+        import importlib
+
+        return getattr(importlib.import_module("markovcat.equivariance"), name)
+    raise AttributeError(f"module 'markovcat' has no attribute {name!r}")
+
 
 __all__ = [
     "Ty",
@@ -96,4 +111,6 @@ __all__ = [
     "rewrites",
     "Proof",
     "ProofError",
+    "check_equivariance",
+    "EquivarianceReport",
 ]

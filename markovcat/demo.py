@@ -60,5 +60,10 @@ def run(out_dir: str | Path = "markovcat-demo", out: Out = print) -> int:
 
     cg_demo(out_dir, out)
     out("")
+    out("== Compiled to PyTorch and checked for equivariance ==")
+    from markovcat.backends.demo import demo as backend_demo
+
+    backend_demo(out=out)
+    out("")
     out(f"demo finished in {time.perf_counter() - start:.1f} s; figures in {out_dir}/")
     return 0

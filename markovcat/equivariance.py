@@ -22,8 +22,13 @@
     Otherwise: for a few fixed pairs ``(x, g)``, ``samples`` draws of ``k(g.x)`` and of
     ``g.k(x)`` and an energy-distance permutation test per pair (Bonferroni-corrected
     over the pairs).  Its false-alarm rate is at most ``alpha`` (a permutation test is
-    exact under the null); the rate measured on an equivariant model and the power on
-    broken ones are in ``tests/test_equivariance.py`` (slow tests) and the README.
+    exact under the null, Bonferroni is conservative).  Measured with the defaults (4
+    pairs, 200 samples, 1000 permutations) over 100 seeds on O(3) point clouds
+    (``tests/test_equivariance.py::test_false_alarm_rate_and_power``, slow): false
+    alarms 2/100 at ``alpha = 0.01`` and 6/100 at ``0.05`` for both the Haar and the
+    recursive-gamma symmetrisation (binomial standard errors 0.01 and 0.02); power
+    100/100 at ``alpha = 0.01`` against the wrong-side recursive gamma and against the
+    output acted on by ``g^-1``.  Subtler breakages need more ``samples``.
 
 >>> import torch
 >>> from markovcat.backends.torch import Orthogonal, Spec
@@ -61,11 +66,17 @@ class Counterexample:
     lhs: Tensor
     rhs: Tensor
     error: float
+    means: bool = False
 
     def __str__(self) -> str:
         torch.set_printoptions(precision=4, threshold=12, edgeitems=2)
         try:
             diff = (self.lhs.double() - self.rhs.double()).abs().max().item()
+            if self.means:
+                head = (f"pair {self.index}: energy distance {self.error:.3g}; the sample means of k(g.x) and g.k(x) "
+                        f"differ by up to {diff:.3g}\n      g = {_short(self.g)}\n"
+                        f"      mean k(g.x) = {_short(self.lhs)}\n      mean g.k(x) = {_short(self.rhs)}")
+                return head
             return (f"example {self.index}: max|k(g.x) - g.k(x)| = {diff:.3g} (relative {self.error:.3g})\n"
                     f"      g = {_short(self.g)}\n      k(g.x) = {_short(self.lhs)}\n      g.k(x) = {_short(self.rhs)}")
         finally:
@@ -185,15 +196,20 @@ def check_equivariance(
     if min(pairs, n_inputs if inputs is None else inputs.shape[0]) / (permutations + 1) >= alpha:
         raise ValueError(f"{permutations} permutations cannot give a Bonferroni p-value below alpha={alpha} over "
                          f"{pairs} pairs: use more permutations")
-    compiled = isinstance(model, CompiledDiagram)
+    compiled: Any = model if isinstance(model, CompiledDiagram) else None
+    wrapped = getattr(model, "_orig_mod", None)  # torch.compile's wrapper
+    if stochastic is None and isinstance(wrapped, CompiledDiagram):
+        stochastic = not wrapped.deterministic
     if stochastic is None:
-        stochastic = compiled and not model.deterministic  # type: ignore[union-attr]
+        stochastic = compiled is not None and not compiled.deterministic
     dtype, device = _dtype_device(model, dtype, device)
     generator = torch.Generator(device=device).manual_seed(seed)
     if inputs is None:
         x = in_action.random(n_inputs, generator, dtype, device)
     else:
         x = _finite(inputs, "the given inputs").to(device)
+    if compiled is not None:
+        compiled.check_inputs(x)
     g = group.sample(x.shape[0], generator, dtype, device)
     tol = tolerance if tolerance is not None else TOLERANCES.get(x.dtype if x.is_floating_point() else dtype, 1e-5)
     description = (f"{_name(model)} under {group.name}, input action {in_action.name}, "
@@ -202,7 +218,7 @@ def check_equivariance(
         if method not in ("auto", "deterministic"):
             raise ValueError(f"method {method!r} is for stochastic models; this one is deterministic")
         return _deterministic(model, x, g, in_action, out_action, tol, description)
-    coupled = compiled and all(b in model.couplings for b in model.stochastic_boxes)  # type: ignore[union-attr]
+    coupled = compiled is not None and all(b in compiled.couplings for b in compiled.stochastic_boxes)
     if method == "pathwise" and not coupled:
         missing = [b for b in getattr(model, "stochastic_boxes", ()) if b not in getattr(model, "couplings", {})]
         raise ValueError(
@@ -305,13 +321,12 @@ def _two_sample(model: Any, x: Tensor, g: Tensor, in_action: Any, out_action: An
     p_min = min(p for _, p in results)
     p_adjusted = min(1.0, p_min * pairs)
     stat = results[worst][0]
-    means = Counterexample(worst, xs[worst], gs[worst], lhs[worst].mean(0), rhs[worst].mean(0), stat)
+    means = Counterexample(worst, xs[worst], gs[worst], lhs[worst].mean(0), rhs[worst].mean(0), stat, means=True)
     return EquivarianceReport(
         p_adjusted >= alpha, "two-sample", stat, alpha,
         f"{description}; {pairs} pairs (x, g), {samples} samples of k(g.x) and of g.k(x) each, "
         f"{permutations} permutations",
         p_value=p_adjusted, worst=means,
-        notes=["the counterexample shows sample means of k(g.x) and g.k(x)"],
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from markovcat import Box, Copy, Discard, Id, Ty, program
+from markovcat import Box, Copy, Discard, Id, Swap, Ty, program
 from markovcat.backends import examples as ex
 from markovcat.backends import torch as mct
 from markovcat.groups import Action, Group
@@ -32,7 +32,9 @@ def haar() -> ex.Setup:
 def test_forward_is_straight_line_and_reproducible(haar: ex.Setup) -> None:
     model, x = haar.model, torch.randn(5, 16, 3)
     code = model.code
-    assert "for " not in code and "if " not in code and code.count("\n") == 1 + 1 + 5 + 1
+    assert "for " not in code and "if " not in code
+    # def, one line per box occurrence (inv and the action on x fused into one), return
+    assert len(code.splitlines()) == 1 + len(haar.diagram) - 1 + 1
     first, again = model(x, generator=seeded(1)), model(x, generator=seeded(1))
     assert torch.equal(first, again)
     assert not torch.equal(first, model(x, generator=seeded(2)))
@@ -94,10 +96,13 @@ def test_torch_compile_captures_one_graph() -> None:
     compiled = torch.compile(det, backend="eager", fullgraph=True)  # fullgraph: any graph break raises
     assert torch.allclose(compiled(x), det(x))
     stochastic = ex.haar_sym(hidden=16).model
-    torch.manual_seed(0)
-    expected = stochastic(x)
-    torch.manual_seed(0)
-    assert torch.allclose(torch.compile(stochastic, backend="eager", fullgraph=True)(x), expected)
+    fast = torch.compile(stochastic, backend="eager", fullgraph=True)
+    for batch in (4, 7, 9):  # a second batch size makes it recompile with a dynamic batch dimension
+        x = torch.randn(batch, 16, 3)
+        torch.manual_seed(0)
+        expected = stochastic(x)
+        torch.manual_seed(0)
+        assert torch.allclose(fast(x), expected)
 
 
 @pytest.mark.slow
@@ -166,7 +171,8 @@ def test_missing_and_wrongly_shaped_boxes_are_named() -> None:
     types = {X: mct.Spec((3,)), Y: mct.Spec((4,))}
     with pytest.raises(mct.InterpretationError, match="no meaning for box 'k'"):
         mct.compile(Id(X) >> k, mct.Interpretation({}, types))
-    with pytest.raises(mct.InterpretationError, match=r"box 'k' returned per-example shape \(5,\).*Y is specified as \(4\)"):
+    wrong_shape = r"box 'k' returned per-example shape \(5,\).*Y is specified as \(4\)"
+    with pytest.raises(mct.InterpretationError, match=wrong_shape):
         mct.compile(k, mct.Interpretation({k: nn.Linear(3, 5)}, types))
     with pytest.raises(mct.InterpretationError, match=r"box 'k' failed on inputs of shapes \(2, 3\)"):
         mct.compile(k, mct.Interpretation({k: nn.Linear(7, 4)}, types))
@@ -181,7 +187,8 @@ def test_unspecified_types_must_be_consistent() -> None:
     def both(x):  # type: ignore[no-untyped-def]
         return f(x), g(x)
 
-    with pytest.raises(mct.InterpretationError, match=r"box 'g' returned per-example shape \(2,\) for type Y, but the box 'f'"):
+    inconsistent = r"box 'g' returned per-example shape \(2,\) for type Y, but the box 'f'"
+    with pytest.raises(mct.InterpretationError, match=inconsistent):
         mct.compile(both, mct.Interpretation({f: nn.Linear(3, 5), g: nn.Linear(3, 2)}, {X: mct.Spec((3,))}))
 
 
@@ -215,3 +222,59 @@ def test_trace_names_the_first_box_producing_nan() -> None:
         model.trace(torch.tensor([[-1.0, 1.0]]), check_finite=True)
     with pytest.raises(FloatingPointError, match="input 0"):
         model.trace(torch.tensor([[float("nan"), 1.0]]), check_finite=True)
+
+
+def test_check_inputs_names_the_problem(haar: ex.Setup) -> None:
+    model = haar.model
+    model.check_inputs(torch.randn(2, 16, 3))
+    with pytest.raises(ValueError, match=r"input 0 \(type X\) has per-example shape \(15, 3\), expected \(16, 3\)"):
+        model.check_inputs(torch.randn(2, 15, 3))
+    with pytest.raises(ValueError, match="contains NaN"):
+        model.check_inputs(torch.full((2, 16, 3), float("nan")))
+    with pytest.raises(TypeError, match="takes 1 inputs"):
+        model.check_inputs()
+
+
+def test_declared_fusions_are_used_and_checked(haar: ex.Setup) -> None:
+    assert "f_rot_O3_inv(w1, x0)  # rot(O3.inv)" in haar.model.code  # act(inv(g), x) as one call: x @ g
+    plain = mct.compile(haar.diagram, haar.interpretation, fuse=False)
+    assert "O3.inv" in plain.code and "rot(O3.inv)" not in plain.code
+    x = torch.randn(3, 16, 3)
+    assert torch.allclose(plain(x, generator=seeded(2)), haar.model(x, generator=seeded(2)), atol=1e-6)
+    wrong = mct.Interpretation(fusions={("O3.inv", "rot"): lambda g, x: x @ g.transpose(-1, -2)})
+    with pytest.raises(mct.InterpretationError, match="fusion of 'rot' after 'O3.inv' does not compute"):
+        mct.compile(haar.diagram, haar.interpretation | wrong)
+
+
+def test_structural_diagrams_and_boxes_with_several_outputs() -> None:
+    spec = mct.Interpretation({}, {X: mct.Spec((2,)), Y: mct.Spec((2,))})
+    x, y = torch.randn(3, 2), torch.randn(3, 2)
+    assert torch.equal(mct.compile(Id(X), spec)(x), x)
+    a, b = mct.compile(Copy(X), spec)(x)
+    assert a is x and b is x
+    assert mct.compile(Discard(X), spec)(x) == ()
+    swapped = mct.compile(Swap(X, Y), spec)(x, y)
+    assert swapped[0] is y and swapped[1] is x
+    split = Box("split", X, X @ Y, deterministic=True)
+    model = mct.compile(split >> Swap(X, Y), spec.override({split: lambda v: (v + 1, v - 1)}))
+    first, second = model(x)
+    assert torch.equal(first, x - 1) and torch.equal(second, x + 1)
+    folded = mct.compile(Copy(X), spec, samples=4)(x)
+    assert folded[0].shape == (3, 4, 2) and torch.equal(folded[0][:, 2], x)
+
+
+def test_a_cg_morphism_compiles_with_its_axioms_checked(haar: ex.Setup) -> None:
+    from markovcat.gspace import GSpace
+    from markovcat.symmetrise import haar_gamma, sym
+
+    G = Group("O3")
+    rot = Action("rot", G, X)
+    space = GSpace(X, rot)
+    morphism = sym(Box("mlp", X, X, deterministic=True), haar_gamma(space), space)
+    bare = mct.Interpretation(haar.interpretation.boxes, haar.interpretation.types)  # no laws declared
+    model = mct.compile(morphism, bare)
+    x = torch.randn(2, 16, 3)
+    assert torch.equal(model(x, generator=seeded(1)), haar.model(x, generator=seeded(1)))
+    mct.compile(morphism.diagram, bare.override({G.inv: lambda a: a}))  # a plain diagram: nothing to check
+    with pytest.raises(mct.InterpretationError, match="Group\\('O3'\\) fails its axiom 'left inverse'"):
+        mct.compile(morphism, bare.override({G.inv: lambda a: a}))

@@ -6,10 +6,10 @@ import importlib
 from pathlib import Path
 
 import pytest
-from markovcat.diagrams import MODULES, all_figures, render_all
-from markovcat.diagrams.demo import demo
 
 import markovcat as mc
+from markovcat.diagrams import MODULES, all_figures, render_all
+from markovcat.diagrams.demo import demo
 
 GALLERY = Path(importlib.import_module("markovcat.diagrams").__file__ or "").parent
 HELPERS = {"__init__", "__main__", "_example", "render", "demo"}

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from markovcat.backends.finstoch import evaluate, random_model
 
 import markovcat as mc
+from markovcat.backends.finstoch import evaluate, random_model
 from markovcat.strategies import SIGNATURE, diagrams, duplicate_node, law_variants, rewired, types
 
 SIZES = {"A": 2, "B": 3}

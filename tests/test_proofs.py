@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from markovcat.backends.finstoch import evaluate
 
 import markovcat as mc
 from markovcat import proofs
+from markovcat.backends.finstoch import evaluate
 from markovcat.gspace import Equivariant, GSpace, equivariance
 from markovcat.proof import Proof, ProofError, describe
 from markovcat.rewrite import Rule

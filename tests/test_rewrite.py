@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from markovcat.backends.finstoch import evaluate, random_model
 
 import markovcat as mc
+from markovcat.backends.finstoch import evaluate, random_model
 from markovcat.groups import Group
 from markovcat.rewrite import Match, Rule, matches, reader_choices, rewrite, rewrites, rewrites_to
 from markovcat.strategies import SIGNATURE, diagrams, law_variants, types

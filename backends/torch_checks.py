@@ -1,0 +1,160 @@
+"""Checks run by :func:`~markovcat.backends.torch_compile.compile` before it returns a model.
+
+* :func:`dry_run` - the diagram once on meta tensors (no data, no compute): every wire's
+  per-example shape and dtype against its type's :class:`Spec`, naming the box at fault;
+* :func:`check_laws` - the axioms of each declared group and action, in float64 on random
+  elements, naming the failing axiom;
+* :func:`check_fusions` - each fused kernel against the composite it replaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from markovcat.backends.torch_compile import CompiledDiagram, Interpretation, InterpretationError, Spec, Trace, compile
+from markovcat.syntax import Diagram
+
+__all__ = ["dry_run", "check_laws", "check_fusions", "relative_error"]
+
+
+class _Probe(nn.Module):
+    def __init__(self, model: CompiledDiagram) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs: Tensor, batch_size: int | None = None) -> Trace:
+        return self.model.trace(*inputs, batch_size=batch_size)
+
+
+def _input_spec(model: CompiledDiagram, atom: str) -> Spec:
+    spec = model.specs.get(atom)
+    if spec is None or None in spec.shape:
+        raise InterpretationError(
+            f"type {atom!r} is an input of the diagram but has no concrete Spec: give types={{'{atom}': Spec(shape)}}"
+        )
+    return spec
+
+
+def dry_run(model: CompiledDiagram, diagram: Diagram, batch: int = 2) -> None:
+    """Run the diagram once on meta tensors and check every wire against its type's spec."""
+    specs = model.specs
+    inputs = []
+    for atom in model.input_atoms:
+        spec = _input_spec(model, atom)
+        dtype = spec.dtype or torch.get_default_dtype()
+        inputs.append(torch.empty((batch, *spec.shape), dtype=dtype, device="meta"))  # type: ignore[arg-type]
+    probe = _Probe(model)
+    state = {k: torch.empty_like(v, device="meta") for k, v in probe.state_dict(keep_vars=True).items()}
+    state.update({f"model.{k}": torch.empty_like(v, device="meta") for k, v in model.named_buffers()})
+    try:
+        trace = torch.func.functional_call(probe, state, tuple(inputs), {"batch_size": batch})
+    except InterpretationError as error:
+        if "meta" not in str(error).lower() and "item()" not in str(error):
+            raise
+        with torch.no_grad():
+            trace = model.trace(*[_input_spec(model, a).random(batch) for a in model.input_atoms], batch_size=batch)
+    seen: dict[str, tuple[tuple[int, ...], str]] = {}
+    for wire, atom in zip(model._plan["inputs"], model.input_atoms, strict=False):
+        seen.setdefault(atom, (tuple(trace.wires[wire].shape[1:]), f"input of type {atom}"))
+    for step in model._plan["steps"]:
+        for port, (wire, atom) in enumerate(zip(step.outs, step.out_atoms, strict=False)):
+            value = trace.wires[wire]
+            where = f"output {port} of box {step.name!r}" if len(step.outs) > 1 else f"box {step.name!r}"
+            if not isinstance(value, Tensor):
+                raise InterpretationError(f"{where} returned {type(value).__name__}, not a tensor (type {atom})")
+            if value.dim() == 0 or value.shape[0] != batch:
+                raise InterpretationError(
+                    f"{where} returned shape {tuple(value.shape)} without the batch dimension {batch} in front"
+                )
+            shape = tuple(value.shape[1:])
+            known = specs.get(atom)
+            if known is not None:
+                if not known.matches(shape):
+                    raise InterpretationError(
+                        f"{where} returned per-example shape {shape} but its type {atom} is specified as {known}"
+                    )
+                if known.dtype is not None and value.dtype != known.dtype:
+                    raise InterpretationError(f"{where} returned dtype {value.dtype} but type {atom} is {known}")
+            elif atom in seen and seen[atom][0] != shape:
+                raise InterpretationError(
+                    f"{where} returned per-example shape {shape} for type {atom}, but the {seen[atom][1]} "
+                    f"has shape {seen[atom][0]}"
+                )
+            seen.setdefault(atom, (shape, where))
+
+
+def check_fusions(uses: Iterable[tuple[tuple[str, str], tuple[str, ...]]], table: Mapping[str, Any],
+                  interpretation: Interpretation, batch: int = 16, seed: int = 0, tolerance: float = 1e-9) -> None:
+    """Check ``fused(a, *rest) == outer(inner(a), *rest)`` in float64 on random inputs for each fusion used.
+
+    ``uses`` lists ``((inner, outer), input atoms of the fused call)``.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    for (inner, outer), dom in uses:
+        fused = interpretation.fusions[(inner, outer)]
+        missing = [a for a in dom if a not in interpretation.types]
+        if missing:
+            raise InterpretationError(
+                f"checking the fusion of {outer!r} after {inner!r} needs a Spec for {missing[0]!r}"
+            )
+        inputs = [interpretation.types[a].random(batch, generator, torch.float64) for a in dom]
+        expected = table[outer](table[inner](inputs[0]), *inputs[1:])
+        got = fused(*inputs)
+        error = float(relative_error(got, expected).max()) if got.shape == expected.shape else float("inf")
+        if not error <= tolerance:
+            raise InterpretationError(
+                f"the fusion of {outer!r} after {inner!r} does not compute {outer}({inner}(a), ...): max relative "
+                f"error {error:.3g} on {batch} random inputs"
+            )
+
+
+def relative_error(a: Tensor, b: Tensor) -> Tensor:
+    """Per-example ``max|a - b| / max(max|b|, 1e-12)`` over all but the batch dimension (in float64)."""
+    a64, b64 = a.detach().double().reshape(len(a), -1), b.detach().double().reshape(len(b), -1)
+    scale = b64.abs().amax(1).clamp_min(1e-12)
+    return (a64 - b64).abs().amax(1) / scale
+
+
+def _law_boxes(law: Any) -> Iterable[str]:
+    for attr in ("act", "mul", "unit", "inv"):
+        part = getattr(law, attr, None)
+        if isinstance(part, Diagram):
+            yield from part.signature
+
+
+def check_laws(diagram: Diagram | None, interpretation: Interpretation, batch: int = 16, seed: int = 0,
+               tolerance: float = 1e-9) -> None:
+    """Check the axioms of each declared group/action whose boxes the diagram uses (all, if ``diagram`` is None).
+
+    Each side of each axiom is compiled with the same interpretation and evaluated in
+    float64 on ``batch`` random elements; a failing axiom raises ``InterpretationError``
+    naming the group or action, the axiom and the error.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    for law in interpretation.laws:
+        if diagram is not None and not any(b in diagram.signature for b in _law_boxes(law)):
+            continue
+        for equation in law.axioms:
+            inputs = []
+            for atom in equation.dom.atoms:
+                spec = interpretation.types.get(atom)
+                if spec is None:
+                    raise InterpretationError(f"checking {law!r} needs a Spec for type {atom!r}")
+                inputs.append(spec.random(batch, generator, torch.float64))
+            outs = []
+            for side in equation.sides:
+                model = compile(side, interpretation, check=False)
+                # float64 states (units) without casting the interpretation's own modules
+                model.register_buffer("_ref", torch.zeros(0, dtype=torch.float64), persistent=False)
+                outs.append(model.trace(*inputs, generator=generator).outputs)
+            for left, right in zip(outs[0], outs[1], strict=False):
+                error = float(relative_error(left, right).max()) if left.shape == right.shape else float("inf")
+                if not error <= tolerance:
+                    raise InterpretationError(
+                        f"the interpretation of {law!r} fails its axiom {equation.name!r}: max relative error "
+                        f"{error:.3g} on {batch} random elements (tolerance {tolerance:g})"
+                    )
