@@ -89,8 +89,11 @@ def main() -> int:
         fast(x).square().mean().backward()
         _synchronize(device)
         print(f"torch.compile (fullgraph) forward+backward compiled and ran in {time.perf_counter() - start:.1f} s")
-        report = check_equivariance(torch.compile(ex.canonical_sym(validate=False).model.to(device), fullgraph=True),
-                                    setup.group, setup.action, n_inputs=64)
+        # float64: the float32 tolerance (1e-5) is tighter than inductor's re-ordered float32 arithmetic
+        # through the PCA frame allows (measured 1.5e-5 on the CPU); float64 is held to 1e-10.
+        canonical = ex.canonical_sym(validate=False).model.to(device, torch.float64)
+        report = check_equivariance(torch.compile(canonical, fullgraph=True), setup.group, setup.action,
+                                    n_inputs=64, dtype=torch.float64)
         print(report)
         if not report.passed:
             failures.append("equivariance under torch.compile")
