@@ -41,11 +41,12 @@ gamma must be a C^G morphism into (G, *) = GSpace.regular(G), but its codomain i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from markovcat.groups import Group, Homomorphism
 from markovcat.gspace import Cosets, Equivariant, Evidence, GSpace, equivariance
-from markovcat.markov import equal
+from markovcat.markov import NormalForm, canonical, equal
 from markovcat.program import program
 from markovcat.syntax import Box, Copy, Diagram, Generator, Id, Ty, TypeMismatch
 
@@ -322,8 +323,6 @@ def recursive_gamma(net: Diagram, base: Equivariant) -> Equivariant:
 
 
 # -- averaging -------------------------------------------------------------------------
-_AVERAGES: dict[Generator, Diagram] = {}
-
 
 class Average(Equivariant):
     """``ave(m)``: a deterministic box ``ave(name) : X -> Y`` marking ``E[m(x)]``.
@@ -349,27 +348,31 @@ class Average(Equivariant):
 def ave(m: Equivariant, name: str | None = None) -> Average:
     """``ave(m)(x) = E[m(x)]`` for a C^G morphism into a linear G-space (see :class:`Average`).
 
-    The box is named ``name`` or ``ave(<m's name>)``; the same name with an equal
-    kernel gives the same box.  The table of averages is process-wide, so a name
-    already used for a different kernel gets a suffix ``#2``, ``#3``... (two different
-    averages never share a box).
+    The box is named ``name`` or ``ave(<m's name>)`` and carries the normal form of
+    ``m``'s diagram as its data, so averages of equal kernels are the same box, and two
+    different averages under one name clash (as any two boxes named alike do) when
+    used in one diagram.
     """
     if not isinstance(m, Equivariant):
         raise TypeError(f"ave takes a C^G morphism (Equivariant), got {type(m).__name__}")
     if not m.cod.linear:
         raise TypeMismatch(f"ave needs a linear action on the output, but {m.cod} is not marked linear "
                            "(GSpace(..., linear=True))")
-    base = name or f"ave({m.name})"
-    box, n = Box(base, m.dom.ty, m.cod.ty, deterministic=True), 1
-    while (known := _AVERAGES.get(box.generator)) is not None and not equal(known, m.diagram):
-        n += 1
-        box = Box(f"{base}#{n}", m.dom.ty, m.cod.ty, deterministic=True)
-    _AVERAGES[box.generator] = m.diagram
+    box = Box(name or f"ave({m.name})", m.dom.ty, m.cod.ty, deterministic=True, data=_Averaged(canonical(m.diagram)))
     return Average(box, m)
+
+
+@dataclass(frozen=True)
+class _Averaged:
+    """The data of an ``ave`` box: the normal form of the kernel it averages."""
+
+    kernel: NormalForm
 
 
 def averaged(box: Diagram | Generator) -> Diagram | None:
     """The kernel averaged by an ``ave`` box (``None`` if the box is not one)."""
     gen = box.generator if isinstance(box, Box) else box
-    return _AVERAGES.get(gen) if isinstance(gen, Generator) else None
+    if isinstance(gen, Generator) and isinstance(gen.data, _Averaged):
+        return gen.data.kernel.to_diagram()
+    return None
 

@@ -22,7 +22,7 @@ markovcat.syntax.TypeMismatch: cannot compose f : X -> Y with g : X -> Y: the co
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -100,12 +100,17 @@ class Ty:
 
 @dataclass(frozen=True)
 class Generator:
-    """A generating box of the free Markov category (its identity is all four fields)."""
+    """A generating box of the free Markov category (its identity is all five fields).
+
+    ``data`` is optional hashable data that is part of the box's identity, for boxes
+    that stand for a construction (e.g. the kernel an ``ave`` box averages).
+    """
 
     name: str
     dom: Ty
     cod: Ty
     deterministic: bool = False
+    data: Hashable = None
 
     def __str__(self) -> str:
         kind = "deterministic" if self.deterministic else "stochastic"
@@ -422,13 +427,17 @@ class Box(Diagram):
     __slots__ = ("generator",)
     generator: Generator
 
-    def __init__(self, name: str, dom: Ty, cod: Ty, deterministic: bool = False) -> None:
+    def __init__(self, name: str, dom: Ty, cod: Ty, deterministic: bool = False, data: Hashable = None) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"a box name is a non-empty string, got {name!r}")
         for what, ty in (("domain", dom), ("codomain", cod)):
             if not isinstance(ty, Ty):
                 raise TypeError(f"the {what} of box {name!r} must be a Ty, got {type(ty).__name__} {ty!r}")
-        gen = Generator(name, dom, cod, bool(deterministic))
+        try:
+            hash(data)
+        except TypeError:
+            raise TypeError(f"the data of box {name!r} must be hashable, got {type(data).__name__}") from None
+        gen = Generator(name, dom, cod, bool(deterministic), data)
         k, m = len(dom), len(cod)
         ins = tuple(range(k))
         outs = tuple(range(k, k + m))
@@ -440,7 +449,7 @@ class Box(Diagram):
         return self.generator.name
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        return (Box, (self.name, self.dom, self.cod, self.deterministic))
+        return (Box, (self.name, self.dom, self.cod, self.deterministic, self.generator.data))
 
     @property
     def deterministic(self) -> bool:
@@ -448,7 +457,8 @@ class Box(Diagram):
 
     def __repr__(self) -> str:
         det = ", deterministic=True" if self.deterministic else ""
-        return f"Box({self.name!r}, {self.dom!r}, {self.cod!r}{det})"
+        data = "" if self.generator.data is None else ", data=..."
+        return f"Box({self.name!r}, {self.dom!r}, {self.cod!r}{det}{data})"
 
 
 def _structural(dom: Ty, cod: Ty, inputs: tuple[int, ...], outputs: tuple[int, ...], name: str) -> Diagram:

@@ -10,6 +10,7 @@ import markovcat as mc
 from markovcat import proofs
 from markovcat.groups import Action, Group, Homomorphism
 from markovcat.gspace import Cosets, Equivariant, GSpace
+from markovcat.markov import equal
 from markovcat.symmetrise import (
     ave,
     averaged,
@@ -211,14 +212,18 @@ def test_ave() -> None:
     s = sym(f, gamma, SY)
     a = ave(s)
     assert a.diagram.is_deterministic and len(a.diagram) == 1
-    assert averaged(a.diagram) is s.diagram and averaged(k) is None
+    body = averaged(a.diagram)
+    assert body is not None and equal(body, s.diagram) and averaged(k) is None
     assert (a.dom, a.cod) == (SX, SY)
     assert any("acts linearly" in x.reason for x in a.assumptions())
     assert ave(sym(f, gamma, SY)).diagram == a.diagram  # same name, equal body: the same box
-    named = ave(sym(k, gamma, SY), name=a.name)  # a different kernel under a used name: renamed
-    assert named.name.startswith(f"{a.name}#") and averaged(named.diagram) is not None
+    named = ave(sym(k, gamma, SY), name=a.name)  # a different kernel under a used name
+    kernel = averaged(named.diagram)
+    assert kernel is not None and not equal(kernel, s.diagram)
+    with pytest.raises(ValueError, match="two different boxes are both named"):
+        a.diagram @ named.diagram
     stochastic_f = Box("f", X, Y)  # same name and type as f, a different box
     twin = ave(sym(stochastic_f, gamma, SY))
-    assert twin.name.startswith(f"{a.name}#") and twin.name != named.name
+    assert twin.diagram != a.diagram
     with pytest.raises(TypeMismatch, match="not marked linear"):
         ave(Equivariant.identity(SX))
