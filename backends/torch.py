@@ -5,7 +5,13 @@
 :class:`Symmetric` and the gamma constructions :class:`HaarSampler`,
 :class:`PointCloudFrame`, :class:`SortFrame`.  See :mod:`markovcat.backends.torch_compile`
 (compiling), :mod:`markovcat.backends.torch_checks` (checks before compiling) and
-:mod:`markovcat.backends.torch_groups` (groups).
+:mod:`markovcat.backends.torch_groups` (groups).  It also re-exports the group library
+(:mod:`~markovcat.backends.groups_matrix`: ``GeneralLinear``, ``Translation``,
+``Euclidean``, ``Product`` and matrix actions; :mod:`~markovcat.backends.groups_discrete`:
+``Dihedral``, ``PermutationMatrices``, ``sequences``, ``graphs``, ``elements``) and the
+gamma constructions (:mod:`~markovcat.backends.gammas`: deterministic canonicalisers and
+frames; :mod:`~markovcat.backends.gammas_learned`: the ``Gamma`` bundles, as
+``mct.gammas``).
 
 >>> import torch
 >>> from markovcat import Box, Ty
@@ -21,6 +27,28 @@ def forward(self, x0, *, generator=None):
     return w2
 """
 
+from markovcat.backends import gammas_learned as gammas
+from markovcat.backends.gammas import (
+    Centroid,
+    Lexsort,
+    LowerCholesky,
+    OrbitArgmax,
+    PCAFrame,
+    PCAFrames,
+    UniformFrame,
+)
+from markovcat.backends.groups_discrete import Dihedral, PermutationMatrices, elements, graphs, sequences
+from markovcat.backends.groups_generic import TorchHomomorphism, diagonal
+from markovcat.backends.groups_matrix import (
+    Euclidean,
+    GeneralLinear,
+    Product,
+    Translation,
+    conjugation,
+    left_multiplication,
+    right_transpose,
+    vectors,
+)
 from markovcat.backends.torch_checks import check_fusions, check_laws, dry_run, relative_error
 from markovcat.backends.torch_compile import (
     CompiledDiagram,
@@ -68,4 +96,27 @@ __all__ = [
     "TorchAction",
     "TorchGroup",
     "haar_orthogonal",
+    "TorchHomomorphism",
+    "diagonal",
+    "GeneralLinear",
+    "Translation",
+    "Euclidean",
+    "Product",
+    "left_multiplication",
+    "conjugation",
+    "right_transpose",
+    "vectors",
+    "Dihedral",
+    "PermutationMatrices",
+    "sequences",
+    "graphs",
+    "elements",
+    "PCAFrame",
+    "PCAFrames",
+    "UniformFrame",
+    "Centroid",
+    "Lexsort",
+    "OrbitArgmax",
+    "LowerCholesky",
+    "gammas",
 ]

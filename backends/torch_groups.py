@@ -15,20 +15,28 @@ their axioms so that :func:`compile` checks them.
   ``n`` in 1, 2, 4, on square images ``(c, h, w)`` by exact grid rotations (``rot90``).
 * :class:`Symmetric` ``S_n``: permutations as index vectors ``p`` (``p[i]`` is the
   image of ``i``); acts on sets ``(n, d)`` by moving row ``i`` to row ``p[i]``.
+
+:meth:`TorchAction.restrict` restricts an action along a homomorphism
+(:class:`~markovcat.backends.groups_generic.TorchHomomorphism`).  More groups live in
+:mod:`markovcat.backends.groups_matrix` and :mod:`markovcat.backends.groups_discrete`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
+from markovcat.backends.qr import qr_positive
 from markovcat.backends.torch_compile import Interpretation, InterpretationError, Spec, rand, randn
 from markovcat.groups import Action, Group
 from markovcat.syntax import Box, Diagram
+
+if TYPE_CHECKING:
+    from markovcat.backends.groups_generic import TorchHomomorphism
 
 __all__ = [
     "TorchGroup",
@@ -70,8 +78,22 @@ class TorchAction:
         """Random points of the space (standard Gaussian entries unless the spec says otherwise)."""
         return self.spec.random(batch, generator, dtype, device)
 
+    def restrict(self, phi: TorchHomomorphism) -> TorchAction:
+        """The action of ``phi.source`` through ``phi``: ``(h, x) |-> act(phi(h), x)``."""
+        if phi.target is not self.group and phi.target.name != self.group.name:
+            raise InterpretationError(f"{phi.name} lands in {phi.target.name}, but this action is of {self.group.name}")
+        return TorchAction(f"{self.name}|{phi.name}", phi.source, self.spec, _Restricted(self.act, phi.map))
+
     def __repr__(self) -> str:
         return f"<{self.group.name} acting on {self.spec} by {self.name}>"
+
+
+class _Restricted:
+    def __init__(self, act: Callable[[Tensor, Tensor], Tensor], phi: Callable[[Tensor], Tensor]) -> None:
+        self.act, self.phi = act, phi
+
+    def __call__(self, h: Tensor, x: Tensor) -> Tensor:
+        return self.act(self.phi(h), x)
 
 
 def _trivial(g: Tensor, x: Tensor) -> Tensor:
@@ -83,6 +105,7 @@ class TorchGroup:
 
     name: str
     spec: Spec
+    compact: bool = True  # has a Haar probability measure (then :meth:`sample` draws it)
 
     def mul(self, a: Tensor, b: Tensor) -> Tensor:
         raise NotImplementedError
@@ -136,6 +159,8 @@ class TorchGroup:
 
     def haar(self) -> HaarSampler:
         """A sampler of uniform (Haar) elements ignoring its inputs; see :class:`HaarSampler`."""
+        if not self.compact:
+            raise InterpretationError(f"{self.name} is not compact: it has no Haar probability measure")
         return HaarSampler(self)
 
     def __repr__(self) -> str:
@@ -187,11 +212,14 @@ class LeftTranslation:
 
 def haar_orthogonal(batch: int, d: int, generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
                     device: torch.device | str = "cpu", special: bool = False) -> Tensor:
-    """``batch`` Haar-distributed elements of O(d) (or SO(d)): QR of a Gaussian matrix with the sign fix."""
+    """``batch`` Haar-distributed elements of O(d) (or SO(d)): QR of a Gaussian matrix with the sign fix.
+
+    The factorisation is :func:`markovcat.backends.qr.qr_positive` (batched Gram-Schmidt
+    for small ``d``, whose ``R`` has a positive diagonal: the sign fix built in).
+    """
     dtype = dtype or torch.get_default_dtype()
     z = randn((batch, d, d), generator, dtype, device)
-    q, r = torch.linalg.qr(z)
-    q = q * torch.sgn(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
+    q, _ = qr_positive(z)
     if special:
         flip = torch.sgn(torch.linalg.det(q))
         q = torch.cat([q[..., :1] * flip[:, None, None], q[..., 1:]], dim=-1)
@@ -249,6 +277,18 @@ class Orthogonal(TorchGroup):
     def vectors(self) -> TorchAction:
         return TorchAction("rotate vector", self, Spec((self.d,)), _rotate_vector, _unrotate_vector)
 
+    def left(self, n: int) -> TorchAction:
+        """Acting on ``(d, n)`` matrices by left multiplication ``x -> g x``."""
+        from markovcat.backends.groups_matrix import left_multiplication
+
+        return left_multiplication(self, n)
+
+    def conjugation(self) -> TorchAction:
+        """Acting on ``(d, d)`` matrices by ``x -> g x g^T``."""
+        from markovcat.backends.groups_matrix import conjugation
+
+        return conjugation(self)
+
 
 class PointCloudFrame:
     """Deterministic O(d)-equivariant frame of a point cloud ``(n, d)`` (canonicalisation).
@@ -258,11 +298,14 @@ class PointCloudFrame:
     ``v_k(g x) = g v_k(x)`` and QR commutes with rotations, ``frame(g.x) = g frame(x)``.
     A cloud whose moment vectors are (nearly) dependent, e.g. a planar or highly
     symmetric one, has no well-defined frame: with ``validate=True`` (the default) that
-    raises a ``ValueError`` (a data-dependent check, so leave it off under ``torch.compile``).
+    raises a ``ValueError`` (a data-dependent check, so leave it off under ``torch.compile``);
+    with ``validate=False`` the frame is still orthogonal and finite, but not equivariant
+    there.  ``special=True`` gives an ``SO(d)`` frame: the last column's sign makes the
+    determinant 1, so only the first ``d - 1`` moment vectors need be independent.
     """
 
-    def __init__(self, validate: bool = True, rtol: float = 1e-6) -> None:
-        self.validate, self.rtol = validate, rtol
+    def __init__(self, validate: bool = True, rtol: float = 1e-6, special: bool = False) -> None:
+        self.validate, self.rtol, self.special = validate, rtol, special
 
     def __call__(self, x: Tensor) -> Tensor:
         d = x.shape[-1]
@@ -271,7 +314,8 @@ class PointCloudFrame:
         q, r = torch.linalg.qr(v)
         diag = torch.diagonal(r, dim1=-2, dim2=-1)
         if self.validate:
-            ratio = diag.abs().amin(-1) / diag.abs().amax(-1).clamp_min(torch.finfo(x.dtype).tiny)
+            used = diag[..., : d - 1] if self.special and d > 1 else diag
+            ratio = used.abs().amin(-1) / diag.abs().amax(-1).clamp_min(torch.finfo(x.dtype).tiny)
             bad = ~(ratio > self.rtol)
             if bool(bad.any()):
                 index = int(bad.nonzero()[0, 0])
@@ -280,7 +324,11 @@ class PointCloudFrame:
                     f"dependent (conditioning {float(ratio[index]):.2g} <= {self.rtol:g}), e.g. a planar, collinear "
                     "or symmetric cloud, so it has no canonical frame"
                 )
-        return q * torch.sgn(diag).unsqueeze(-2)
+        q = q * torch.where(diag < 0, -1.0, 1.0).to(q.dtype).unsqueeze(-2)
+        if self.special:
+            flip = torch.where(torch.linalg.det(q) < 0, -1.0, 1.0).to(q.dtype)
+            q = torch.cat([q[..., :-1], q[..., -1:] * flip[..., None, None]], dim=-1)
+        return q
 
 
 # ------------------------------------------------------------------------------------
