@@ -48,15 +48,37 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from markovcat.equivariance import EquivarianceReport, check_equivariance
+    from markovcat.procedures import (
+        canonicalise,
+        frame_average,
+        janossy,
+        probabilistic_symmetrise,
+        stochastic_symmetrise,
+        symmetrise,
+        symmetrise_along,
+    )
+
+#: Torch-backed names, loaded on first use so that ``import markovcat`` does not import torch.
+_LAZY = {
+    "check_equivariance": "markovcat.equivariance",
+    "EquivarianceReport": "markovcat.equivariance",
+    "symmetrise": "markovcat.procedures",
+    "canonicalise": "markovcat.procedures",
+    "frame_average": "markovcat.procedures",
+    "probabilistic_symmetrise": "markovcat.procedures",
+    "janossy": "markovcat.procedures",
+    "stochastic_symmetrise": "markovcat.procedures",
+    "symmetrise_along": "markovcat.procedures",
+}
 
 
 def __getattr__(name: str) -> object:
-    """Torch-backed names load on first use, so ``import markovcat`` does not import torch."""
-    if name in ("check_equivariance", "EquivarianceReport"):
-        import importlib
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'markovcat' has no attribute {name!r}")
+    import importlib
 
-        return getattr(importlib.import_module("markovcat.equivariance"), name)
-    raise AttributeError(f"module 'markovcat' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 __all__ = [
@@ -113,4 +135,11 @@ __all__ = [
     "ProofError",
     "check_equivariance",
     "EquivarianceReport",
+    "symmetrise",
+    "canonicalise",
+    "frame_average",
+    "probabilistic_symmetrise",
+    "janossy",
+    "stochastic_symmetrise",
+    "symmetrise_along",
 ]

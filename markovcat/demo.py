@@ -48,8 +48,8 @@ def core(out_dir: Path, out: Out = print) -> None:
     out(f"  figures: {', '.join(str(out_dir / w) for w in written)}")
 
 
-def run(out_dir: str | Path = "markovcat-demo", out: Out = print) -> int:
-    """Run every section of the demo; figures go to ``out_dir``."""
+def run(out_dir: str | Path = "markovcat-demo", out: Out = print, train_seconds: float = 60) -> int:
+    """Run every section of the demo; figures go to ``out_dir``; ``train_seconds=0`` skips training."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -65,5 +65,11 @@ def run(out_dir: str | Path = "markovcat-demo", out: Out = print) -> int:
 
     backend_demo(out=out)
     out("")
+    if train_seconds > 0:
+        out("== Training: covariance estimation, an MLP and its stochastic symmetrisation ==")
+        from markovcat.backends.train_demo import demo as train_demo
+
+        train_demo(out=out, seconds=train_seconds)
+        out("")
     out(f"demo finished in {time.perf_counter() - start:.1f} s; figures in {out_dir}/")
     return 0

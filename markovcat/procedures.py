@@ -1,0 +1,753 @@
+"""Published symmetrisation procedures, each a short instance of ``sym`` / ``ave``, compiled to PyTorch.
+
+Every procedure builds its *diagram* with :mod:`markovcat.symmetrise` and compiles it
+with the torch backend; the returned module is a
+:class:`~markovcat.backends.torch_compile.CompiledDiagram` (``.diagram`` draws,
+``.code`` shows the generated forward), and :func:`check` (or
+:func:`markovcat.check_equivariance` with the same group and actions) tests it.
+
+* :func:`canonicalise` - ``sym(k, h)``, ``h`` a deterministic frame (Kaba et al. 2023);
+* :func:`frame_average` - ``ave(sym(k, Unif F(x)))``, exact over the frame (Puny et al. 2022);
+* :func:`probabilistic_symmetrise` - ``ave(sym(k, gamma_theta))``, a learned noise-outsourced
+  gamma, Monte Carlo (Kim et al. 2023);
+* :func:`janossy` - ``ave(sym(k, Haar(S_n)))``, exact over ``n!`` or sampled (Murphy et al. 2019);
+* :func:`stochastic_symmetrise` - ``sym(k, gamma)``, one draw, Haar or recursive gamma (Cornish 2024);
+* :func:`symmetrise_along` - ``sym_along(k, phi, gamma)`` for an ``H``-equivariant ``k`` and
+  ``phi : H -> G`` (Cornish 2024, sec. 4).
+
+:func:`symmetrise` is the single entry point.  A gamma is a string (``"haar"``,
+``"recursive"``, ``"canonical"``, ``"frame"``, ``"learned"``: built here for the groups
+in :mod:`markovcat.backends.torch_groups`) or any object following :class:`TorchGamma`:
+a callable ``gamma(x)`` (deterministic) or ``gamma(x, generator=...)`` (stochastic)
+returning batched group elements, optionally with ``elements(x)`` (a finite support,
+uniform, for exact averaging), ``coupling`` (for pathwise checks) and ``reason``; or a
+gamma given as a ``C^G`` morphism with its interpretation (``.morphism``,
+``.interpretation``, ``.group``, ``.action``: the ``Gamma`` s of
+:mod:`markovcat.backends.gammas_learned`, for ``T(d)``, ``E(d)``, ``GL(d)``, ``S_n``...).
+A group plugs into the string gammas by providing ``elements()`` (finite groups) or
+``project(raw)`` and ``raw_size`` (network gammas).
+
+What is checked: the construction is ``sym`` / ``ave`` of ``markovcat.symmetrise``, so the
+result is a ``C^G`` morphism given that gamma is equivariant (an assumption recorded with
+its reason, see :func:`morphism_of`), and the group and action axioms are checked
+numerically by ``compile``.  What is not: gamma's equivariance itself (the tests check
+each built-in gamma numerically), and whether ``net`` is a function (it is declared one
+unless it takes ``generator=``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import math
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor, nn
+
+from markovcat.backends.torch_compile import CompiledDiagram, Gaussian, Interpretation, Spec, compile, randn
+from markovcat.backends.torch_groups import (
+    Cyclic,
+    HaarSampler,
+    LeftTranslation,
+    Orthogonal,
+    PointCloudFrame,
+    Symmetric,
+    TorchAction,
+)
+from markovcat.groups import Action, Group, Homomorphism
+from markovcat.gspace import Cosets, Equivariant, GSpace
+from markovcat.symmetrise import ave, haar_gamma, recursive_gamma, sym, sym_along, with_noise
+from markovcat.syntax import Box, Ty
+
+__all__ = [
+    "TorchGamma",
+    "symmetrise",
+    "canonicalise",
+    "frame_average",
+    "probabilistic_symmetrise",
+    "janossy",
+    "stochastic_symmetrise",
+    "symmetrise_along",
+    "check",
+    "morphism_of",
+    "PCAFrame",
+    "OrbitArgmax",
+    "GroupNet",
+    "GramNet",
+    "ExactAverage",
+    "Enumerated",
+    "OrientationCosets",
+    "project",
+    "GAMMAS",
+]
+
+GAMMAS = ("haar", "recursive", "canonical", "frame", "learned")
+
+
+@runtime_checkable
+class TorchGamma(Protocol):
+    """The interpretation of a gamma ``X -> G``: batched inputs in, batched group elements out.
+
+    Stochastic if it accepts ``generator=`` (or has ``deterministic = False``).  Optional:
+    ``elements(x) -> (batch, m, *G)`` the finite support of ``gamma(x)`` with uniform weights
+    (exact averaging), ``coupling(g, draw)`` (pathwise checks), ``reason`` (why it is equivariant).
+    """
+
+    def __call__(self, x: Tensor, /) -> Tensor: ...
+
+
+# -- the setting: group, actions, diagram objects ---------------------------------------------------
+@dataclass
+class _Setting:
+    group: Any
+    input: TorchAction
+    output: TorchAction
+    G: Group
+    X: GSpace
+    Y: GSpace
+    interpretation: Interpretation
+    boxes: dict[str, Any] = field(default_factory=dict)
+    types: dict[str, Spec] = field(default_factory=dict)
+    couplings: dict[str, Any] = field(default_factory=dict)
+
+
+def _setting(group: Any, input: Any, output: Any, *, linear: bool = False, space: GSpace | None = None) -> _Setting:
+    """The diagram-level group and G-spaces for a torch group and actions (``space``: reuse a gamma's domain)."""
+    for attr in ("mul", "inv", "sample", "interpretation", "spec", "name"):
+        if not hasattr(group, attr):
+            raise TypeError(f"group must be a torch group (e.g. Orthogonal(3), Symmetric(5)), got "
+                            f"{type(group).__name__} {group!r}: it has no {attr!r}")
+    output = input if output is None else output
+    for what, action in (("input", input), ("output", output)):
+        if not isinstance(action, TorchAction):
+            raise TypeError(f"{what} must be a TorchAction of {group.name} (e.g. group.points(n)), got "
+                            f"{type(action).__name__} {action!r}")
+        if action.group is not group:
+            raise TypeError(f"the {what} action {action!r} is an action of {action.group.name}, not of this "
+                            f"{group.name} object: build it from the same group")
+    same = output is input
+    if space is None:
+        G = Group(group.name)
+        act_x = Action("act_X", G, Ty("X"))
+        space_x = GSpace(Ty("X"), act_x, linear=linear)
+        pairs = [(act_x, input)]
+    else:
+        G, space_x, pairs = space.group, GSpace(space.ty, space.action, linear=linear), []
+    space_y = space_x
+    if not same:
+        Y = Ty(f"Y_{space_x.ty.atoms[0]}")
+        space_y = GSpace(Y, Action(f"act_{Y.atoms[0]}", G, Y), linear=linear)
+        pairs.append((space_y.action, output))
+    return _Setting(group, input, output, G, space_x, space_y, group.interpretation(G, *pairs))
+
+
+def _diagram_gamma(gamma: Any) -> bool:
+    """A gamma given as a C^G morphism with its interpretation (``markovcat.backends.gammas_learned.Gamma``)."""
+    return isinstance(getattr(gamma, "morphism", None), Equivariant) and isinstance(
+        getattr(gamma, "interpretation", None), Interpretation)
+
+
+def _accepts(function: Any, keyword: str) -> bool:
+    target = function.forward if isinstance(function, nn.Module) else function
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == keyword or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def _net_box(net: Any, s: _Setting, name: str = "net") -> Box:
+    if not callable(net):
+        raise TypeError(f"net must be an nn.Module or a function of a batch, got {type(net).__name__}")
+    k = Box(name, s.X.ty, s.Y.ty, deterministic=not _accepts(net, "generator"))
+    s.boxes[k.name] = net
+    return k
+
+
+# -- group-specific pieces (used by the string gammas) ---------------------------------------------
+def project(group: Any, raw: Tensor) -> Tensor:
+    """Map an unconstrained network output onto the group, equivariantly in ``raw`` where it matters.
+
+    O(d)/SO(d): QR of a ``(d, d)`` matrix with ``diag(R) >= 0`` (``project(g m) = g project(m)``;
+    a singular ``m`` still gives an orthogonal matrix, never NaN);
+    S_n: ``argsort`` of ``n`` scores; another finite group (``elements()``): ``argmax`` of
+    one logit per element.  Another group plugs in by defining ``project(raw)`` and ``raw_size``.
+    """
+    if callable(getattr(group, "project", None)):
+        return group.project(raw)  # type: ignore[no-any-return]
+    if isinstance(group, Orthogonal):
+        m = raw.reshape(-1, group.d, group.d)
+        q, r = torch.linalg.qr(m)
+        sign = torch.where(torch.diagonal(r, dim1=-2, dim2=-1) < 0, -1.0, 1.0).to(q.dtype)  # a zero pivot keeps Q
+        q = q * sign.unsqueeze(-2)
+        if group.special:
+            flip = torch.sgn(torch.linalg.det(q))
+            q = torch.cat([q[..., :1] * flip[:, None, None], q[..., 1:]], dim=-1)
+        return q
+    if isinstance(group, Symmetric):
+        return torch.argsort(raw.reshape(-1, group.n), dim=-1)
+    if _finite(group):  # logits over the elements
+        return _all_elements(group).to(raw.device)[torch.argmax(raw.reshape(raw.shape[0], -1), dim=-1)]
+    raise TypeError(f"no projection onto {group.name}: pass a gamma object instead of a string")
+
+
+def _raw_size(group: Any) -> int:
+    if isinstance(getattr(group, "raw_size", None), int):
+        return int(group.raw_size)
+    if isinstance(group, Orthogonal):
+        return group.d * group.d
+    if isinstance(group, Symmetric):
+        return group.n
+    if _finite(group):
+        return int(_all_elements(group).shape[0])
+    raise TypeError(f"no network gamma for {group.name}: pass a gamma object instead of a string")
+
+
+class GroupNet(nn.Module):
+    """``(x, eps) |-> project(mlp([x, eps]))``: an unconstrained network into ``G`` (recursive gamma's ``f``)."""
+
+    def __init__(self, group: Any, in_numel: int, noise_numel: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.group = group
+        self.layer1 = nn.Linear(in_numel + noise_numel, hidden)
+        self.layer2 = nn.Linear(hidden, _raw_size(group))
+
+    def forward(self, x: Tensor, eps: Tensor) -> Tensor:
+        h = torch.cat([x.flatten(1), eps.flatten(1)], dim=1)
+        return project(self.group, self.layer2(torch.nn.functional.silu(self.layer1(h))))
+
+
+def _layout(group: Any, action: TorchAction) -> str:
+    """How O(d) acts: on rows (``x g^T``, point clouds), on columns (``g x``) or on a vector."""
+    if not isinstance(group, Orthogonal):
+        raise TypeError(f"{group.name} is not O(d)")
+    gen = torch.Generator().manual_seed(0)
+    try:
+        x = action.random(2, gen, torch.float64)
+    except Exception as error:
+        raise TypeError(f"cannot draw points of {action!r} to recognise the action: {error}") from error
+    g = group.sample(2, gen, torch.float64)
+    y = action.act(g, x)
+    if x.dim() == 3 and x.shape[-1] == group.d and torch.allclose(y, x @ g.transpose(-1, -2)):
+        return "rows"
+    if x.dim() == 3 and x.shape[-2] == group.d and torch.allclose(y, g @ x):
+        return "columns"
+    raise TypeError(f"no built-in O(d) gamma for {action!r} (only point clouds x g^T and matrices g x): "
+                    "pass a gamma object")
+
+
+def _as_rows(x: Tensor, layout: str) -> Tensor:
+    return x if layout == "rows" else x.transpose(-1, -2)
+
+
+class _Frame:
+    """Moment-frame canonicalisation for O(d)/SO(d) on either layout (see ``PointCloudFrame``)."""
+
+    reason = "the moment frame is O(d)-equivariant: frame(g.x) = g frame(x)"
+
+    def __init__(self, group: Orthogonal, layout: str, validate: bool = True) -> None:
+        self.group, self.layout, self.frame = group, layout, PointCloudFrame(validate=validate)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        f = self.frame(_as_rows(x, self.layout))
+        if self.group.special:  # F diag(1, .., det F): still g F for g in SO(d)
+            f = torch.cat([f[..., :-1], f[..., -1:] * torch.sgn(torch.linalg.det(f))[:, None, None]], dim=-1)
+        return f
+
+
+class PCAFrame:
+    """Puny et al.'s frame for O(d)/SO(d): eigenvectors ``V`` of the centred covariance, all sign flips.
+
+    ``elements(x)`` is ``{V diag(s)}`` over ``s in {+-1}^d`` (``2^d`` elements; for SO(d) the
+    ``2^(d-1)`` with ``det = +1``), so ``F(g.x) = g F(x)`` as a set.  Policy for degenerate
+    inputs: repeated eigenvalues (relative gap ``<= rtol``) leave the eigenvectors undefined,
+    so they raise ``ValueError`` (as do NaN/inf inputs); no silent fallback.  Calling it
+    draws one element uniformly (``generator=``), the stochastic gamma ``Unif F(x)``.
+    """
+
+    reason = "the PCA frame is O(d)-equivariant: F(g.x) = g F(x) as a set, so Unif F(x) is too"
+
+    def __init__(self, group: Orthogonal, layout: str = "rows", rtol: float = 1e-6, validate: bool = True) -> None:
+        if not isinstance(group, Orthogonal):
+            raise TypeError(f"PCAFrame is a frame for O(d) or SO(d), got {group!r}")
+        self.group, self.layout, self.rtol, self.validate = group, layout, rtol, validate
+        d = group.d
+        signs = torch.tensor(list(itertools.product((1.0, -1.0), repeat=d)))
+        if group.special:  # the last sign is fixed by the others and det V
+            signs = torch.tensor(list(itertools.product((1.0, -1.0), repeat=d - 1))).reshape(-1, d - 1)
+        self.signs = signs
+        self.coupling = LeftTranslation(group)
+
+    def elements(self, x: Tensor) -> Tensor:
+        rows = _as_rows(x, self.layout)
+        if self.validate and not bool(torch.isfinite(rows).all()):
+            raise ValueError("PCAFrame: the input contains NaN or inf")
+        centred = rows - rows.mean(-2, keepdim=True)
+        values, vectors = torch.linalg.eigh(centred.transpose(-1, -2) @ centred)
+        if self.validate:
+            gaps = (values[..., 1:] - values[..., :-1]).amin(-1) / values[..., -1].abs().clamp_min(1e-300)
+            bad = ~(gaps > self.rtol)
+            if bool(bad.any()):
+                i = int(bad.nonzero()[0, 0])
+                raise ValueError(f"PCAFrame: degenerate input at batch index {i}: the covariance has (nearly) "
+                                 f"repeated eigenvalues (relative gap {float(gaps[i]):.2g} <= {self.rtol:g}), "
+                                 "e.g. coincident, collinear or symmetric points, so the frame is not defined")
+        signs = self.signs.to(vectors.dtype).to(vectors.device)
+        if self.group.special:
+            last = torch.linalg.det(vectors)[:, None] * signs.prod(-1)[None]  # (batch, m)
+            full = torch.cat([signs.expand(vectors.shape[0], -1, -1), last[..., None]], dim=-1)
+        else:
+            full = signs.expand(vectors.shape[0], -1, -1)
+        return vectors[:, None] * full[..., None, :]  # V diag(s): column j times s_j
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return Enumerated(self.elements)(x, generator)
+
+
+def _finite(group: Any) -> bool:
+    return isinstance(group, (Cyclic, Symmetric)) or callable(getattr(group, "elements", None))
+
+
+def _all_elements(group: Any) -> Tensor:
+    """Every element of a finite group (a group may provide its own ``elements()``)."""
+    if callable(getattr(group, "elements", None)):
+        return group.elements()  # type: ignore[no-any-return]
+    if isinstance(group, Cyclic):
+        return torch.arange(group.n)
+    if isinstance(group, Symmetric):
+        if group.n > 8:
+            raise ValueError(f"S_{group.n} has {math.factorial(group.n)} elements: too many to enumerate "
+                             "(give average=n to sample instead)")
+        return torch.tensor(list(itertools.permutations(range(group.n))))
+    raise TypeError(f"{group.name} is not a finite group this module can enumerate")
+
+
+class OrbitArgmax:
+    """Canonicalisation for a finite group: ``gamma(x) = argmax_g s(g^-1 . x)``, ``s`` a fixed random functional.
+
+    ``gamma(h.x) = h gamma(x)`` (substitute ``g = h g'``).  Ties (a point fixed by some
+    ``g != e``, e.g. a symmetric image) make the argmax ambiguous and raise ``ValueError``.
+    """
+
+    reason = "orbit argmax: argmax_g s(g^-1 h.x) = h argmax_g s(g^-1 x)"
+
+    def __init__(self, group: Any, action: TorchAction, seed: int = 0, validate: bool = True) -> None:
+        self.group, self.action, self.validate = group, action, validate
+        self.all = _all_elements(group)
+        self.weights = action.random(1, torch.Generator().manual_seed(seed), torch.float64)[0]
+
+    def __call__(self, x: Tensor) -> Tensor:
+        b, m = x.shape[0], self.all.shape[0]
+        g = self.all.to(x.device).repeat(b, *([1] * (self.all.dim() - 1)))  # (b*m, ...)
+        moved = self.action.act(self.group.inv(g), x.repeat_interleave(m, 0))
+        scores = (moved.reshape(b * m, -1) * self.weights.to(x.dtype).reshape(1, -1)).sum(-1).reshape(b, m)
+        top = scores.topk(2, dim=-1).values if m > 1 and self.validate else None
+        if top is not None and bool((top[:, 0] - top[:, 1] <= 1e-9 * top[:, 0].abs().clamp_min(1.0)).any()):
+            raise ValueError("OrbitArgmax: tied scores (the input is fixed by a non-trivial group element), so its "
+                             "canonical element is ambiguous")
+        return self.all.to(x.device)[scores.argmax(-1)]
+
+
+class _HaarFinite(HaarSampler):
+    """Haar on a finite group, also enumerating the group for exact averaging."""
+
+    def __init__(self, group: Any) -> None:
+        super().__init__(group)
+        self.all = _all_elements(group)
+
+    def elements(self, x: Tensor) -> Tensor:
+        g = self.all if self.all.device == x.device else self.all.to(x.device)
+        return g.unsqueeze(0).expand(x.shape[0], *g.shape)
+
+
+class GramNet(nn.Module):
+    """Kim et al.'s noise-outsourced O(d)-equivariant ``h(x, eps)``: ``z = [x, eps]`` (as rows), ``h = z^T W(z z^T)``.
+
+    The Gram matrix ``z z^T`` is invariant, so ``h(g.x, g.eps) = g h(x, eps)``; with
+    ``eps ~ N(0, I)`` (an O(d)-invariant law) and ``project`` (QR), ``QR(h(x, eps))`` is an
+    equivariant gamma in law.  ``m`` noise points.
+    """
+
+    def __init__(self, group: Orthogonal, points: int, layout: str, noise_points: int = 2, hidden: int = 64) -> None:
+        super().__init__()
+        self.group, self.layout, self.total = group, layout, points + noise_points
+        self.layer1 = nn.Linear(self.total * self.total, hidden)
+        self.layer2 = nn.Linear(hidden, self.total * group.d)
+
+    def forward(self, x: Tensor, eps: Tensor) -> Tensor:
+        z = torch.cat([_as_rows(x, self.layout), _as_rows(eps, self.layout)], dim=-2)  # (b, total, d)
+        gram = (z @ z.transpose(-1, -2)).flatten(1)
+        w = self.layer2(torch.nn.functional.silu(self.layer1(gram))).view(-1, self.total, self.group.d)
+        return project(self.group, z.transpose(-1, -2) @ w)
+
+
+class _RotatedNoise:
+    """Gaussian noise in the input's layout; its coupling moves it by ``g`` (the law is O(d)-invariant)."""
+
+    def __init__(self, shape: tuple[int, ...], action: Callable[[Tensor, Tensor], Tensor]) -> None:
+        self.shape, self.action = shape, action
+
+    def __call__(self, *, generator: torch.Generator | None = None, like: Tensor) -> Tensor:
+        return randn((like.shape[0], *self.shape), generator, like.dtype, like.device)
+
+    def coupling(self, g: Tensor, eps: Tensor) -> Tensor:
+        return self.action(g, eps)
+
+
+# -- gammas ------------------------------------------------------------------------------------------
+@dataclass
+class _Gamma:
+    morphism: Equivariant
+    elements: Callable[[Tensor], Tensor] | None = None
+
+
+def _numel(action: TorchAction) -> int:
+    shape = action.spec.shape
+    if None in shape:
+        raise TypeError(f"{action!r} has a free dimension: a network gamma needs fixed sizes")
+    return math.prod(int(s) for s in shape if s is not None)
+
+
+def _gamma(gamma: Any, s: _Setting, hidden: int = 64, validate: bool = True) -> _Gamma:
+    """The C^G morphism ``gamma : (X, a) -> (G, *)`` and its interpretation (recorded in ``s``)."""
+    group, G, X = s.group, s.G, s.X
+    regular = GSpace.regular(G)
+    if gamma == "haar":
+        sampler = _HaarFinite(group) if _finite(group) else group.haar()
+        morphism = haar_gamma(X)
+        s.boxes[f"lambda_{G.name}"] = sampler
+        return _Gamma(morphism, getattr(sampler, "elements", None))
+    if gamma == "recursive":
+        E = Ty("E")
+        noise_shape = (group.d, group.d) if isinstance(group, Orthogonal) else (_raw_size(group),)
+        f = Box("f_gamma", X.ty @ E, G.ty, deterministic=True)
+        eps = Box("eps", Ty(), E)
+        s.boxes.update({f.name: GroupNet(group, _numel(s.input), math.prod(noise_shape), hidden),
+                        eps.name: Gaussian(noise_shape), f"lambda_{G.name}": group.haar()})
+        s.types[E.atoms[0]] = Spec(noise_shape)
+        return _Gamma(recursive_gamma(with_noise(f, eps), haar_gamma(X)))
+    if gamma == "learned":
+        if not isinstance(group, Orthogonal):
+            raise TypeError(f"no built-in learned (Kim et al.) gamma for {group.name}: pass a gamma object")
+        layout = _layout(group, s.input)
+        points = s.input.spec.shape[-2 if layout == "rows" else -1]
+        noise_shape = (2, group.d) if layout == "rows" else (group.d, 2)
+        E = Ty("E")
+        h = Box("h_gamma", X.ty @ E, G.ty, deterministic=True)
+        eps = Box("eps", Ty(), E)
+        noise_act = group.points(2).act if layout == "rows" else _left_multiply
+        s.boxes.update({h.name: GramNet(group, int(points), layout, 2, hidden),  # type: ignore[arg-type]
+                        eps.name: _RotatedNoise(noise_shape, noise_act)})
+        s.types[E.atoms[0]] = Spec(noise_shape)
+        morphism = Equivariant.assume(with_noise(h, eps), X, regular, name="gamma_Kim",
+                                      reason="Kim et al.: QR of an O(d)-equivariant network of (x, eps), eps "
+                                             "O(d)-invariant noise")
+        return _Gamma(morphism)
+    if gamma == "canonical":
+        frame: Any
+        if isinstance(group, Orthogonal):
+            frame = _Frame(group, _layout(group, s.input), validate)
+        elif _finite(group):
+            frame = OrbitArgmax(group, s.input, validate=validate)
+        else:
+            raise TypeError(f"no built-in canonicalisation for {group.name}: pass a gamma object")
+        return _object_gamma(frame, s, name="canonical")
+    if gamma == "frame":
+        if isinstance(group, Orthogonal):
+            return _object_gamma(PCAFrame(group, _layout(group, s.input), validate=validate), s, name="frame")
+        return _gamma("haar", s, hidden)  # a finite group is its own frame
+    if isinstance(gamma, str):
+        raise ValueError(f"unknown gamma {gamma!r}: use one of {', '.join(GAMMAS)} or a gamma object")
+    if not callable(gamma):
+        raise TypeError(f"gamma must be one of {', '.join(GAMMAS)} or a callable gamma object, got "
+                        f"{type(gamma).__name__}")
+    return _object_gamma(gamma, s)
+
+
+def _left_multiply(g: Tensor, x: Tensor) -> Tensor:
+    return torch.matmul(g, x)
+
+
+def _object_gamma(obj: Any, s: _Setting, name: str | None = None) -> _Gamma:
+    deterministic = getattr(obj, "deterministic", not _accepts(obj, "generator"))
+    name = name or getattr(obj, "name", None) or type(obj).__name__
+    box = Box(f"gamma_{name}", s.X.ty, s.G.ty, deterministic=bool(deterministic))
+    s.boxes[box.name] = obj
+    reason = getattr(obj, "reason", None) or f"{name} is declared equivariant by its author"
+    morphism = Equivariant.assume(box, s.X, GSpace.regular(s.G), reason=reason, name=f"gamma_{name}")
+    elements = getattr(obj, "elements", None)
+    if elements is None and deterministic:  # a point mass: its support is gamma(x) itself
+        elements = _PointMass(obj)
+    return _Gamma(morphism, elements)
+
+
+class _PointMass:
+    def __init__(self, gamma: Callable[[Tensor], Tensor]) -> None:
+        self.gamma = gamma
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.gamma(x).unsqueeze(1)
+
+
+class Enumerated:
+    """The stochastic gamma ``Unif F(x)`` of a function ``frames(x) -> (batch, m, *G)`` listing a frame."""
+
+    reason = "a uniform draw from an equivariant frame F(g.x) = g F(x)"
+
+    def __init__(self, frames: Callable[[Tensor], Tensor]) -> None:
+        if not callable(frames):
+            raise TypeError(f"a frame is a function of a batch, got {type(frames).__name__}")
+        self.elements = frames
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        frames = self.elements(x)
+        u = torch.rand(frames.shape[0], generator=generator, device=x.device) if generator is not None \
+            else torch.rand(frames.shape[0], device=x.device)
+        index = (u * frames.shape[1]).long().clamp_max(frames.shape[1] - 1)
+        return frames[torch.arange(frames.shape[0], device=x.device), index]
+
+
+# -- exact averaging -----------------------------------------------------------------------------------
+class ExactAverage(nn.Module):
+    """``x |-> (1/m) sum_j k#(g_j, x)`` over the ``m`` elements ``elements(x)`` (one batched pass).
+
+    The interpretation of ``ave(sym(k, gamma))`` when ``gamma(x)`` is uniform on a finite
+    set that ``elements`` lists (a frame, or a finite group for Haar).
+    """
+
+    def __init__(self, elements: Callable[[Tensor], Tensor], sharp: nn.Module) -> None:
+        super().__init__()
+        self.elements, self.sharp = elements, sharp
+
+    def forward(self, x: Tensor) -> Tensor:
+        g = self.elements(x)
+        b, m = g.shape[:2]
+        y = self.sharp(g.flatten(0, 1), x.repeat_interleave(m, 0))
+        return y.unflatten(0, (b, m)).mean(1)
+
+
+# -- building and compiling ------------------------------------------------------------------------
+_MORPHISMS: weakref.WeakKeyDictionary[nn.Module, tuple[Equivariant, Any, TorchAction, TorchAction]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _interpretation(s: _Setting) -> Interpretation:
+    return s.interpretation | Interpretation(s.boxes, s.types, couplings=s.couplings)
+
+
+def _finish(model: CompiledDiagram, morphism: Equivariant, s: _Setting) -> CompiledDiagram:
+    _MORPHISMS[model] = (morphism, s.group, s.input, s.output)
+    return model
+
+
+def _build(net: Any, group: Any, input: Any, output: Any, gamma: Any, average: int | str | None, name: str,
+           hidden: int, check_laws: bool, validate: bool = True) -> CompiledDiagram:
+    if average is not None and average != "exact" and not (isinstance(average, int) and average >= 1):
+        raise ValueError(f"average must be None, 'exact' or a positive number of samples, got {average!r}")
+    if _diagram_gamma(gamma):
+        if getattr(gamma, "action", input) is not input or getattr(gamma, "group", group) is not group:
+            raise TypeError(f"the gamma was built for {gamma.group.name} acting by {gamma.action!r}, but the model's "
+                            f"input is {input!r}: build the gamma from the same group and action")
+        s = _setting(group, input, output, linear=average is not None, space=gamma.morphism.dom)
+        s.interpretation = gamma.interpretation | s.interpretation
+        g = _Gamma(gamma.morphism, getattr(gamma, "elements", None))
+    else:
+        s = _setting(group, input, output, linear=average is not None)
+        g = _gamma(gamma, s, hidden, validate)
+    k = _net_box(net, s)
+    morphism: Equivariant = sym(k, g.morphism, s.Y)
+    if average is None:
+        model = compile(morphism, _interpretation(s), name=name, check=check_laws)
+        return _finish(model, morphism, s)
+    averaged = ave(morphism, name=f"ave_{name}")
+    interpretation = _interpretation(s)
+    if average == "exact":
+        if g.elements is None:
+            raise ValueError(f"gamma {gamma!r} has no finite support to average over exactly (no elements(x)): "
+                             "give average=n to average n samples")
+        from markovcat.symmetrise import sharp
+
+        body = compile(sharp(k, s.X, s.Y).diagram, interpretation, name=f"{name}_sharp", check=check_laws)
+        interpretation = interpretation | Interpretation({averaged.name: ExactAverage(g.elements, body)})
+        model = compile(averaged, interpretation, name=name, check=check_laws)
+    else:
+        model = compile(averaged, interpretation, name=name, ave_samples=int(average), check=check_laws)
+    return _finish(model, averaged, s)
+
+
+def symmetrise(net: Any, group: Any, input: TorchAction, output: TorchAction | None = None, *,
+               gamma: Any = "haar", average: int | str | None = None, name: str | None = None, hidden: int = 64,
+               check_laws: bool = True, validate: bool = True) -> CompiledDiagram:
+    """Wrap ``net : X -> Y`` into a ``group``-equivariant model: ``sym(net, gamma)``, optionally averaged.
+
+    ``input`` / ``output`` (default: ``input``) are torch actions of ``group``;
+    ``gamma`` is ``"haar"``, ``"recursive"`` (Cornish), ``"canonical"`` (a deterministic
+    frame), ``"frame"`` (uniform on Puny et al.'s frame), ``"learned"`` (Kim et al.) or
+    a :class:`TorchGamma` object; ``average`` is ``None`` (one draw: stochastic
+    symmetrisation), ``n`` (Monte-Carlo mean of ``n`` draws in one batched pass) or
+    ``"exact"`` (the mean over gamma's finite support).  Network gammas get ``hidden``
+    units (their parameters are the model's, trained with it).  ``validate=False`` skips the
+    built-in frames' data-dependent checks for degenerate inputs (faster; needed under
+    ``torch.compile``); ``check_laws=False`` skips the numerical group/action axiom checks.
+
+    >>> import torch
+    >>> from markovcat.backends.torch import Orthogonal
+    >>> O3 = Orthogonal(3)
+    >>> model = symmetrise(torch.nn.Identity(), O3, O3.points(4), gamma="haar")
+    >>> model(torch.ones(2, 4, 3)).shape
+    torch.Size([2, 4, 3])
+    """
+    label = name or (f"sym_{gamma}" if isinstance(gamma, str) else "sym")
+    return _build(net, group, input, output, gamma, average, label, hidden, check_laws, validate)
+
+
+def canonicalise(net: Any, group: Any, input: TorchAction, output: TorchAction | None = None, *,
+                 frame: Any = "canonical", check_laws: bool = True, validate: bool = True) -> CompiledDiagram:
+    """Canonicalisation (Kaba et al. 2023, "Equivariance with learned canonicalization functions").
+
+    ``x |-> h(x) . f(h(x)^-1 . x)`` for a deterministic equivariant ``h`` (``frame``): ``sym(f, h)``.
+    """
+    return _build(net, group, input, output, frame, None, "canonicalise", 64, check_laws, validate)
+
+
+def frame_average(net: Any, group: Any, input: TorchAction, output: TorchAction | None = None, *,
+                  frame: Any = "frame", samples: int | None = None, check_laws: bool = True,
+                  validate: bool = True) -> CompiledDiagram:
+    """Frame averaging (Puny et al. 2022, "Frame averaging for invariant and equivariant network design").
+
+    ``x |-> (1/|F(x)|) sum_{g in F(x)} g . f(g^-1 . x)``: ``ave(sym(f, Unif F))``, exact over
+    the frame (one batched pass); ``samples=n`` averages ``n`` random frame elements instead.
+    ``frame``: ``"frame"`` (PCA with sign flips for O(d); the whole group for a finite one),
+    a gamma with ``elements(x)``, or a function returning all frame elements ``(batch, m, *G)``
+    (e.g. :class:`markovcat.backends.gammas.PCAFrames`).
+    """
+    if not isinstance(frame, str) and not _diagram_gamma(frame) and not callable(getattr(frame, "elements", None)):
+        frame = Enumerated(frame)
+    return _build(net, group, input, output, frame, "exact" if samples is None else samples, "frame_average", 64,
+                  check_laws, validate)
+
+
+def probabilistic_symmetrise(net: Any, group: Any, input: TorchAction, output: TorchAction | None = None, *,
+                             gamma: Any = "learned", samples: int = 10, hidden: int = 64,
+                             check_laws: bool = True) -> CompiledDiagram:
+    """Probabilistic symmetrisation (Kim et al. 2023, "Learning probabilistic symmetrization for architecture
+    agnostic equivariance").
+
+    ``x |-> E_{g ~ p_theta(g|x)}[g . f(g^-1 . x)]``, estimated with ``samples`` draws of a
+    learned noise-outsourced ``p_theta`` (``QR(h([x, eps]))``, ``h`` equivariant): ``ave(sym(f, gamma_theta))``.
+    """
+    return _build(net, group, input, output, gamma, samples, "probabilistic_symmetrise", hidden, check_laws)
+
+
+def janossy(net: Any, group: Symmetric, input: TorchAction, output: TorchAction | None = None, *,
+            samples: int | None = None, check_laws: bool = True) -> CompiledDiagram:
+    """Janossy pooling (Murphy et al. 2019, "Janossy pooling: learning deep permutation-invariant functions").
+
+    ``x |-> (1/n!) sum_sigma sigma . f(sigma^-1 . x)``: Haar averaging over ``S_n``,
+    ``ave(sym(f, Haar))``; exact over all ``n!`` permutations, or with ``samples=m`` the
+    sampled approximation (pi-SGD).  With a trivial output action it is ``(1/n!) sum f(x_sigma)``.
+    """
+    if not isinstance(group, Symmetric):
+        raise TypeError(f"Janossy pooling is over a symmetric group S_n, got {type(group).__name__} {group!r}")
+    return _build(net, group, input, output, "haar", "exact" if samples is None else samples, "janossy", 64,
+                  check_laws)
+
+
+def stochastic_symmetrise(net: Any, group: Any, input: TorchAction, output: TorchAction | None = None, *,
+                          gamma: Any = "recursive", hidden: int = 64, check_laws: bool = True) -> CompiledDiagram:
+    """Stochastic symmetrisation (Cornish 2024, "Stochastic neural network symmetrisation in Markov categories").
+
+    ``G ~ gamma(x); Y ~ f(G^-1 . x); return G . Y``: ``sym(f, gamma)``, one draw, exact in
+    distribution.  ``gamma="recursive"``: ``G = R0 . f_gamma(R0^-1 . x, eps)``, ``R0 ~ Haar``.
+    """
+    name = f"stochastic_symmetrise_{gamma}" if isinstance(gamma, str) else "stochastic_symmetrise"
+    return _build(net, group, input, output, gamma, None, name, hidden, check_laws)
+
+
+class OrientationCosets:
+    """``O(d)/SO(d) = {+1, -1}`` for point clouds: ``gamma(x) = det(frame(x))``, ``section(q) = diag(q, 1, .., 1)``.
+
+    ``gamma(g.x) = det(g) gamma(x)``: the coset of ``g`` times that of ``x``.  Degenerate
+    clouds (no moment frame) raise ``ValueError``.
+    """
+
+    reason = "det of the O(d)-equivariant moment frame picks the coset: det(g F) = det(g) det(F)"
+
+    def __init__(self, group: Orthogonal, layout: str = "rows", validate: bool = True) -> None:
+        if not isinstance(group, Orthogonal) or group.special:
+            raise TypeError(f"OrientationCosets are the cosets of SO(d) in O(d); got {group!r}")
+        self.frame, self.d, self.spec = _Frame(group, layout, validate), group.d, Spec(())
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return torch.sgn(torch.linalg.det(self.frame(x)))
+
+    def section(self, q: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        eye = torch.eye(self.d, dtype=q.dtype, device=q.device).repeat(q.shape[0], 1, 1)
+        eye[:, 0, 0] = q
+        return eye
+
+    def section_coupling(self, g: Tensor, r: Tensor) -> Tensor:
+        """The section's value when the input moves by ``g`` (it is deterministic): the coset times ``det g``."""
+        moved = r.clone()
+        moved[:, 0, 0] = r[:, 0, 0] * torch.sgn(torch.linalg.det(g))
+        return moved
+
+
+def symmetrise_along(net: Any, group: Any, input: TorchAction, output: TorchAction | None = None, *,
+                     cosets: Any = None, subgroup: str = "SO", check_laws: bool = True,
+                     validate: bool = True) -> CompiledDiagram:
+    """Symmetrisation along a homomorphism ``phi : H -> G`` (Cornish 2024, sec. 4.2).
+
+    ``net`` is *declared* ``H``-equivariant (not checked); ``cosets`` is a gamma into
+    ``G/phi(H)`` (``cosets(x)``) with a ``section`` (a representative), a ``spec`` for the
+    coset labels and optionally a ``section_coupling`` (pathwise checks), default
+    :class:`OrientationCosets` (``SO(d) -> O(d)``).  Result: ``r . f(r^-1 . x)`` with
+    ``r = section(gamma(x))``, built by :func:`markovcat.symmetrise.sym_along`; it is
+    ``G``-equivariant because ``f`` is ``H``-equivariant.
+    """
+    s = _setting(group, input, output)
+    if cosets is None:
+        cosets = OrientationCosets(group, _layout(group, s.input), validate)
+    for attr in ("section", "spec"):
+        if not hasattr(cosets, attr):
+            raise TypeError(f"cosets must have .section(q) and .spec (the label's Spec), got {type(cosets).__name__}")
+    H = Group(subgroup)
+    phi = Homomorphism(f"incl_{subgroup}", H, s.G)
+    quotient = Cosets(phi)
+    k = _net_box(net, s)
+    restricted = Equivariant.assume(k, s.X.restrict(phi), s.Y.restrict(phi),
+                                    reason=f"net is declared {subgroup}-equivariant")
+    label = Box(f"coset_{phi.name}", s.X.ty, quotient.ty, deterministic=True)
+    gamma = Equivariant.assume(label, s.X, quotient.space, reason=getattr(cosets, "reason", "declared equivariant"))
+    morphism = sym_along(restricted, phi, gamma, quotient, s.Y)
+    s.boxes.update({label.name: cosets, quotient.section.name: cosets.section})
+    if callable(getattr(cosets, "section_coupling", None)):
+        s.couplings[quotient.section.name] = cosets.section_coupling
+    s.types[quotient.ty.atoms[0]] = cosets.spec
+    model = compile(morphism, _interpretation(s), name="symmetrise_along", check=check_laws)
+    return _finish(model, morphism, s)
+
+
+# -- inspection ---------------------------------------------------------------------------------------
+def morphism_of(model: nn.Module) -> Equivariant:
+    """The ``C^G`` morphism a model of this module was compiled from (``.explain()``, ``.assumptions()``)."""
+    try:
+        return _MORPHISMS[model][0]
+    except KeyError:
+        raise KeyError(f"{type(model).__name__} was not built by markovcat.procedures in this process") from None
+
+
+def check(model: nn.Module, **options: Any) -> Any:
+    """:func:`markovcat.check_equivariance` with the group and actions the model was built for."""
+    from markovcat.equivariance import check_equivariance
+
+    try:
+        _, group, input, output = _MORPHISMS[model]
+    except KeyError:
+        raise KeyError(f"{type(model).__name__} was not built by markovcat.procedures: call "
+                       "check_equivariance(model, group, in_action, out_action)") from None
+    return check_equivariance(model, group, input, output, **options)

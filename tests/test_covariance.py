@@ -1,0 +1,75 @@
+"""The covariance-estimation task (Cornish sec. 7.3): data, loss, models, training, the demo."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from markovcat.backends import covariance as cov
+from markovcat.backends import train_demo
+from markovcat.backends.torch_groups import Orthogonal
+from markovcat.equivariance import check_equivariance
+
+
+def test_data_is_a_z_and_a_a_transpose() -> None:
+    data = cov.make_data(64, seed=3, dtype=torch.float64)
+    assert data.x.shape == (64, cov.D, cov.SAMPLES) and data.y.shape == (64, cov.D, cov.D)
+    assert torch.allclose(data.y, data.y.transpose(-1, -2))
+    assert bool((torch.linalg.eigvalsh(data.y) > -1e-12).all())  # A A^T is positive semi-definite
+    assert torch.equal(cov.make_data(64, seed=3, dtype=torch.float64).x, data.x)  # seeded
+    many = cov.make_data(4000, n=400, seed=4, dtype=torch.float64)
+    # the sample covariance estimates A A^T: relative error ~ (d + 1) / n
+    assert float(cov.relative_squared_error(cov.sample_covariance(many.x), many.y).mean()) < 0.03
+    with pytest.raises(ValueError, match="positive"):
+        cov.make_data(0)
+
+
+def test_relative_squared_error() -> None:
+    y = torch.eye(2).expand(3, 2, 2)
+    assert torch.allclose(cov.relative_squared_error(2 * y, y), torch.ones(3))
+    assert torch.allclose(cov.relative_squared_error(y, y), torch.zeros(3))
+    with pytest.raises(ValueError, match="shape"):
+        cov.relative_squared_error(y, y[:, :1])
+
+
+def test_actions_and_equivariance_of_the_models() -> None:
+    group = Orthogonal(cov.D)
+    left, conj = cov.left_multiplication(group), cov.conjugation(group)
+    assert check_equivariance(cov.sample_covariance, group, left, conj, dtype=torch.float64).passed
+    torch.manual_seed(0)
+    plain = cov.CovarianceMLP(width=32)
+    assert not check_equivariance(plain, group, left, conj).passed
+    model = cov.symmetrised(cov.CovarianceMLP(width=32), hidden=32)
+    report = check_equivariance(model, group, left, conj)
+    assert report.passed and report.method == "pathwise"
+
+
+def test_training_lowers_the_test_error() -> None:
+    torch.manual_seed(0)
+    train, test = cov.make_data(500, seed=0), cov.make_data(200, seed=1)
+    model = cov.symmetrised(cov.CovarianceMLP(width=32), hidden=32)
+    before = cov.evaluate(model, test)
+    steps = cov.train(model, train, 60, lr=3e-3, steps=100, progress=False)
+    assert steps == 100 and cov.evaluate(model, test) < 0.8 * before
+    with pytest.raises(ValueError, match="positive"):
+        cov.train(model, train, 0)
+
+
+def test_demo_prints_errors_and_reports() -> None:
+    lines: list[str] = []
+    result = train_demo.demo(lines.append, seconds=3, progress=False)
+    text = "\n".join(lines)
+    assert "test relative squared error" in text
+    assert not result["report plain"].passed and result["report sym"].passed
+    assert "FAILED" in text and "PASSED" in text
+
+
+slow_only = pytest.mark.skipif("'slow' not in (config.getoption('markexpr') or '')", reason="slow: run with -m slow")
+
+
+@pytest.mark.slow
+@slow_only
+def test_the_full_demo_symmetrisation_beats_the_plain_mlp() -> None:
+    result = train_demo.run(60, progress=False)
+    assert result["sym"] < result["plain"] and result["seconds"] < 75
+    assert not result["report plain"].passed and result["report sym"].passed
