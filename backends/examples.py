@@ -4,7 +4,7 @@ Used by the demo, the benchmarks and the tests.  Each builder returns a
 :class:`Setup`: the diagram, its compiled module, and the torch group and action.
 
 * :func:`haar_sym` - ``x |-> R . k(R^-1 . x)``, ``R ~ Haar`` (stochastic symmetrisation,
-  built by :func:`markovcat.symmetrise.sym` with :func:`~markovcat.symmetrise.haar_gamma`);
+  built by :func:`markovcat.symmetrisation.sym` with :func:`~markovcat.symmetrisation.haar_gamma`);
   ``broken="inverse output"`` acts on the output by ``R^-1`` instead of ``R``.
 * :func:`recursive_sym` - the recursive gamma ``R = R0 . f(R0^-1 . x, eps)``, ``R0 ~ Haar``,
   ``eps ~ N(0, I)``; ``broken="wrong side"`` composes ``R = f(R0^-1 . x, eps) . R0``.
@@ -86,7 +86,7 @@ def haar_sym(n: int = 16, d: int = 3, hidden: int = 64, *, broken: str | None = 
              **options: Any) -> Setup:
     """Stochastic symmetrisation of an MLP with a Haar gamma on O(d) point clouds."""
     from markovcat.gspace import GSpace
-    from markovcat.symmetrise import haar_gamma, sym
+    from markovcat.symmetrisation import haar_gamma, sym
 
     G, act, X, group, points, interpretation, k, mlp = _base(n, d, hidden, seed)
     if broken is None:

@@ -1,7 +1,7 @@
 """Gamma constructions as ``C^G`` morphisms ``(X, alpha) -> (G, *)`` with their PyTorch meaning.
 
 Each builder returns a :class:`Gamma`: the diagram-level morphism (an
-:class:`~markovcat.gspace.Equivariant`, ready for :func:`markovcat.symmetrise.sym`),
+:class:`~markovcat.gspace.Equivariant`, ready for :func:`markovcat.symmetrisation.sym`),
 an :class:`~markovcat.backends.torch_compile.Interpretation` of its boxes (group and
 action axioms declared, couplings for the noise), and the torch group and action.
 ``gamma.compile()`` gives a module; ``gamma.check()`` runs
@@ -54,7 +54,7 @@ from markovcat.equivariance import EquivarianceReport, check_equivariance
 from markovcat.groups import Action, Group
 from markovcat.gspace import Equivariant, GSpace
 from markovcat.program import program
-from markovcat.symmetrise import haar_gamma, recursive_gamma, with_noise
+from markovcat.symmetrisation import haar_gamma, recursive_gamma, with_noise
 from markovcat.syntax import Box, Ty
 
 __all__ = ["Gamma", "canonical", "haar", "uniform_frame", "noise_outsourced", "recursive", "general_linear",
@@ -218,7 +218,7 @@ def recursive(net: nn.Module, group: TorchGroup, action: TorchAction, noise_shap
               space: GSpace | None = None) -> Gamma:
     """Cornish 2024: ``R0 ~ Haar; g = R0 . net(R0^-1 . x, eps)``, ``eps ~ N(0, I)`` (``net`` unconstrained, into G).
 
-    Built by :func:`markovcat.symmetrise.recursive_gamma`; pathwise-checked (``R0 -> g R0``, ``eps`` unchanged).
+    Built by :func:`markovcat.symmetrisation.recursive_gamma`; pathwise-checked (``R0 -> g R0``, ``eps`` unchanged).
     """
     from markovcat.backends.torch_compile import Gaussian
 

@@ -513,7 +513,7 @@ def compile(  # noqa: A001 - the backend's verb
     ave_samples: int = 32,
     fuse: bool = True,
 ) -> CompiledDiagram:
-    """Compile ``diagram`` (or a C^G morphism, e.g. from :func:`markovcat.symmetrise.sym`) to an ``nn.Module``.
+    """Compile ``diagram`` (or a C^G morphism, e.g. from :func:`markovcat.symmetrisation.sym`) to an ``nn.Module``.
 
     For a C^G morphism the axioms of its group and of its domain's and codomain's
     actions are checked as well, whether or not ``interpretation`` declares them.
@@ -522,7 +522,7 @@ def compile(  # noqa: A001 - the backend's verb
     the diagram runs once on ``batch * n`` rows, and each output gets shape
     ``(batch, n, ...)`` (``reduce="mean"`` averages them: Monte-Carlo ``ave``).
     ``check=False`` skips the dry run and the axiom checks (missing boxes are always refused).
-    A box made by :func:`markovcat.symmetrise.ave` and not interpreted otherwise becomes
+    A box made by :func:`markovcat.symmetrisation.ave` and not interpreted otherwise becomes
     the Monte-Carlo mean of its body over ``ave_samples`` samples, drawn in one batched pass.
     ``fuse=False`` ignores the interpretation's fusions.
     """
@@ -613,7 +613,7 @@ def compile(  # noqa: A001 - the backend's verb
 
 
 def _with_averages(diagram: Diagram, interpretation: Interpretation, samples: int, check: bool) -> Interpretation:
-    from markovcat.symmetrise import averaged
+    from markovcat.symmetrisation import averaged
 
     extra: dict[str, Any] = {}
     for name, gen in diagram.signature.items():

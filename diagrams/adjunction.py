@@ -11,7 +11,7 @@ from __future__ import annotations
 from markovcat.equation import Equation
 from markovcat.gspace import Equivariant, GSpace
 from markovcat.proof import Proof
-from markovcat.symmetrise import counit, flat, free, sharp, shear_inverse
+from markovcat.symmetrisation import counit, flat, free, sharp, shear_inverse
 from markovcat.syntax import Box, Diagram
 
 from ._example import SX, SY, G, X, Y, k

@@ -3,7 +3,7 @@
 ``ave(m)(x) = E[m(x)]`` for a C^G morphism into a linearly acted ``Y``.  The free
 Markov category has no expectation, so ``ave(m)`` is a marked deterministic box;
 backends interpret it as the expectation of the kernel it averages
-(:func:`markovcat.symmetrise.averaged`).  For deterministic ``f`` that kernel is,
+(:func:`markovcat.symmetrisation.averaged`).  For deterministic ``f`` that kernel is,
 as a diagram, the sampling program ``G ~ gamma(x); return G.f(G^-1.x)``: Kim et al.
 (learned gamma) and Puny et al. (gamma uniform on a frame).
 """
@@ -16,7 +16,7 @@ from markovcat.equation import Equation
 from markovcat.gspace import Equivariant
 from markovcat.program import program
 from markovcat.proof import Proof
-from markovcat.symmetrise import ave, sym
+from markovcat.symmetrisation import ave, sym
 from markovcat.syntax import Box, Diagram
 
 from ._example import REG, SX, SY, G, X, Y, alpha_X, alpha_Y

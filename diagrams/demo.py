@@ -7,7 +7,7 @@ from pathlib import Path
 
 from markovcat import proofs
 from markovcat.markov import equal
-from markovcat.symmetrise import flat, sharp, sym, sym_program
+from markovcat.symmetrisation import flat, sharp, sym, sym_program
 
 from ._example import SX, SY, gamma, k
 

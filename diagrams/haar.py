@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from markovcat.equation import Equation
 from markovcat.proof import Proof
-from markovcat.symmetrise import haar, haar_gamma, sym
+from markovcat.symmetrisation import haar, haar_gamma, sym
 from markovcat.syntax import Box, Diagram
 
 from ._example import SX, SY, G, k

@@ -12,7 +12,7 @@ from __future__ import annotations
 from markovcat.equation import Equation
 from markovcat.groups import Group, Homomorphism
 from markovcat.gspace import Cosets, Equivariant, GSpace
-from markovcat.symmetrise import sym_along, sym_in_stages
+from markovcat.symmetrisation import sym_along, sym_in_stages
 from markovcat.syntax import Box, Diagram
 
 from ._example import SX, SY, X, alpha_X, k

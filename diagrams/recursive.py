@@ -8,7 +8,7 @@ construction (sym of anything is), so ``sym(k, gamma)`` is equivariant.
 from __future__ import annotations
 
 from markovcat.equation import Equation
-from markovcat.symmetrise import haar_gamma, recursive_gamma, sym, with_noise
+from markovcat.symmetrisation import haar_gamma, recursive_gamma, sym, with_noise
 from markovcat.syntax import Box, Diagram, Ty
 
 from ._example import SX, SY, G, X, k

@@ -11,7 +11,7 @@ from __future__ import annotations
 from markovcat.equation import Equation
 from markovcat.gspace import Equivariant
 from markovcat.proof import Proof
-from markovcat.symmetrise import precomposition, sym, sym_program
+from markovcat.symmetrisation import precomposition, sym, sym_program
 from markovcat.syntax import Box, Diagram
 
 from ._example import SX, SY, X, Y, gamma, k

@@ -14,7 +14,7 @@ from markovcat.equation import Equation
 from markovcat.groups import Action, Group
 from markovcat.gspace import GSpace
 from markovcat.program import program
-from markovcat.symmetrise import haar_gamma, recursive_gamma, sym, with_noise
+from markovcat.symmetrisation import haar_gamma, recursive_gamma, sym, with_noise
 from markovcat.syntax import Box, Diagram, Ty
 
 O3 = Group("O3")

@@ -29,7 +29,7 @@ from markovcat.markov import NormalForm, NotEqual, assert_equal, canonical, equa
 from markovcat.program import Wire, program
 from markovcat.proof import Proof, ProofError
 from markovcat.rewrite import Match, Rule, matches, rewrite, rewrites
-from markovcat.symmetrise import (
+from markovcat.symmetrisation import (
     Average,
     ave,
     flat,

@@ -61,7 +61,7 @@ class GSpace:
     """An object ``(X, act)`` of ``C^G``: a type with an action of a group on it.
 
     ``linear=True`` records that the action is linear (``X`` a vector space), which
-    :func:`markovcat.symmetrise.ave` needs; it is a stated assumption, not checked.
+    :func:`markovcat.symmetrisation.ave` needs; it is a stated assumption, not checked.
     Equality: same group, same type and equal actions (see :class:`Action`).
     """
 
@@ -311,7 +311,7 @@ class Equivariant:
 
     Build with :meth:`assume`, :meth:`by_markov`, :meth:`by_proof`, :meth:`by_equation`,
     the structure maps (:meth:`identity`, :meth:`copy`, :meth:`discard`, :meth:`swap`),
-    ``>>`` and ``@``, or the constructions of :mod:`markovcat.symmetrise`.
+    ``>>`` and ``@``, or the constructions of :mod:`markovcat.symmetrisation`.
     """
 
     __slots__ = ("diagram", "dom", "cod", "evidence", "name")

@@ -1,6 +1,6 @@
 """Published symmetrisation procedures, each a short instance of ``sym`` / ``ave``, compiled to PyTorch.
 
-Every procedure builds its *diagram* with :mod:`markovcat.symmetrise` and compiles it
+Every procedure builds its *diagram* with :mod:`markovcat.symmetrisation` and compiles it
 with the torch backend; the returned module is a
 :class:`~markovcat.backends.torch_compile.CompiledDiagram` (``.diagram`` draws,
 ``.code`` shows the generated forward), and :func:`check` (or
@@ -27,7 +27,7 @@ gamma given as a ``C^G`` morphism with its interpretation (``.morphism``,
 A group plugs into the string gammas by providing ``elements()`` (finite groups) or
 ``project(raw)`` and ``raw_size`` (network gammas).
 
-What is checked: the construction is ``sym`` / ``ave`` of ``markovcat.symmetrise``, so the
+What is checked: the construction is ``sym`` / ``ave`` of ``markovcat.symmetrisation``, so the
 result is a ``C^G`` morphism given that gamma is equivariant (an assumption recorded with
 its reason, see :func:`morphism_of`), and the group and action axioms are checked
 numerically by ``compile``.  What is not: gamma's equivariance itself (the tests check
@@ -60,7 +60,7 @@ from markovcat.backends.torch_groups import (
 )
 from markovcat.groups import Action, Group, Homomorphism
 from markovcat.gspace import Cosets, Equivariant, GSpace
-from markovcat.symmetrise import ave, haar_gamma, recursive_gamma, sym, sym_along, with_noise
+from markovcat.symmetrisation import ave, haar_gamma, recursive_gamma, sym, sym_along, with_noise
 from markovcat.syntax import Box, Ty
 
 __all__ = [
@@ -569,7 +569,7 @@ def _build(net: Any, group: Any, input: Any, output: Any, gamma: Any, average: i
         if g.elements is None:
             raise ValueError(f"gamma {gamma!r} has no finite support to average over exactly (no elements(x)): "
                              "give average=n to average n samples")
-        from markovcat.symmetrise import sharp
+        from markovcat.symmetrisation import sharp
 
         body = compile(sharp(k, s.X, s.Y).diagram, interpretation, name=f"{name}_sharp", check=check_laws)
         interpretation = interpretation | Interpretation({averaged.name: ExactAverage(g.elements, body)})
@@ -706,7 +706,7 @@ def symmetrise_along(net: Any, group: Any, input: TorchAction, output: TorchActi
     ``G/phi(H)`` (``cosets(x)``) with a ``section`` (a representative), a ``spec`` for the
     coset labels and optionally a ``section_coupling`` (pathwise checks), default
     :class:`OrientationCosets` (``SO(d) -> O(d)``).  Result: ``r . f(r^-1 . x)`` with
-    ``r = section(gamma(x))``, built by :func:`markovcat.symmetrise.sym_along`; it is
+    ``r = section(gamma(x))``, built by :func:`markovcat.symmetrisation.sym_along`; it is
     ``G``-equivariant because ``f`` is ``H``-equivariant.
     """
     s = _setting(group, input, output)

@@ -35,7 +35,7 @@ from markovcat.markov import canonical
 from markovcat.program import program
 from markovcat.proof import Proof, describe
 from markovcat.rewrite import Rule
-from markovcat.symmetrise import Average, ave, flat, haar, haar_gamma, sharp, shear_inverse, sym
+from markovcat.symmetrisation import Average, ave, flat, haar, haar_gamma, sharp, shear_inverse, sym
 from markovcat.syntax import Box, Diagram, Ty
 
 __all__ = [
@@ -539,7 +539,7 @@ def _kim_formula(s: Setting, gamma: Equivariant, name: str) -> Diagram:
 def ave_sym(s: Setting | None = None, gamma: Equivariant | None = None) -> Proof:
     """(f) ``ave(sym_gamma(k))(x) = E_{g ~ gamma(x)}[g . k(g^-1 . x)]`` (Kim et al. 2023).
 
-    ``ave`` (:func:`markovcat.symmetrise.ave`) is a marked box; its definition,
+    ``ave`` (:func:`markovcat.symmetrisation.ave`) is a marked box; its definition,
     ``ave(m) = E[m]``, is the one assumption.  The right side is the expectation of the
     sampling program written directly; that it is the same box as ``E[sym_gamma(k)]``
     is decided by normal forms.  Not proved here: laws of ``E`` itself (linearity,

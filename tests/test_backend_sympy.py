@@ -10,7 +10,7 @@ from markovcat.backends import sympy as msp
 from markovcat.backends.python import InterpretationError
 from markovcat.groups import Action, Group
 from markovcat.gspace import GSpace, equivariance
-from markovcat.symmetrise import sharp
+from markovcat.symmetrisation import sharp
 
 G, V = Group("SO2"), Ty("V")
 rot = Action("rot", G, V)

@@ -131,7 +131,7 @@ def test_samples_fold_into_the_batch(haar: ex.Setup) -> None:
 
 def test_ave_boxes_compile_to_monte_carlo_means(haar: ex.Setup) -> None:
     from markovcat.gspace import GSpace
-    from markovcat.symmetrise import ave, haar_gamma, sym
+    from markovcat.symmetrisation import ave, haar_gamma, sym
 
     G, act = Group("O3"), None
     act = Action("rot", G, X)
@@ -265,7 +265,7 @@ def test_structural_diagrams_and_boxes_with_several_outputs() -> None:
 
 def test_a_cg_morphism_compiles_with_its_axioms_checked(haar: ex.Setup) -> None:
     from markovcat.gspace import GSpace
-    from markovcat.symmetrise import haar_gamma, sym
+    from markovcat.symmetrisation import haar_gamma, sym
 
     G = Group("O3")
     rot = Action("rot", G, X)

@@ -9,7 +9,7 @@ from markovcat import proofs
 from markovcat.groups import Action, Group, Homomorphism
 from markovcat.gspace import Cosets, Equivariant, Evidence, GSpace, NotEquivariant, equivariance
 from markovcat.proof import Proof, ProofError
-from markovcat.symmetrise import haar_gamma
+from markovcat.symmetrisation import haar_gamma
 from markovcat.syntax import Box, Discard, Id, Ty, TypeMismatch
 
 G = Group("G")

@@ -14,7 +14,7 @@ from markovcat.backends.finstoch import evaluate
 from markovcat.gspace import Equivariant, GSpace, equivariance
 from markovcat.proof import Proof, ProofError, describe
 from markovcat.rewrite import Rule
-from markovcat.symmetrise import flat, haar_gamma, sharp, sym
+from markovcat.symmetrisation import flat, haar_gamma, sharp, sym
 
 S = proofs.Setting()
 G, X, Y = S.group, S.x, S.y

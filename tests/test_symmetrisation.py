@@ -11,7 +11,7 @@ from markovcat import proofs
 from markovcat.groups import Action, Group, Homomorphism
 from markovcat.gspace import Cosets, Equivariant, GSpace
 from markovcat.markov import equal
-from markovcat.symmetrise import (
+from markovcat.symmetrisation import (
     ave,
     averaged,
     counit,
