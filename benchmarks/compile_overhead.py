@@ -47,21 +47,17 @@ class HandWritten(nn.Module):
 
 def discopy_function(setup: ex.Setup) -> Callable[[Tensor], Tensor]:
     """The diagram through DisCoPy: ``markov.Functor`` into ``python.Category`` with the same callables."""
-    from discopy import markov, python  # type: ignore[import-untyped]
-
-    from markovcat._discopy import to_discopy
+    from markovcat._discopy import python_function
     from markovcat.backends.python import resolve
 
     functions = resolve(setup.diagram, setup.interpretation.boxes)  # the same callables, box by box
     like: list[Tensor] = []
-
-    def arrow(box: object) -> object:
-        f = functions[box.name]  # type: ignore[attr-defined]
-        dom, cod = tuple([Tensor] * len(box.dom)), tuple([Tensor] * len(box.cod))  # type: ignore[attr-defined]
-        return python.Function((lambda *a: f(*a)) if dom else (lambda: f(like=like[0])), dom, cod)
-
-    functor = markov.Functor(ob=lambda _: (Tensor,), ar=arrow, cod=python.Category())
-    function = functor(to_discopy(setup.diagram))
+    wrapped = {
+        name: (f if any(n.gen.name == name and n.gen.dom for n in setup.diagram.nodes)
+               else (lambda f=f: f(like=like[0])))
+        for name, f in functions.items()
+    }
+    function = python_function(setup.diagram, wrapped, Tensor)
 
     def run(x: Tensor) -> Tensor:
         like[:] = [x.new_empty(x.shape[0])]

@@ -55,6 +55,7 @@ generic VF2 search whose graph vertices hash through their ``repr``
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from discopy import markov  # type: ignore[import-untyped]
@@ -71,6 +72,7 @@ __all__ = [
     "discopy_diagrams_equal",
     "discopy_hypergraph_equal",
     "discopy_markov",
+    "python_function",
 ]
 
 #: ``discopy.markov``, re-exported so that callers (tests) need not import DisCoPy themselves.
@@ -286,3 +288,22 @@ def discopy_diagrams_equal(a: DiscopyDiagram, b: DiscopyDiagram) -> bool:
 def discopy_hypergraph_equal(a: Diagram, b: Diagram) -> bool:
     """``Hypergraph.__eq__`` on :func:`to_hypergraph` of both (the same theory as :func:`discopy_equal`)."""
     return bool(to_hypergraph(a) == to_hypergraph(b))
+
+
+def python_function(
+    diagram: Diagram, functions: Mapping[str, Callable[..., Any]], wire_type: type
+) -> Callable[..., Any]:
+    """``diagram`` through DisCoPy's ``markov.Functor`` into ``python.Category``.
+
+    Every box named ``name`` becomes ``functions[name]``; every wire has the Python type
+    ``wire_type``.  Used as a reference point in benchmarks (DisCoPy evaluates layer by
+    layer, with the interpretation's Python functions).
+    """
+    from discopy import python  # type: ignore[import-untyped]
+
+    def arrow(box: Any) -> Any:
+        f = functions[box.name]
+        return python.Function(f, tuple([wire_type] * len(box.dom)), tuple([wire_type] * len(box.cod)))
+
+    functor = markov.Functor(ob=lambda _: (wire_type,), ar=arrow, cod=python.Category())
+    return functor(to_discopy(diagram))  # type: ignore[no-any-return]
