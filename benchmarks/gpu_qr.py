@@ -1,26 +1,46 @@
 """GPU timing of Haar sampling (batched Gram-Schmidt vs torch.linalg.qr) and of a symmetrised step.
 
-    python benchmarks/gpu_qr.py   (needs CUDA)
+    python benchmarks/gpu_qr.py   (needs CUDA; figures in benchmarks/results/gpu_qr_h200.log)
 """
+
+from __future__ import annotations
+
 import time
+from collections.abc import Callable
 
 import torch
 
 from markovcat.backends import examples as ex
 from markovcat.backends.torch_groups import haar_orthogonal
 
-dev = torch.device("cuda")
-def t(f, n=50):
-    for _ in range(5): f()
-    torch.cuda.synchronize(); s = time.perf_counter()
-    for _ in range(n): f()
-    torch.cuda.synchronize(); return (time.perf_counter() - s) / n * 1e3
-z = torch.randn(256, 3, 3, device=dev)
-print(f"haar_orthogonal(256, 3) on GPU (batched Gram-Schmidt): {t(lambda: haar_orthogonal(256, 3, device=dev)):.3f} ms")
-print(f"torch.linalg.qr of 256 3x3 on GPU: {t(lambda: torch.linalg.qr(z)):.3f} ms")
-for batch in (256, 4096):
-    m = ex.haar_sym(n=16, d=3, hidden=64).model.to(dev)
-    x = torch.randn(batch, 16, 3, device=dev)
-    def fb():
-        m.zero_grad(set_to_none=True); m(x).square().mean().backward()
-    print(f"sym_haar(MLP) forward+backward, batch {batch}: {t(fb):.3f} ms")
+
+def milliseconds(f: Callable[[], object], repeats: int = 50) -> float:
+    for _ in range(5):
+        f()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        f()
+    torch.cuda.synchronize()
+    return (time.perf_counter() - start) / repeats * 1e3
+
+
+def main() -> None:
+    device = torch.device("cuda")
+    z = torch.randn(256, 3, 3, device=device)
+    gram_schmidt = milliseconds(lambda: haar_orthogonal(256, 3, device=device))
+    print(f"haar_orthogonal(256, 3) on GPU (batched Gram-Schmidt): {gram_schmidt:.3f} ms")
+    print(f"torch.linalg.qr of 256 3x3 on GPU: {milliseconds(lambda: torch.linalg.qr(z)):.3f} ms")
+    for batch in (256, 4096):
+        model = ex.haar_sym(n=16, d=3, hidden=64).model.to(device)
+        x = torch.randn(batch, 16, 3, device=device)
+
+        def step(model: torch.nn.Module = model, x: torch.Tensor = x) -> None:
+            model.zero_grad(set_to_none=True)
+            model(x).square().mean().backward()
+
+        print(f"sym_haar(MLP) forward+backward, batch {batch}: {milliseconds(step):.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
