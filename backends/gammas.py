@@ -4,14 +4,15 @@ Public names (stable), each ``gamma(x)`` with ``gamma(g.x) = g gamma(x)``:
 
 * :class:`PCAFrame` - ``O(d)`` / ``SO(d)`` on point clouds ``(n, d)``: eigenvectors of the
   centred covariance, ordered by decreasing eigenvalue, signs fixed by the third moment
-  (``SO(d)``: the last sign by the determinant instead);
+  (``SO(d)``: the last sign by the determinant instead); ``layout="columns"`` for ``(d, n)``
+  matrices acted on by ``g x``;
 * :class:`PCAFrames` - all ``2^d`` (``SO(d)``: ``2^(d-1)``) sign choices of the PCA frame,
   ``(batch, 2^d, d, d)``, for batched frame averaging (Puny et al. 2022), and
   :class:`UniformFrame`, the stochastic gamma drawing one of them;
 * :class:`Centroid` - ``T(d)``: the mean point;
 * :class:`Lexsort` - ``S_n`` on sets ``(n, d)``: the permutation sorting the rows
   lexicographically;
-* :class:`OrbitArgmax` - a finite group (``C_n``, ``D_n`` on images): the element ``h``
+* :class:`OrbitArgmax` - a finite group (``C_n``, ``D_n`` on images, ``S_n`` on sets...): the element ``h``
   maximising a fixed score of ``h^-1 . x``;
 * :class:`LowerCholesky` - the ``GL(d)`` part of the GL gamma, ``chol(x x^T)``.
 
@@ -23,10 +24,11 @@ Policy for ties and degenerate inputs: where the canonical element is not unique
 (repeated eigenvalues, coincident points, a cloud symmetric along a principal axis,
 repeated rows, a tied orbit score, a rank-deficient matrix) the construction is not
 equivariant at that input, so with ``validate=True`` (the default) it raises a
-``ValueError`` naming the batch index and the reason.  With ``validate=False`` it
-returns a finite element of the group all the same (never NaN), but equivariance
-then fails at those inputs.  The checks are data-dependent (one host sync): leave
-them off under ``torch.compile``.  Degeneracy is judged relative to ``rtol``.
+``ValueError`` naming the batch index and the reason (the PCA frames also refuse
+NaN or inf).  With ``validate=False`` it returns a finite element of the group all
+the same (never NaN for finite inputs), but equivariance then fails at those
+inputs.  The checks are data-dependent (one host sync): leave them off under
+``torch.compile``.  Degeneracy is judged relative to ``rtol``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from torch import Tensor
 
 from markovcat.backends.groups_discrete import elements
 from markovcat.backends.torch_compile import rand
-from markovcat.backends.torch_groups import TorchAction
+from markovcat.backends.torch_groups import TorchAction, as_rows, check_layout
 
 __all__ = ["PCAFrame", "PCAFrames", "UniformFrame", "Centroid", "Lexsort", "OrbitArgmax", "LowerCholesky"]
 
@@ -50,16 +52,21 @@ def _refuse(bad: Tensor, what: str) -> None:
         raise ValueError(f"degenerate input at batch index {index}: {what}, so it has no canonical element")
 
 
-def _principal_axes(x: Tensor, rtol: float, validate: bool) -> tuple[Tensor, Tensor]:
-    """Centred points and the covariance eigenvectors (columns, decreasing eigenvalues), gaps checked."""
+def _principal_axes(x: Tensor, rtol: float, validate: bool, descending: bool = True) -> tuple[Tensor, Tensor]:
+    """Centred points and the covariance eigenvectors (columns, by decreasing or increasing eigenvalue), checked."""
+    if validate:
+        bad = ~torch.isfinite(x).flatten(1).all(-1)
+        if bool(bad.any()):
+            raise ValueError(f"the input at batch index {int(bad.nonzero()[0, 0])} contains NaN or inf")
     y = x - x.mean(-2, keepdim=True)
     cov = y.transpose(-1, -2) @ y / x.shape[-2]
     values, vectors = torch.linalg.eigh(cov)
-    values, vectors = values.flip(-1), vectors.flip(-1)
+    if descending:
+        values, vectors = values.flip(-1), vectors.flip(-1)
     if validate:
-        top = values[..., 0]
+        top = values[..., 0 if descending else -1]
         _refuse(~(top > torch.finfo(x.dtype).tiny), "all points coincide")
-        gaps = (values[..., :-1] - values[..., 1:]).amin(-1) if x.shape[-1] > 1 else top
+        gaps = (values[..., :-1] - values[..., 1:]).abs().amin(-1) if x.shape[-1] > 1 else top
         _refuse(~(gaps > rtol * top), "the covariance has repeated eigenvalues (the principal axes are not unique)")
     return y, vectors
 
@@ -76,17 +83,19 @@ class PCAFrame:
     Columns: the centred covariance's eigenvectors by decreasing eigenvalue, each
     signed so that the third moment ``sum_i <x_i - c, v>^3`` is positive; for ``SO(d)``
     the last column's sign makes the determinant ``+1`` instead.  Equivariant for
-    ``x -> x g^T`` (and invariant under translations).  Degenerate (see the module
-    docstring): coincident points, repeated eigenvalues, or a third moment ``<= rtol``
-    times ``sum_i |<x_i - c, v>|^3`` on an axis whose sign it fixes.
+    ``x -> x g^T`` (and invariant under translations); with ``layout="columns"`` for
+    ``(d, n)`` matrices and ``x -> g x``.  Degenerate (see the module docstring): NaN or
+    inf, coincident points, repeated eigenvalues, or a third moment ``<= rtol`` times
+    ``sum_i |<x_i - c, v>|^3`` on an axis whose sign it fixes.
     """
 
     reason = "PCA axes rotate with the cloud and the third-moment sign rule is O(d)-invariant"
 
-    def __init__(self, special: bool = False, validate: bool = True, rtol: float = 1e-6) -> None:
-        self.special, self.validate, self.rtol = special, validate, rtol
+    def __init__(self, special: bool = False, validate: bool = True, rtol: float = 1e-6, layout: str = "rows") -> None:
+        self.special, self.validate, self.rtol, self.layout = special, validate, rtol, check_layout(layout)
 
     def __call__(self, x: Tensor) -> Tensor:
+        x = as_rows(x, self.layout)
         y, vectors = _principal_axes(x, self.rtol, self.validate)
         projections = y @ vectors
         third, scale = (projections**3).sum(-2), (projections.abs() ** 3).sum(-2)
@@ -103,19 +112,24 @@ class PCAFrames:
 
     ``F(g.x) = g F(x)`` *as a set* (the order of the elements may differ), which is
     what frame averaging needs; no sign rule, so clouds symmetric along an axis are
-    fine.  Degenerate: coincident points or repeated eigenvalues (the frame is then
-    a continuum).
+    fine.  Degenerate: NaN or inf, coincident points or repeated eigenvalues (the frame
+    is then a continuum).  ``layout="columns"``: ``(d, n)`` matrices acted on by ``g x``.
+    ``descending=False`` orders the eigenvectors by increasing eigenvalue: another
+    frame, so frame averages over it take other values.
     """
 
-    def __init__(self, special: bool = False, validate: bool = True, rtol: float = 1e-6) -> None:
+    def __init__(self, special: bool = False, validate: bool = True, rtol: float = 1e-6, layout: str = "rows",
+                 descending: bool = True) -> None:
         self.special, self.validate, self.rtol = special, validate, rtol
+        self.layout, self.descending = check_layout(layout), descending
 
     def signs(self, d: int, dtype: torch.dtype, device: torch.device) -> Tensor:
         patterns = torch.tensor(list(itertools.product((1.0, -1.0), repeat=d)), dtype=dtype, device=device)
         return patterns[patterns.prod(-1) > 0] if self.special else patterns
 
     def __call__(self, x: Tensor) -> Tensor:
-        _, vectors = _principal_axes(x, self.rtol, self.validate)
+        x = as_rows(x, self.layout)
+        _, vectors = _principal_axes(x, self.rtol, self.validate, self.descending)
         if self.special:
             vectors = _det_fix(vectors)
         signs = self.signs(x.shape[-1], x.dtype, x.device)  # (m, d)
@@ -132,14 +146,16 @@ class UniformFrame:
     reason = "a uniform draw from a frame with F(g.x) = g F(x) as a set"
 
     def __init__(self, frames: Callable[[Tensor], Tensor]) -> None:
+        if not callable(frames):
+            raise TypeError(f"a frame is a function of a batch, got {type(frames).__name__}")
         self.frames = frames
 
     def elements(self, x: Tensor) -> Tensor:
         """The whole support ``(batch, m, ...)`` (uniform weights)."""
         return self.frames(x)
 
-    def __call__(self, x: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        frames = self.frames(x)
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        frames = self.elements(x)
         batch, m = frames.shape[:2]
         index = (rand((batch,), generator, frames.dtype, frames.device) * m).long().clamp_max(m - 1)
         return frames[torch.arange(batch, device=frames.device), index]
@@ -183,25 +199,26 @@ class OrbitArgmax:
     """Finite-group canonicalisation: ``gamma(x) = argmax_h score(h^-1 . x)`` over all ``h`` in ``G``.
 
     ``gamma(g.x) = g gamma(x)`` because ``h |-> g h`` permutes the orbit.  ``score``
-    defaults to a fixed random linear functional (seed 0) on the action's space.
-    Degenerate: a tie for the maximum within ``rtol`` times the largest score
-    magnitude (e.g. an image with a rotational symmetry).
+    defaults to a fixed random linear functional (``seed``) on the action's space.
+    The group is enumerated once (at most ``limit`` elements; a group may provide its
+    own ``elements()``).  Degenerate: a tie for the maximum within ``rtol`` times the
+    largest score magnitude (e.g. an image with a rotational symmetry).
     """
 
     reason = "h |-> g h permutes the orbit, so the argmax moves by g"
 
     def __init__(self, action: TorchAction, score: Callable[[Tensor], Tensor] | None = None,
-                 validate: bool = True, rtol: float = 1e-9) -> None:
+                 validate: bool = True, rtol: float = 1e-9, seed: int = 0, limit: int = 5040) -> None:
         self.action, self.validate, self.rtol = action, validate, rtol
         if score is None:
             shape = tuple(int(s) for s in action.spec.shape)  # type: ignore[arg-type]
-            weights = torch.randn(shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-            score = _Linear(weights)
+            score = _Linear(torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
         self.score = score
+        self.candidates = elements(action.group, limit=limit)  # (m, ...)
 
     def __call__(self, x: Tensor) -> Tensor:
         group = self.action.group
-        candidates = elements(group, device=x.device)  # (m, ...)
+        candidates = self.candidates.to(x.device)
         batch, m = x.shape[0], candidates.shape[0]
         hs = candidates.repeat(batch, *([1] * (candidates.dim() - 1)))
         moved = self.action.act(group.inv(hs), x.repeat_interleave(m, 0))

@@ -12,8 +12,9 @@ Public names (stable): :class:`Gamma`, :func:`canonical` (any deterministic gamm
 :mod:`markovcat.backends.gammas`), :func:`haar`, :func:`uniform_frame`,
 :func:`noise_outsourced` (Kim et al. 2023), :func:`recursive` (Cornish 2024),
 :func:`general_linear`, :func:`euclidean`, :func:`noisy_sort`; the networks
-:class:`EquivariantVectors`, :class:`MLPFrame`, :class:`NoisySort`; the helpers
-:func:`orthonormalise` and :class:`ActedGaussian`.
+:class:`EquivariantVectors`, :class:`GramNet` (Kim et al.'s ``h``), :class:`GroupNet` and
+:class:`MLPFrame` (unconstrained, into a group), :class:`NoisySort`; the helpers
+:func:`orthonormalise`, :func:`project` and :class:`ActedGaussian`.
 
 >>> import torch
 >>> from markovcat import Box, check_equivariance, sym
@@ -46,10 +47,19 @@ import torch
 from torch import Tensor, nn
 
 from markovcat.backends.gammas import Centroid, LowerCholesky
-from markovcat.backends.groups_discrete import PermutationMatrices, sequences
+from markovcat.backends.groups_discrete import PermutationMatrices, elements, sequences
 from markovcat.backends.groups_matrix import Euclidean, GeneralLinear
 from markovcat.backends.torch_compile import CompiledDiagram, Interpretation, InterpretationError, Spec, compile, randn
-from markovcat.backends.torch_groups import Orthogonal, Symmetric, TorchAction, TorchGroup, haar_orthogonal
+from markovcat.backends.torch_groups import (
+    Cyclic,
+    Orthogonal,
+    Symmetric,
+    TorchAction,
+    TorchGroup,
+    as_rows,
+    check_layout,
+    haar_orthogonal,
+)
 from markovcat.equivariance import EquivarianceReport, check_equivariance
 from markovcat.groups import Action, Group
 from markovcat.gspace import Equivariant, GSpace
@@ -58,8 +68,8 @@ from markovcat.symmetrisation import haar_gamma, recursive_gamma, with_noise
 from markovcat.syntax import Box, Ty
 
 __all__ = ["Gamma", "canonical", "haar", "uniform_frame", "noise_outsourced", "recursive", "general_linear",
-           "euclidean", "noisy_sort", "EquivariantVectors", "MLPFrame", "NoisySort", "orthonormalise",
-           "ActedGaussian"]
+           "euclidean", "noisy_sort", "EquivariantVectors", "GramNet", "GroupNet", "MLPFrame", "NoisySort",
+           "orthonormalise", "project", "ActedGaussian"]
 
 
 @dataclass
@@ -100,15 +110,95 @@ def _assume(diagram: Any, space: GSpace, reason: str, name: str) -> Equivariant:
     return Equivariant.assume(diagram, space, GSpace.regular(space.group), reason=reason, name=name)
 
 
-def orthonormalise(m: Tensor) -> Tensor:
+def orthonormalise(m: Tensor, special: bool = False) -> Tensor:
     """``Q`` of the QR factorisation of ``m (.., d, d)`` with ``diag(R) >= 0``; ``Q(g m) = g Q(m)`` for ``g`` in O(d).
 
     Householder QR always returns an orthogonal ``Q``; a zero pivot keeps its column's
-    sign (no NaN), though equivariance is then lost at that input.
+    sign (no NaN), though equivariance is then lost at that input.  ``special=True``
+    multiplies the first column by ``det Q``, landing in SO(d) (still ``Q(g m) = g Q(m)``
+    for ``g`` in SO(d)).
     """
     q, r = torch.linalg.qr(m)
     sign = torch.where(torch.diagonal(r, dim1=-2, dim2=-1) < 0, -1.0, 1.0).to(m.dtype)
-    return q * sign.unsqueeze(-2)
+    q = q * sign.unsqueeze(-2)
+    if special:
+        flip = torch.sgn(torch.linalg.det(q))
+        q = torch.cat([q[..., :1] * flip[..., None, None], q[..., 1:]], dim=-1)
+    return q
+
+
+def enumerable(group: Any) -> bool:
+    """Whether the network gammas treat ``group`` as finite (``C_n``, ``S_n``, or a group with ``elements()``)."""
+    return isinstance(group, (Cyclic, Symmetric)) or callable(getattr(group, "elements", None))
+
+
+def project(group: Any, raw: Tensor) -> Tensor:
+    """Map an unconstrained network output onto the group, equivariantly in ``raw`` where it matters.
+
+    O(d)/SO(d): :func:`orthonormalise` of a ``(d, d)`` matrix (``project(g m) = g project(m)``;
+    a singular ``m`` still gives an orthogonal matrix, never NaN);
+    S_n: ``argsort`` of ``n`` scores; another finite group (``elements()``): ``argmax`` of
+    one logit per element.  Another group plugs in by defining ``project(raw)`` and ``raw_size``.
+    """
+    if callable(getattr(group, "project", None)):
+        return group.project(raw)  # type: ignore[no-any-return]
+    if isinstance(group, Orthogonal):
+        return orthonormalise(raw.reshape(-1, group.d, group.d), special=group.special)
+    if isinstance(group, Symmetric):
+        return torch.argsort(raw.reshape(-1, group.n), dim=-1)
+    if enumerable(group):  # logits over the elements
+        return elements(group, device=raw.device)[torch.argmax(raw.reshape(raw.shape[0], -1), dim=-1)]
+    raise TypeError(f"no projection onto {group.name}: pass a gamma object instead of a string")
+
+
+def raw_size(group: Any) -> int:
+    """The size of the unconstrained output that :func:`project` maps onto ``group``."""
+    if isinstance(getattr(group, "raw_size", None), int):
+        return int(group.raw_size)
+    if isinstance(group, Orthogonal):
+        return group.d * group.d
+    if isinstance(group, Symmetric):
+        return group.n
+    if enumerable(group):
+        return int(elements(group).shape[0])
+    raise TypeError(f"no network gamma for {group.name}: pass a gamma object instead of a string")
+
+
+class GroupNet(nn.Module):
+    """``(x, eps) |-> project(mlp([x, eps]))``: an unconstrained network into ``G`` (a recursive gamma's ``f``)."""
+
+    def __init__(self, group: Any, in_numel: int, noise_numel: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.group = group
+        self.layer1 = nn.Linear(in_numel + noise_numel, hidden)
+        self.layer2 = nn.Linear(hidden, raw_size(group))
+
+    def forward(self, x: Tensor, eps: Tensor) -> Tensor:
+        h = torch.cat([x.flatten(1), eps.flatten(1)], dim=1)
+        return project(self.group, self.layer2(torch.nn.functional.silu(self.layer1(h))))
+
+
+class GramNet(nn.Module):
+    """Kim et al.'s noise-outsourced O(d)-equivariant ``h(x, eps)``: ``z = [x, eps]`` (as rows), ``h = z^T W(z z^T)``.
+
+    The Gram matrix ``z z^T`` is invariant, so ``h(g.x, g.eps) = g h(x, eps)``; with
+    ``eps ~ N(0, I)`` (an O(d)-invariant law), ``QR(h(x, eps))`` is an equivariant gamma in
+    law (:func:`noise_outsourced`).  ``points`` input and ``noise_points`` noise points,
+    in rows ``(n, d)`` or, with ``layout="columns"``, columns ``(d, n)``.
+    """
+
+    def __init__(self, group: Orthogonal, points: int, layout: str = "rows", noise_points: int = 2,
+                 hidden: int = 64) -> None:
+        super().__init__()
+        self.group, self.layout, self.total = group, check_layout(layout), points + noise_points
+        self.layer1 = nn.Linear(self.total * self.total, hidden)
+        self.layer2 = nn.Linear(hidden, self.total * group.d)
+
+    def forward(self, x: Tensor, eps: Tensor) -> Tensor:
+        z = torch.cat([as_rows(x, self.layout), as_rows(eps, self.layout)], dim=-2)  # (b, total, d)
+        gram = (z @ z.transpose(-1, -2)).flatten(1)
+        w = self.layer2(torch.nn.functional.silu(self.layer1(gram))).view(-1, self.total, self.group.d)
+        return z.transpose(-1, -2) @ w
 
 
 class ActedGaussian:
@@ -175,34 +265,30 @@ class EquivariantVectors(nn.Module):
         return z.transpose(-1, -2) @ self.weights(invariants)
 
 
-class _QR(nn.Module):
-    def __init__(self, net: nn.Module) -> None:
+class _Projected(nn.Module):
+    def __init__(self, net: nn.Module, group: Orthogonal) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.group = net, group
 
     def forward(self, x: Tensor, eps: Tensor) -> Tensor:
-        return orthonormalise(self.net(x, eps))
+        return project(self.group, self.net(x, eps))
 
 
-class MLPFrame(nn.Module):
-    """``(x, eps) |-> QR(mlp([x, eps]))`` into ``O(d)``: an unconstrained network (for :func:`recursive`)."""
+class MLPFrame(GroupNet):
+    """``(x, eps) |-> QR(mlp([x, eps]))`` into ``O(d)``: :class:`GroupNet` for ``O(d)`` (for :func:`recursive`)."""
 
     def __init__(self, x_size: int, noise_size: int, d: int, hidden: int = 64) -> None:
-        super().__init__()
+        super().__init__(Orthogonal(d), x_size, noise_size, hidden)
         self.d = d
-        self.mlp = nn.Sequential(nn.Linear(x_size + noise_size, hidden), nn.SiLU(), nn.Linear(hidden, d * d))
-
-    def forward(self, x: Tensor, eps: Tensor) -> Tensor:
-        m = self.mlp(torch.cat([x.flatten(1), eps.flatten(1)], dim=1)).view(-1, self.d, self.d)
-        return orthonormalise(m)
 
 
 def noise_outsourced(h: nn.Module, group: Orthogonal, action: TorchAction, noise: TorchAction,
                      space: GSpace | None = None) -> Gamma:
     """Kim et al. 2023: ``gamma(x) = QR(h(x, eps))``, ``eps ~ N(0, I)`` moved by ``noise`` (e.g. ``group.points(m)``).
 
-    Equivariant in law when ``h(g.x, g.eps) = g h(x, eps)`` (e.g. :class:`EquivariantVectors`)
-    and the Gaussian is invariant under ``noise``; pathwise-checked with ``eps -> g.eps``.
+    Equivariant in law when ``h(g.x, g.eps) = g h(x, eps)`` (e.g. :class:`EquivariantVectors`,
+    :class:`GramNet`) and the Gaussian is invariant under ``noise``; pathwise-checked with
+    ``eps -> g.eps``.  ``QR`` is :func:`project` (for ``SO(d)`` it lands in ``SO(d)``).
     """
     space, interpretation = _space(group, action, space)
     E = Ty(f"E_{space.group.name}")
@@ -210,7 +296,7 @@ def noise_outsourced(h: nn.Module, group: Orthogonal, action: TorchAction, noise
     net = Box(f"h_{space.group.name}", space.ty @ E, space.group.ty, deterministic=True)
     morphism = _assume(with_noise(net, eps), space, "h is equivariant and the noise law is invariant", "kim")
     shape = tuple(int(s) for s in noise.spec.shape)  # type: ignore[arg-type]
-    boxes = {eps: ActedGaussian(shape, noise), net: _QR(h)}
+    boxes = {eps: ActedGaussian(shape, noise), net: _Projected(h, group)}
     return Gamma(morphism, interpretation | Interpretation(boxes, {E: Spec(shape)}), group, action)
 
 

@@ -212,7 +212,8 @@ def graphs(group: TorchGroup) -> TorchAction:
 
 def elements(group: TorchGroup, *, dtype: torch.dtype | None = None, device: torch.device | str = "cpu",
              limit: int = 5040) -> Tensor:
-    """Every element of a finite group (``Cyclic``, ``Dihedral``, ``Symmetric``, ``PermutationMatrices``).
+    """Every element of a finite group (``Cyclic``, ``Dihedral``, ``Symmetric``, ``PermutationMatrices``,
+    or any group with its own ``elements()``).
 
     Returns a batch ``(|G|, ...)``; refuses groups with more than ``limit`` elements.
     """
@@ -224,4 +225,7 @@ def elements(group: TorchGroup, *, dtype: torch.dtype | None = None, device: tor
             raise InterpretationError(f"S{group.n} has {math.factorial(group.n)} elements (limit {limit})")
         p = torch.tensor(list(itertools.permutations(range(group.n))), device=device)
         return group.from_indices(p, dtype) if isinstance(group, PermutationMatrices) else p
+    own = getattr(group, "elements", None)
+    if callable(own):
+        return own().to(device)  # type: ignore[no-any-return]
     raise InterpretationError(f"cannot enumerate the elements of {group.name}")

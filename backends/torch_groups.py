@@ -290,6 +290,21 @@ class Orthogonal(TorchGroup):
         return conjugation(self)
 
 
+def check_layout(layout: str) -> str:
+    """``layout`` if it is "rows" or "columns" (see :func:`as_rows`), else ``ValueError``."""
+    if layout not in ("rows", "columns"):
+        raise ValueError(f"layout must be 'rows' (x g^T on (n, d) clouds) or 'columns' (g x on (d, n)), got {layout!r}")
+    return layout
+
+
+def as_rows(x: Tensor, layout: str) -> Tensor:
+    """A batch of point clouds as rows ``(.., n, d)``: ``layout="columns"`` means ``(.., d, n)``, acted on by ``g x``.
+
+    ``(g x)^T = x^T g^T``, so an O(d)-frame of clouds in rows is one of the columns too.
+    """
+    return x if layout == "rows" else x.transpose(-1, -2)
+
+
 class PointCloudFrame:
     """Deterministic O(d)-equivariant frame of a point cloud ``(n, d)`` (canonicalisation).
 
@@ -302,12 +317,16 @@ class PointCloudFrame:
     with ``validate=False`` the frame is still orthogonal and finite, but not equivariant
     there.  ``special=True`` gives an ``SO(d)`` frame: the last column's sign makes the
     determinant 1, so only the first ``d - 1`` moment vectors need be independent.
+    ``layout="columns"`` takes ``(d, n)`` matrices acted on by ``x -> g x`` instead (see :func:`as_rows`).
     """
 
-    def __init__(self, validate: bool = True, rtol: float = 1e-6, special: bool = False) -> None:
-        self.validate, self.rtol, self.special = validate, rtol, special
+    reason = "the moment frame is O(d)-equivariant: frame(g.x) = g frame(x)"
+
+    def __init__(self, validate: bool = True, rtol: float = 1e-6, special: bool = False, layout: str = "rows") -> None:
+        self.validate, self.rtol, self.special, self.layout = validate, rtol, special, check_layout(layout)
 
     def __call__(self, x: Tensor) -> Tensor:
+        x = as_rows(x, self.layout)
         d = x.shape[-1]
         norms = (x * x).sum(-1, keepdim=True)
         v = torch.stack([(x * norms**k).sum(-2) for k in range(d)], dim=-1)

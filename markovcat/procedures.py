@@ -25,7 +25,9 @@ gamma given as a ``C^G`` morphism with its interpretation (``.morphism``,
 ``.interpretation``, ``.group``, ``.action``: the ``Gamma`` s of
 :mod:`markovcat.backends.gammas_learned`, for ``T(d)``, ``E(d)``, ``GL(d)``, ``S_n``...).
 A group plugs into the string gammas by providing ``elements()`` (finite groups) or
-``project(raw)`` and ``raw_size`` (network gammas).
+``project(raw)`` and ``raw_size`` (network gammas).  The string gammas are built from the
+constructions of :mod:`markovcat.backends.gammas` (frames, canonicalisations) and
+:mod:`markovcat.backends.gammas_learned` (:class:`GroupNet`, :class:`GramNet`, :func:`project`).
 
 What is checked: the construction is ``sym`` / ``ave`` of ``markovcat.symmetrisation``, so the
 result is a ``C^G`` morphism given that gamma is equivariant (an assumption recorded with
@@ -38,7 +40,6 @@ unless it takes ``generator=``).
 from __future__ import annotations
 
 import inspect
-import itertools
 import math
 import weakref
 from collections.abc import Callable
@@ -48,9 +49,20 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends.torch_compile import CompiledDiagram, Gaussian, Interpretation, Spec, compile, randn
+from markovcat.backends.gammas import OrbitArgmax, PCAFrames, UniformFrame
+from markovcat.backends.gammas_learned import (
+    Gamma,
+    GramNet,
+    GroupNet,
+    enumerable,
+    noise_outsourced,
+    project,
+    raw_size,
+    recursive,
+)
+from markovcat.backends.groups_discrete import elements
+from markovcat.backends.torch_compile import CompiledDiagram, Interpretation, Spec, compile
 from markovcat.backends.torch_groups import (
-    Cyclic,
     HaarSampler,
     LeftTranslation,
     Orthogonal,
@@ -60,7 +72,7 @@ from markovcat.backends.torch_groups import (
 )
 from markovcat.groups import Action, Group, Homomorphism
 from markovcat.gspace import Cosets, Equivariant, GSpace
-from markovcat.symmetrisation import ave, haar_gamma, recursive_gamma, sym, sym_along, with_noise
+from markovcat.symmetrisation import ave, haar_gamma, sym, sym_along
 from markovcat.syntax import Box, Ty
 
 __all__ = [
@@ -75,11 +87,9 @@ __all__ = [
     "check",
     "morphism_of",
     "PCAFrame",
-    "OrbitArgmax",
     "GroupNet",
     "GramNet",
     "ExactAverage",
-    "Enumerated",
     "OrientationCosets",
     "project",
     "GAMMAS",
@@ -169,56 +179,7 @@ def _net_box(net: Any, s: _Setting, name: str = "net") -> Box:
 
 
 # -- group-specific pieces (used by the string gammas) ---------------------------------------------
-def project(group: Any, raw: Tensor) -> Tensor:
-    """Map an unconstrained network output onto the group, equivariantly in ``raw`` where it matters.
-
-    O(d)/SO(d): QR of a ``(d, d)`` matrix with ``diag(R) >= 0`` (``project(g m) = g project(m)``;
-    a singular ``m`` still gives an orthogonal matrix, never NaN);
-    S_n: ``argsort`` of ``n`` scores; another finite group (``elements()``): ``argmax`` of
-    one logit per element.  Another group plugs in by defining ``project(raw)`` and ``raw_size``.
-    """
-    if callable(getattr(group, "project", None)):
-        return group.project(raw)  # type: ignore[no-any-return]
-    if isinstance(group, Orthogonal):
-        m = raw.reshape(-1, group.d, group.d)
-        q, r = torch.linalg.qr(m)
-        sign = torch.where(torch.diagonal(r, dim1=-2, dim2=-1) < 0, -1.0, 1.0).to(q.dtype)  # a zero pivot keeps Q
-        q = q * sign.unsqueeze(-2)
-        if group.special:
-            flip = torch.sgn(torch.linalg.det(q))
-            q = torch.cat([q[..., :1] * flip[:, None, None], q[..., 1:]], dim=-1)
-        return q
-    if isinstance(group, Symmetric):
-        return torch.argsort(raw.reshape(-1, group.n), dim=-1)
-    if _finite(group):  # logits over the elements
-        return _all_elements(group).to(raw.device)[torch.argmax(raw.reshape(raw.shape[0], -1), dim=-1)]
-    raise TypeError(f"no projection onto {group.name}: pass a gamma object instead of a string")
-
-
-def _raw_size(group: Any) -> int:
-    if isinstance(getattr(group, "raw_size", None), int):
-        return int(group.raw_size)
-    if isinstance(group, Orthogonal):
-        return group.d * group.d
-    if isinstance(group, Symmetric):
-        return group.n
-    if _finite(group):
-        return int(_all_elements(group).shape[0])
-    raise TypeError(f"no network gamma for {group.name}: pass a gamma object instead of a string")
-
-
-class GroupNet(nn.Module):
-    """``(x, eps) |-> project(mlp([x, eps]))``: an unconstrained network into ``G`` (recursive gamma's ``f``)."""
-
-    def __init__(self, group: Any, in_numel: int, noise_numel: int, hidden: int = 64) -> None:
-        super().__init__()
-        self.group = group
-        self.layer1 = nn.Linear(in_numel + noise_numel, hidden)
-        self.layer2 = nn.Linear(hidden, _raw_size(group))
-
-    def forward(self, x: Tensor, eps: Tensor) -> Tensor:
-        h = torch.cat([x.flatten(1), eps.flatten(1)], dim=1)
-        return project(self.group, self.layer2(torch.nn.functional.silu(self.layer1(h))))
+_LIMIT = math.factorial(8)  # the most elements of a finite group enumerated here (S_8)
 
 
 def _layout(group: Any, action: TorchAction) -> str:
@@ -240,33 +201,14 @@ def _layout(group: Any, action: TorchAction) -> str:
                     "pass a gamma object")
 
 
-def _as_rows(x: Tensor, layout: str) -> Tensor:
-    return x if layout == "rows" else x.transpose(-1, -2)
+class PCAFrame(UniformFrame):
+    """Puny et al.'s frame for O(d)/SO(d) as the gamma ``Unif F(x)``: a :class:`UniformFrame` of :class:`PCAFrames`.
 
-
-class _Frame:
-    """Moment-frame canonicalisation for O(d)/SO(d) on either layout (see ``PointCloudFrame``)."""
-
-    reason = "the moment frame is O(d)-equivariant: frame(g.x) = g frame(x)"
-
-    def __init__(self, group: Orthogonal, layout: str, validate: bool = True) -> None:
-        self.group, self.layout, self.frame = group, layout, PointCloudFrame(validate=validate)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        f = self.frame(_as_rows(x, self.layout))
-        if self.group.special:  # F diag(1, .., det F): still g F for g in SO(d)
-            f = torch.cat([f[..., :-1], f[..., -1:] * torch.sgn(torch.linalg.det(f))[:, None, None]], dim=-1)
-        return f
-
-
-class PCAFrame:
-    """Puny et al.'s frame for O(d)/SO(d): eigenvectors ``V`` of the centred covariance, all sign flips.
-
-    ``elements(x)`` is ``{V diag(s)}`` over ``s in {+-1}^d`` (``2^d`` elements; for SO(d) the
-    ``2^(d-1)`` with ``det = +1``), so ``F(g.x) = g F(x)`` as a set.  Policy for degenerate
-    inputs: repeated eigenvalues (relative gap ``<= rtol``) leave the eigenvectors undefined,
-    so they raise ``ValueError`` (as do NaN/inf inputs); no silent fallback.  Calling it
-    draws one element uniformly (``generator=``), the stochastic gamma ``Unif F(x)``.
+    ``elements(x)`` is ``{V diag(s)}``, ``V`` the centred covariance's eigenvectors by increasing
+    eigenvalue, over ``s in {+-1}^d`` (for SO(d) the ``2^(d-1)`` with ``det = +1``), so
+    ``F(g.x) = g F(x)`` as a set; degenerate inputs (NaN, repeated eigenvalues) raise ``ValueError``
+    (see :mod:`markovcat.backends.gammas`).  Calling it draws one element uniformly (``generator=``);
+    its ``coupling`` ``r -> g r`` preserves that law, so checks of sampled frames are pathwise.
     """
 
     reason = "the PCA frame is O(d)-equivariant: F(g.x) = g F(x) as a set, so Unif F(x) is too"
@@ -274,82 +216,8 @@ class PCAFrame:
     def __init__(self, group: Orthogonal, layout: str = "rows", rtol: float = 1e-6, validate: bool = True) -> None:
         if not isinstance(group, Orthogonal):
             raise TypeError(f"PCAFrame is a frame for O(d) or SO(d), got {group!r}")
-        self.group, self.layout, self.rtol, self.validate = group, layout, rtol, validate
-        d = group.d
-        signs = torch.tensor(list(itertools.product((1.0, -1.0), repeat=d)))
-        if group.special:  # the last sign is fixed by the others and det V
-            signs = torch.tensor(list(itertools.product((1.0, -1.0), repeat=d - 1))).reshape(-1, d - 1)
-        self.signs = signs
-        self.coupling = LeftTranslation(group)
-
-    def elements(self, x: Tensor) -> Tensor:
-        rows = _as_rows(x, self.layout)
-        if self.validate and not bool(torch.isfinite(rows).all()):
-            raise ValueError("PCAFrame: the input contains NaN or inf")
-        centred = rows - rows.mean(-2, keepdim=True)
-        values, vectors = torch.linalg.eigh(centred.transpose(-1, -2) @ centred)
-        if self.validate:
-            gaps = (values[..., 1:] - values[..., :-1]).amin(-1) / values[..., -1].abs().clamp_min(1e-300)
-            bad = ~(gaps > self.rtol)
-            if bool(bad.any()):
-                i = int(bad.nonzero()[0, 0])
-                raise ValueError(f"PCAFrame: degenerate input at batch index {i}: the covariance has (nearly) "
-                                 f"repeated eigenvalues (relative gap {float(gaps[i]):.2g} <= {self.rtol:g}), "
-                                 "e.g. coincident, collinear or symmetric points, so the frame is not defined")
-        signs = self.signs.to(vectors.dtype).to(vectors.device)
-        if self.group.special:
-            last = torch.linalg.det(vectors)[:, None] * signs.prod(-1)[None]  # (batch, m)
-            full = torch.cat([signs.expand(vectors.shape[0], -1, -1), last[..., None]], dim=-1)
-        else:
-            full = signs.expand(vectors.shape[0], -1, -1)
-        return vectors[:, None] * full[..., None, :]  # V diag(s): column j times s_j
-
-    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        return Enumerated(self.elements)(x, generator)
-
-
-def _finite(group: Any) -> bool:
-    return isinstance(group, (Cyclic, Symmetric)) or callable(getattr(group, "elements", None))
-
-
-def _all_elements(group: Any) -> Tensor:
-    """Every element of a finite group (a group may provide its own ``elements()``)."""
-    if callable(getattr(group, "elements", None)):
-        return group.elements()  # type: ignore[no-any-return]
-    if isinstance(group, Cyclic):
-        return torch.arange(group.n)
-    if isinstance(group, Symmetric):
-        if group.n > 8:
-            raise ValueError(f"S_{group.n} has {math.factorial(group.n)} elements: too many to enumerate "
-                             "(give average=n to sample instead)")
-        return torch.tensor(list(itertools.permutations(range(group.n))))
-    raise TypeError(f"{group.name} is not a finite group this module can enumerate")
-
-
-class OrbitArgmax:
-    """Canonicalisation for a finite group: ``gamma(x) = argmax_g s(g^-1 . x)``, ``s`` a fixed random functional.
-
-    ``gamma(h.x) = h gamma(x)`` (substitute ``g = h g'``).  Ties (a point fixed by some
-    ``g != e``, e.g. a symmetric image) make the argmax ambiguous and raise ``ValueError``.
-    """
-
-    reason = "orbit argmax: argmax_g s(g^-1 h.x) = h argmax_g s(g^-1 x)"
-
-    def __init__(self, group: Any, action: TorchAction, seed: int = 0, validate: bool = True) -> None:
-        self.group, self.action, self.validate = group, action, validate
-        self.all = _all_elements(group)
-        self.weights = action.random(1, torch.Generator().manual_seed(seed), torch.float64)[0]
-
-    def __call__(self, x: Tensor) -> Tensor:
-        b, m = x.shape[0], self.all.shape[0]
-        g = self.all.to(x.device).repeat(b, *([1] * (self.all.dim() - 1)))  # (b*m, ...)
-        moved = self.action.act(self.group.inv(g), x.repeat_interleave(m, 0))
-        scores = (moved.reshape(b * m, -1) * self.weights.to(x.dtype).reshape(1, -1)).sum(-1).reshape(b, m)
-        top = scores.topk(2, dim=-1).values if m > 1 and self.validate else None
-        if top is not None and bool((top[:, 0] - top[:, 1] <= 1e-9 * top[:, 0].abs().clamp_min(1.0)).any()):
-            raise ValueError("OrbitArgmax: tied scores (the input is fixed by a non-trivial group element), so its "
-                             "canonical element is ambiguous")
-        return self.all.to(x.device)[scores.argmax(-1)]
+        self.group, self.coupling = group, LeftTranslation(group)
+        super().__init__(PCAFrames(group.special, validate, rtol, layout, descending=False))
 
 
 class _HaarFinite(HaarSampler):
@@ -357,45 +225,11 @@ class _HaarFinite(HaarSampler):
 
     def __init__(self, group: Any) -> None:
         super().__init__(group)
-        self.all = _all_elements(group)
+        self.all = elements(group, limit=_LIMIT)
 
     def elements(self, x: Tensor) -> Tensor:
         g = self.all if self.all.device == x.device else self.all.to(x.device)
         return g.unsqueeze(0).expand(x.shape[0], *g.shape)
-
-
-class GramNet(nn.Module):
-    """Kim et al.'s noise-outsourced O(d)-equivariant ``h(x, eps)``: ``z = [x, eps]`` (as rows), ``h = z^T W(z z^T)``.
-
-    The Gram matrix ``z z^T`` is invariant, so ``h(g.x, g.eps) = g h(x, eps)``; with
-    ``eps ~ N(0, I)`` (an O(d)-invariant law) and ``project`` (QR), ``QR(h(x, eps))`` is an
-    equivariant gamma in law.  ``m`` noise points.
-    """
-
-    def __init__(self, group: Orthogonal, points: int, layout: str, noise_points: int = 2, hidden: int = 64) -> None:
-        super().__init__()
-        self.group, self.layout, self.total = group, layout, points + noise_points
-        self.layer1 = nn.Linear(self.total * self.total, hidden)
-        self.layer2 = nn.Linear(hidden, self.total * group.d)
-
-    def forward(self, x: Tensor, eps: Tensor) -> Tensor:
-        z = torch.cat([_as_rows(x, self.layout), _as_rows(eps, self.layout)], dim=-2)  # (b, total, d)
-        gram = (z @ z.transpose(-1, -2)).flatten(1)
-        w = self.layer2(torch.nn.functional.silu(self.layer1(gram))).view(-1, self.total, self.group.d)
-        return project(self.group, z.transpose(-1, -2) @ w)
-
-
-class _RotatedNoise:
-    """Gaussian noise in the input's layout; its coupling moves it by ``g`` (the law is O(d)-invariant)."""
-
-    def __init__(self, shape: tuple[int, ...], action: Callable[[Tensor, Tensor], Tensor]) -> None:
-        self.shape, self.action = shape, action
-
-    def __call__(self, *, generator: torch.Generator | None = None, like: Tensor) -> Tensor:
-        return randn((like.shape[0], *self.shape), generator, like.dtype, like.device)
-
-    def coupling(self, g: Tensor, eps: Tensor) -> Tensor:
-        return self.action(g, eps)
 
 
 # -- gammas ------------------------------------------------------------------------------------------
@@ -412,47 +246,37 @@ def _numel(action: TorchAction) -> int:
     return math.prod(int(s) for s in shape if s is not None)
 
 
+def _built(gamma: Gamma, s: _Setting) -> _Gamma:
+    """A gamma built as a ``C^G`` morphism with its interpretation (:mod:`markovcat.backends.gammas_learned`)."""
+    s.interpretation = gamma.interpretation | s.interpretation
+    return _Gamma(gamma.morphism, getattr(gamma, "elements", None))
+
+
 def _gamma(gamma: Any, s: _Setting, hidden: int = 64, validate: bool = True) -> _Gamma:
     """The C^G morphism ``gamma : (X, a) -> (G, *)`` and its interpretation (recorded in ``s``)."""
     group, G, X = s.group, s.G, s.X
-    regular = GSpace.regular(G)
     if gamma == "haar":
-        sampler = _HaarFinite(group) if _finite(group) else group.haar()
+        sampler = _HaarFinite(group) if enumerable(group) else group.haar()
         morphism = haar_gamma(X)
         s.boxes[f"lambda_{G.name}"] = sampler
         return _Gamma(morphism, getattr(sampler, "elements", None))
-    if gamma == "recursive":
-        E = Ty("E")
-        noise_shape = (group.d, group.d) if isinstance(group, Orthogonal) else (_raw_size(group),)
-        f = Box("f_gamma", X.ty @ E, G.ty, deterministic=True)
-        eps = Box("eps", Ty(), E)
-        s.boxes.update({f.name: GroupNet(group, _numel(s.input), math.prod(noise_shape), hidden),
-                        eps.name: Gaussian(noise_shape), f"lambda_{G.name}": group.haar()})
-        s.types[E.atoms[0]] = Spec(noise_shape)
-        return _Gamma(recursive_gamma(with_noise(f, eps), haar_gamma(X)))
-    if gamma == "learned":
+    if gamma == "recursive":  # Cornish: an unconstrained network into G, behind a Haar draw
+        noise_shape = (group.d, group.d) if isinstance(group, Orthogonal) else (raw_size(group),)
+        net = GroupNet(group, _numel(s.input), math.prod(noise_shape), hidden)
+        return _built(recursive(net, group, s.input, noise_shape, X), s)
+    if gamma == "learned":  # Kim et al.: QR of an O(d)-equivariant network of (x, eps)
         if not isinstance(group, Orthogonal):
             raise TypeError(f"no built-in learned (Kim et al.) gamma for {group.name}: pass a gamma object")
         layout = _layout(group, s.input)
-        points = s.input.spec.shape[-2 if layout == "rows" else -1]
-        noise_shape = (2, group.d) if layout == "rows" else (group.d, 2)
-        E = Ty("E")
-        h = Box("h_gamma", X.ty @ E, G.ty, deterministic=True)
-        eps = Box("eps", Ty(), E)
-        noise_act = group.points(2).act if layout == "rows" else _left_multiply
-        s.boxes.update({h.name: GramNet(group, int(points), layout, 2, hidden),  # type: ignore[arg-type]
-                        eps.name: _RotatedNoise(noise_shape, noise_act)})
-        s.types[E.atoms[0]] = Spec(noise_shape)
-        morphism = Equivariant.assume(with_noise(h, eps), X, regular, name="gamma_Kim",
-                                      reason="Kim et al.: QR of an O(d)-equivariant network of (x, eps), eps "
-                                             "O(d)-invariant noise")
-        return _Gamma(morphism)
+        points = int(s.input.spec.shape[-2 if layout == "rows" else -1])  # type: ignore[arg-type]
+        noise = group.points(2) if layout == "rows" else group.left(2)
+        return _built(noise_outsourced(GramNet(group, points, layout, 2, hidden), group, s.input, noise, X), s)
     if gamma == "canonical":
         frame: Any
         if isinstance(group, Orthogonal):
-            frame = _Frame(group, _layout(group, s.input), validate)
-        elif _finite(group):
-            frame = OrbitArgmax(group, s.input, validate=validate)
+            frame = PointCloudFrame(validate, special=group.special, layout=_layout(group, s.input))
+        elif enumerable(group):
+            frame = OrbitArgmax(s.input, validate=validate, limit=_LIMIT)
         else:
             raise TypeError(f"no built-in canonicalisation for {group.name}: pass a gamma object")
         return _object_gamma(frame, s, name="canonical")
@@ -466,10 +290,6 @@ def _gamma(gamma: Any, s: _Setting, hidden: int = 64, validate: bool = True) -> 
         raise TypeError(f"gamma must be one of {', '.join(GAMMAS)} or a callable gamma object, got "
                         f"{type(gamma).__name__}")
     return _object_gamma(gamma, s)
-
-
-def _left_multiply(g: Tensor, x: Tensor) -> Tensor:
-    return torch.matmul(g, x)
 
 
 def _object_gamma(obj: Any, s: _Setting, name: str | None = None) -> _Gamma:
@@ -491,24 +311,6 @@ class _PointMass:
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.gamma(x).unsqueeze(1)
-
-
-class Enumerated:
-    """The stochastic gamma ``Unif F(x)`` of a function ``frames(x) -> (batch, m, *G)`` listing a frame."""
-
-    reason = "a uniform draw from an equivariant frame F(g.x) = g F(x)"
-
-    def __init__(self, frames: Callable[[Tensor], Tensor]) -> None:
-        if not callable(frames):
-            raise TypeError(f"a frame is a function of a batch, got {type(frames).__name__}")
-        self.elements = frames
-
-    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        frames = self.elements(x)
-        u = torch.rand(frames.shape[0], generator=generator, device=x.device) if generator is not None \
-            else torch.rand(frames.shape[0], device=x.device)
-        index = (u * frames.shape[1]).long().clamp_max(frames.shape[1] - 1)
-        return frames[torch.arange(frames.shape[0], device=x.device), index]
 
 
 # -- exact averaging -----------------------------------------------------------------------------------
@@ -553,8 +355,7 @@ def _build(net: Any, group: Any, input: Any, output: Any, gamma: Any, average: i
             raise TypeError(f"the gamma was built for {gamma.group.name} acting by {gamma.action!r}, but the model's "
                             f"input is {input!r}: build the gamma from the same group and action")
         s = _setting(group, input, output, linear=average is not None, space=gamma.morphism.dom)
-        s.interpretation = gamma.interpretation | s.interpretation
-        g = _Gamma(gamma.morphism, getattr(gamma, "elements", None))
+        g = _built(gamma, s)
     else:
         s = _setting(group, input, output, linear=average is not None)
         g = _gamma(gamma, s, hidden, validate)
@@ -626,7 +427,7 @@ def frame_average(net: Any, group: Any, input: TorchAction, output: TorchAction 
     (e.g. :class:`markovcat.backends.gammas.PCAFrames`).
     """
     if not isinstance(frame, str) and not _diagram_gamma(frame) and not callable(getattr(frame, "elements", None)):
-        frame = Enumerated(frame)
+        frame = UniformFrame(frame)
     return _build(net, group, input, output, frame, "exact" if samples is None else samples, "frame_average", 64,
                   check_laws, validate)
 
@@ -680,7 +481,7 @@ class OrientationCosets:
     def __init__(self, group: Orthogonal, layout: str = "rows", validate: bool = True) -> None:
         if not isinstance(group, Orthogonal) or group.special:
             raise TypeError(f"OrientationCosets are the cosets of SO(d) in O(d); got {group!r}")
-        self.frame, self.d, self.spec = _Frame(group, layout, validate), group.d, Spec(())
+        self.frame, self.d, self.spec = PointCloudFrame(validate, layout=layout), group.d, Spec(())
 
     def __call__(self, x: Tensor) -> Tensor:
         return torch.sgn(torch.linalg.det(self.frame(x)))
