@@ -372,11 +372,26 @@ def _equation_layout(equation: Equation, show_types: bool) -> Layout:
         part = layout(side, show_types=show_types)
         x0, y0, x1, y1 = part.bounds()
         if j:
-            lay.add_label(x + 0.45, 0.0, "=", "equals")
-            x += 0.9
+            lines = _wrap(equation.reasons[j - 1], 16) if equation.reasons else []
+            gap = max([0.9] + [_width(_text(line)[2], "type") + 0.3 for line in lines])
+            lay.add_label(x + gap / 2, 0.0, "=", "equals")
+            for k, line in enumerate(lines):
+                lay.add_label(x + gap / 2, -0.32 - 0.16 * k, line, "type", va="top")
+            x += gap
         lay.add(part, x - x0, -(y0 + y1) / 2)
         x += x1 - x0
     return lay
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Greedy line breaking at spaces, for the reasons under an equation's "=" signs."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
 
 
 def _options(options: dict[str, object], allowed: tuple[str, ...]) -> dict[str, Any]:

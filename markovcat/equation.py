@@ -25,12 +25,24 @@ __all__ = ["Equation"]
 class Equation:
     """``sides[0] = sides[1] = ...``, all of one type ``dom -> cod``."""
 
-    __slots__ = ("sides", "name")
+    __slots__ = ("sides", "name", "reasons")
     sides: tuple[Diagram, ...]
     name: str | None
+    reasons: tuple[str, ...] | None
 
-    def __init__(self, lhs: Diagram, rhs: Diagram, *more: Diagram, name: str | None = None) -> None:
+    def __init__(
+        self,
+        lhs: Diagram,
+        rhs: Diagram,
+        *more: Diagram,
+        name: str | None = None,
+        reasons: tuple[str, ...] | None = None,
+    ) -> None:
+        """``reasons``, one per step, are shown under each ``=`` when drawn (e.g. the rule a proof used)."""
         sides = (lhs, rhs, *more)
+        if reasons is not None and len(reasons) != len(sides) - 1:
+            steps = len(sides) - 1
+            raise ValueError(f"an equation with {len(sides)} sides has {steps} steps, got {len(reasons)} reasons")
         for side in sides:
             _check_operand(side, "Equation")
         for i, side in enumerate(sides[1:], start=1):
@@ -41,6 +53,7 @@ class Equation:
                 )
         object.__setattr__(self, "sides", sides)
         object.__setattr__(self, "name", name)
+        object.__setattr__(self, "reasons", None if reasons is None else tuple(map(str, reasons)))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("equations are immutable")
@@ -78,7 +91,8 @@ class Equation:
         return "; ".join(failures) if failures else "Every step holds in the free Markov category."
 
     def reversed(self) -> Equation:
-        return Equation(*reversed(self.sides), name=self.name)
+        reasons = None if self.reasons is None else tuple(reversed(self.reasons))
+        return Equation(*reversed(self.sides), name=self.name, reasons=reasons)
 
     def draw(self, path: str | Path | None = None, **options: object) -> object:
         """Draw as ``lhs = rhs (= ...)`` to ``path`` (SVG, PNG or PDF) or return the figure."""

@@ -150,8 +150,8 @@ class Proof:
         """The chain as an :class:`Equation` ``d0 = d1 = ... = dn`` (not checked)."""
         diagrams = self.diagrams
         if len(diagrams) == 1:
-            return Equation(self.start, self.start, name=self.name)
-        return Equation(*diagrams, name=self.name)
+            return Equation(self.start, self.start, name=self.name, reasons=("no step",))
+        return Equation(*diagrams, name=self.name, reasons=tuple(step.reason for step in self.steps))
 
     def statement(self) -> Equation:
         """What the proof proves: ``d0 = dn``."""

@@ -163,3 +163,25 @@ def test_a_10000_box_chain_lays_out() -> None:
     lay = layout(chain(10_000))
     assert len(lay.boxes) == 10_000
     assert len({round(b.x0, 6) for b in lay.boxes}) <= 2  # a chain is drawn straight down
+
+
+def test_equation_reasons_are_drawn_under_the_equals_signs() -> None:
+    X = Ty("X")
+    k = Box("k", X, X)
+    eq = Equation(k >> Discard(X), Discard(X), reasons=("discard naturality",))
+    tikz = eq.to_tikz()
+    assert "naturality" in tikz
+    assert "naturality" not in Equation(k >> Discard(X), Discard(X)).to_tikz()
+    assert eq.reversed().reasons == ("discard naturality",)
+    with pytest.raises(ValueError, match="has 1 steps, got 2 reasons"):
+        Equation(k >> Discard(X), Discard(X), reasons=("a", "b"))
+
+
+def test_proofs_draw_the_rule_of_each_step() -> None:
+    from markovcat import proofs
+
+    proof = proofs.sym_stable()
+    equation = proof.equation()
+    assert equation.reasons == tuple(step.reason for step in proof.steps)
+    tikz = equation.to_tikz()
+    assert all(reason.split()[0] in tikz for reason in equation.reasons)
