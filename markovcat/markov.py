@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from markovcat.syntax import Diagram, Generator, Node, Ty, TypeMismatch, _check_operand
+from markovcat.syntax import Diagram, Generator, Node, Ty, _check_operand
 
 __all__ = ["NormalForm", "canonical", "normal_form", "equal", "explain", "assert_equal", "NotEqual"]
 
@@ -225,9 +225,3 @@ def _describe(source: tuple[Generator | None, int, tuple[int, ...]]) -> str:
         return f"input {port} directly"
     where = f"output {port} of " if len(gen.cod) > 1 else ""
     return f"{where}box {gen.name!r}"
-
-
-def check_types(a: Diagram, b: Diagram) -> None:
-    """Raise :class:`TypeMismatch` unless ``a`` and ``b`` have the same type."""
-    if a.dom != b.dom or a.cod != b.cod:
-        raise TypeMismatch(f"the two sides have different types: {a.dom} -> {a.cod} and {b.dom} -> {b.cod}")

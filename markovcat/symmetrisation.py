@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from markovcat.groups import Group, Homomorphism
+from markovcat.groups import _diagram as _plain_diagram
 from markovcat.gspace import Cosets, Equivariant, Evidence, GSpace, equivariance
 from markovcat.markov import NormalForm, canonical, equal
 from markovcat.program import program
@@ -81,9 +82,7 @@ def _diagram(k: object, what: str) -> Diagram:
     if isinstance(k, Equivariant):
         raise TypeError(f"{what} must be a plain morphism of C (a Diagram), got the C^G morphism {k.name}; "
                         "pass its .diagram")
-    if not isinstance(k, Diagram):
-        raise TypeError(f"{what} must be a Diagram, got {type(k).__name__} {k!r}")
-    return k
+    return _plain_diagram(k, what)
 
 
 def _label(d: Diagram, default: str) -> str:
