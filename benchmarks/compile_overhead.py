@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends import examples as ex
-from markovcat.backends.torch_groups import haar_orthogonal
+from markovcat.experiments import examples as ex
+from markovcat.backends.torch.groups import haar_orthogonal
 
 N, D, HIDDEN = 16, 3, 64
 
@@ -47,7 +47,7 @@ class HandWritten(nn.Module):
 
 def discopy_function(setup: ex.Setup) -> Callable[[Tensor], Tensor]:
     """The diagram through DisCoPy: ``markov.Functor`` into ``python.Category`` with the same callables."""
-    from markovcat._discopy import python_function
+    from markovcat.backends.discopy import python_function
     from markovcat.backends.python import resolve
 
     functions = resolve(setup.diagram, setup.interpretation.boxes)  # the same callables, box by box
@@ -146,7 +146,7 @@ def main() -> None:
             rows.append((f"forward+backward, batch {batch}, torch.compile", "compiled / hand-written", t["compiled"],
                          t["hand"], "<= 1.05"))
 
-    from markovcat.backends.torch_compile import compile as mc_compile
+    from markovcat.backends.torch.compile import compile as mc_compile
 
     averaged = mc_compile(setup.diagram, setup.interpretation, samples=32, reduce="mean")
     for batch in (1, 16):

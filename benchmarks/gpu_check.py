@@ -20,8 +20,8 @@ import time
 
 import torch
 
-from markovcat.backends import examples as ex
-from markovcat.equivariance import check_equivariance
+from markovcat.experiments import examples as ex
+from markovcat.backends.torch.equivariance import check_equivariance
 
 
 def _synchronize(device: torch.device) -> None:

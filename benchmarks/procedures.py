@@ -1,4 +1,4 @@
-"""Throughput of each named procedure (markovcat.procedures) against the same procedure written by hand.
+"""Throughput of each named procedure (markovcat.backends.torch.procedures) against the same procedure written by hand.
 
 Models (CPU, float32, one thread): a 2-layer MLP (width 64) on clouds of 16 points in
 R^3 under O(3), or on sets of 5 points in R^2 under S_5 (Janossy).  For each
@@ -11,7 +11,7 @@ elements, samples or permutations, against the one batched pass used here.
 All variants of one procedure run interleaved in rounds in one process; each figure
 is the median over rounds of the mean time per call within a round.
 
-Then the training demo (:mod:`markovcat.backends.train_demo`, about 60 s): test errors
+Then the training demo (:mod:`markovcat.experiments.train_demo`, about 60 s): test errors
 of the plain MLP and of its stochastic symmetrisation on covariance estimation.
 
     python benchmarks/procedures.py [--quick] [--no-demo]
@@ -33,9 +33,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from markovcat import procedures as P
+from markovcat.backends.torch import procedures as P
 from markovcat.backends import torch as mct
-from markovcat.backends.examples import PointMLP
+from markovcat.experiments.examples import PointMLP
 
 N, D, HIDDEN, BATCH, SAMPLES = 16, 3, 64, 256, 8
 
@@ -268,8 +268,8 @@ def main() -> None:
 
 def demo_section(quick: bool) -> str:
     """Run the training demo and tabulate its test errors."""
-    from markovcat.backends import covariance as cov
-    from markovcat.backends.train_demo import run
+    from markovcat.experiments import covariance as cov
+    from markovcat.experiments.train_demo import run
 
     seconds = 10.0 if quick else 60.0
     result = run(seconds, progress=False)

@@ -13,7 +13,7 @@ import statistics
 import time
 from pathlib import Path
 
-from markovcat import proofs
+from markovcat import theorems as proofs
 
 TARGET_S = 5.0
 RESULTS = Path(__file__).resolve().parent / "results" / "proofs.md"

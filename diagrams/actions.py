@@ -29,8 +29,8 @@ def figures() -> dict[str, Diagram | Equation]:
 
 
 def proofs() -> dict[str, Proof]:
-    """The shipped proofs about this construction (``markovcat.proofs``), unchecked."""
-    from markovcat import proofs
+    """The shipped proofs about this construction (``markovcat.theorems``), unchecked."""
+    from markovcat import theorems as proofs
 
     return {
         "act_cancel": proofs.act_cancel(SX),

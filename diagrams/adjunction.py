@@ -3,7 +3,7 @@
 ``sharp(k)``: copy ``g``; one copy through ``inv`` acts on ``x``; apply ``k``; the
 other copy acts on the result.  It is ``shear^-1 >> F(k) >> counit``, the adjunction
 ``F -| U``.  ``flat(m) = (unit @ id) >> m``.  That they are inverse needs the group
-and action axioms (proofs (a) in ``markovcat.proofs``), not just Markov laws.
+and action axioms (proofs (a) in ``markovcat.theorems``), not just Markov laws.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ def figures() -> dict[str, Diagram | Equation]:
 
 
 def proofs() -> dict[str, Proof]:
-    """The shipped proofs about this construction (``markovcat.proofs``), unchecked."""
-    from markovcat import proofs
+    """The shipped proofs about this construction (``markovcat.theorems``), unchecked."""
+    from markovcat import theorems as proofs
 
     s = proofs.Setting(group=G, X=SX, Y=SY, k=k)
     return {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from markovcat import proofs
+from markovcat import theorems as proofs
 from markovcat.markov import equal
 from markovcat.symmetrisation import flat, sharp, sym, sym_program
 

@@ -3,7 +3,7 @@
 In Stoch: ``G ~ gamma(x); Y ~ k(G^-1.x); return G.Y``; in Set (deterministic gamma)
 canonicalisation ``gamma(x).k(gamma(x)^-1.x)``.  The program form equals the
 combinator form in the free Markov category (checked).  Stability and equivariance
-of the result need the axioms: proofs (c), (d) in ``markovcat.proofs``.
+of the result need the axioms: proofs (c), (d) in ``markovcat.theorems``.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def figures() -> dict[str, Diagram | Equation]:
 
 
 def proofs() -> dict[str, Proof]:
-    """The shipped proofs about this construction (``markovcat.proofs``), unchecked."""
-    from markovcat import proofs
+    """The shipped proofs about this construction (``markovcat.theorems``), unchecked."""
+    from markovcat import theorems as proofs
 
     s = proofs.Setting(group=SX.group, X=SX, Y=SY, k=k, gamma=gamma.diagram)
     stable = proofs.Setting(group=SX.group, X=SX, Y=SY, k=k_eq.diagram, gamma=gamma.diagram)

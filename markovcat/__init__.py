@@ -9,7 +9,7 @@ The core language is the free Markov category: :class:`Ty`,
 (:class:`Group`, :class:`GSpace`, :class:`Equivariant`), the adjunction and
 symmetrisation (:func:`sharp`, :func:`flat`, :func:`sym`, :func:`ave`), and checked
 equational proofs (:class:`Rule`, :class:`Proof`; shipped proofs in
-``markovcat.proofs``).
+``markovcat.theorems``).
 """
 
 from typing import TYPE_CHECKING
@@ -47,8 +47,8 @@ from markovcat.syntax import Box, Copy, Diagram, Discard, Generator, Id, Node, S
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from markovcat.equivariance import EquivarianceReport, check_equivariance
-    from markovcat.procedures import (
+    from markovcat.backends.torch.equivariance import EquivarianceReport, check_equivariance
+    from markovcat.backends.torch.procedures import (
         canonicalise,
         frame_average,
         janossy,
@@ -60,15 +60,15 @@ if TYPE_CHECKING:
 
 #: Torch-backed names, loaded on first use so that ``import markovcat`` does not import torch.
 _LAZY = {
-    "check_equivariance": "markovcat.equivariance",
-    "EquivarianceReport": "markovcat.equivariance",
-    "symmetrise": "markovcat.procedures",
-    "canonicalise": "markovcat.procedures",
-    "frame_average": "markovcat.procedures",
-    "probabilistic_symmetrise": "markovcat.procedures",
-    "janossy": "markovcat.procedures",
-    "stochastic_symmetrise": "markovcat.procedures",
-    "symmetrise_along": "markovcat.procedures",
+    "check_equivariance": "markovcat.backends.torch.equivariance",
+    "EquivarianceReport": "markovcat.backends.torch.equivariance",
+    "symmetrise": "markovcat.backends.torch.procedures",
+    "canonicalise": "markovcat.backends.torch.procedures",
+    "frame_average": "markovcat.backends.torch.procedures",
+    "probabilistic_symmetrise": "markovcat.backends.torch.procedures",
+    "janossy": "markovcat.backends.torch.procedures",
+    "stochastic_symmetrise": "markovcat.backends.torch.procedures",
+    "symmetrise_along": "markovcat.backends.torch.procedures",
 }
 
 

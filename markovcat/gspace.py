@@ -14,7 +14,7 @@ Nothing enters ``C^G`` silently.  Evidence kinds:
 ``proof``       a proof object from the rewriting engine, checked on entry;
 ``obligation``  an equation the caller still has to prove (recorded, not checked);
 ``theorem``     a general result about a construction (``sharp``, ``sym``...), relying
-                on the listed axioms; the shipped proofs live in ``markovcat.proofs``;
+                on the listed axioms; the shipped proofs live in ``markovcat.theorems``;
 ``composite``   built in ``C^G`` by ``>>`` or ``@`` (C^G is a category, closed under
                 the tensor), from the premises.
 
@@ -267,7 +267,7 @@ class Evidence:
 
     ``axioms`` are the equations the claim rests on (for ``theorem`` and ``axiom``);
     ``support`` is the proof object or the equation; ``premises`` the C^G morphisms
-    it was built from; ``proof_ref`` names the shipped proof in ``markovcat.proofs``.
+    it was built from; ``proof_ref`` names the shipped proof in ``markovcat.theorems``.
     """
 
     kind: str
@@ -292,7 +292,7 @@ class Evidence:
         """
         if self.proof_ref is None:
             return None
-        from markovcat import proofs
+        from markovcat import theorems as proofs
 
         make = getattr(proofs, self.proof_ref, None)
         return make() if callable(make) else None

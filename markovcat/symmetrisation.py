@@ -19,7 +19,7 @@ stages, recursive gamma (``gamma = sym(net, haar)``), Haar gamma, and ``ave``.
 What the evidence proves: a ``C^G`` morphism built here is equivariant *given* the
 axioms it lists (:meth:`Equivariant.axioms_used`) and assumptions
 (:meth:`Equivariant.assumptions`); the general theorems are proved once, as
-diagram rewrites, in ``markovcat.proofs``.  Nothing here checks that concrete
+diagram rewrites, in ``markovcat.theorems``.  Nothing here checks that concrete
 boxes satisfy those axioms: the backends test that numerically.
 
 >>> from markovcat.syntax import Ty, Box

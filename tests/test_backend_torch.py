@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from markovcat import Box, Copy, Discard, Id, Swap, Ty, program
-from markovcat.backends import examples as ex
+from markovcat.experiments import examples as ex
 from markovcat.backends import torch as mct
 from markovcat.groups import Action, Group
 

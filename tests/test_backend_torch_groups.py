@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from markovcat.backends import torch as mct
-from markovcat.equivariance import energy_test
+from markovcat.backends.torch.equivariance import energy_test
 from markovcat.groups import Action, Group
 from markovcat.syntax import Ty
 

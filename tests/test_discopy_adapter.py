@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import markovcat as mc
-from markovcat import _discopy as dc
-from markovcat._discopy import discopy_markov as markov
+from markovcat.backends import discopy as dc
+from markovcat.backends.discopy import discopy_markov as markov
 from markovcat.syntax import Diagram, Generator, Node
 
 X, Y = mc.Ty("X"), mc.Ty("Y")

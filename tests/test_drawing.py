@@ -178,7 +178,7 @@ def test_equation_reasons_are_drawn_under_the_equals_signs() -> None:
 
 
 def test_proofs_draw_the_rule_of_each_step() -> None:
-    from markovcat import proofs
+    from markovcat import theorems as proofs
 
     proof = proofs.sym_stable()
     equation = proof.equation()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from markovcat.backends import examples as ex
+from markovcat.experiments import examples as ex
 from markovcat.backends import torch as mct
-from markovcat.equivariance import EquivarianceReport, check_equivariance, energy_test
+from markovcat.backends.torch.equivariance import EquivarianceReport, check_equivariance, energy_test
 
 slow_only = pytest.mark.skipif("'slow' not in (config.getoption('markexpr') or '')", reason="slow: run with -m slow")
 

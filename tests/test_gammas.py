@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from markovcat.backends import torch as mct
-from markovcat.backends.gammas_learned import Gamma
-from markovcat.equivariance import check_equivariance
+from markovcat.backends.torch.gammas import Gamma
+from markovcat.backends.torch.equivariance import check_equivariance
 
 gm = mct.gammas
 O3, SO3, N = mct.Orthogonal(3), mct.Orthogonal(3, special=True), 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import markovcat as mc
-from markovcat import proofs
+from markovcat import theorems as proofs
 from markovcat.groups import Action, Group, Homomorphism
 from markovcat.gspace import Cosets, Equivariant, Evidence, GSpace, NotEquivariant, equivariance
 from markovcat.proof import Proof, ProofError

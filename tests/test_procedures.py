@@ -15,10 +15,10 @@ import torch
 from torch import Tensor, nn
 
 from markovcat import Diagram
-from markovcat import procedures as P
+from markovcat.backends.torch import procedures as P
 from markovcat.backends import torch as mct
-from markovcat.backends.examples import PointMLP
-from markovcat.equivariance import check_equivariance
+from markovcat.experiments.examples import PointMLP
+from markovcat.backends.torch.equivariance import check_equivariance
 
 N, D = 6, 3
 
@@ -294,7 +294,7 @@ CASES = {
 }
 
 try:  # groups of the group library, where present
-    from markovcat.backends.groups_discrete import Dihedral
+    from markovcat.backends.torch.finite_groups import Dihedral
 
     CASES["D4 images"] = (lambda: Dihedral(4), lambda g: g.images(1, 5), Conv)
 except ImportError:  # pragma: no cover
@@ -344,9 +344,9 @@ def test_bad_input_gives_clear_errors(o3: mct.Orthogonal, mlp: PointMLP) -> None
 
 # -- gammas built as C^G morphisms elsewhere plug in unchanged ------------------------------------------
 def test_diagram_gammas_from_the_gamma_library_plug_in(o3: mct.Orthogonal, mlp: PointMLP) -> None:
-    gl = pytest.importorskip("markovcat.backends.gammas_learned")
-    gammas = pytest.importorskip("markovcat.backends.gammas")
-    matrix = pytest.importorskip("markovcat.backends.groups_matrix")
+    gl = pytest.importorskip("markovcat.backends.torch.gammas")
+    gammas = pytest.importorskip("markovcat.backends.torch.frames")
+    matrix = pytest.importorskip("markovcat.backends.torch.matrix_groups")
     points = o3.points(N)
     torch.manual_seed(0)
     kim = gl.noise_outsourced(gl.EquivariantVectors(D), o3, points, o3.points(2))
@@ -363,9 +363,9 @@ def test_diagram_gammas_from_the_gamma_library_plug_in(o3: mct.Orthogonal, mlp: 
 
 
 def test_translation_and_general_linear_gammas_plug_in() -> None:
-    gl = pytest.importorskip("markovcat.backends.gammas_learned")
-    gammas = pytest.importorskip("markovcat.backends.gammas")
-    matrix = pytest.importorskip("markovcat.backends.groups_matrix")
+    gl = pytest.importorskip("markovcat.backends.torch.gammas")
+    gammas = pytest.importorskip("markovcat.backends.torch.frames")
+    matrix = pytest.importorskip("markovcat.backends.torch.matrix_groups")
     torch.manual_seed(0)
     t3 = matrix.Translation(D)
     centroid = gl.canonical(gammas.Centroid(), t3, t3.points(N))

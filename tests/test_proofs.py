@@ -1,4 +1,4 @@
-"""Checked proofs (markovcat.proof) and the shipped ones (markovcat.proofs)."""
+"""Checked proofs (markovcat.proof) and the shipped ones (markovcat.theorems)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import markovcat as mc
-from markovcat import proofs
+from markovcat import theorems as proofs
 from markovcat.backends.finstoch import evaluate
 from markovcat.gspace import Equivariant, GSpace, equivariance
 from markovcat.proof import Proof, ProofError, describe

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from markovcat.backends.qr import SMALL, qr_positive
+from markovcat.backends.torch.linalg import SMALL, qr_positive
 
 
 @pytest.mark.parametrize("shape", [(512, 2, 2), (512, 3, 3), (64, 8, 8), (64, 10, 4), (8, 20, 20)])

@@ -263,7 +263,7 @@ def test_some_readers_may_be_redirected_when_that_is_sound() -> None:
 
 
 def test_invertible_proofs_check_backwards() -> None:
-    from markovcat import proofs
+    from markovcat import theorems as proofs
 
     for make in (proofs.flat_sharp, proofs.sharp_flat, proofs.sharp_equivariant, proofs.sym_equivariant):
         assert make().reversed().check()

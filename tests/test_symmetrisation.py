@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import markovcat as mc
-from markovcat import proofs
+from markovcat import theorems as proofs
 from markovcat.groups import Action, Group, Homomorphism
 from markovcat.gspace import Cosets, Equivariant, GSpace
 from markovcat.markov import equal

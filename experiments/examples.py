@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends.torch_compile import CompiledDiagram, Gaussian, Interpretation, Spec, compile
-from markovcat.backends.torch_groups import Orthogonal, PointCloudFrame, TorchAction
+from markovcat.backends.torch.compile import CompiledDiagram, Gaussian, Interpretation, Spec, compile
+from markovcat.backends.torch.groups import Orthogonal, PointCloudFrame, TorchAction
 from markovcat.groups import Action, Group
 from markovcat.program import program
 from markovcat.syntax import Box, Diagram, Ty

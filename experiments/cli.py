@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from markovcat.demo import run
+        from markovcat.experiments.demo import run
 
         return run(args.out, train_seconds=args.train_seconds)
     return 2  # pragma: no cover

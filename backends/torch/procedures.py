@@ -2,7 +2,7 @@
 
 Every procedure builds its *diagram* with :mod:`markovcat.symmetrisation` and compiles it
 with the torch backend; the returned module is a
-:class:`~markovcat.backends.torch_compile.CompiledDiagram` (``.diagram`` draws,
+:class:`~markovcat.backends.torch.compile.CompiledDiagram` (``.diagram`` draws,
 ``.code`` shows the generated forward), and :func:`check` (or
 :func:`markovcat.check_equivariance` with the same group and actions) tests it.
 
@@ -17,17 +17,17 @@ with the torch backend; the returned module is a
 
 :func:`symmetrise` is the single entry point.  A gamma is a string (``"haar"``,
 ``"recursive"``, ``"canonical"``, ``"frame"``, ``"learned"``: built here for the groups
-in :mod:`markovcat.backends.torch_groups`) or any object following :class:`TorchGamma`:
+in :mod:`markovcat.backends.torch.groups`) or any object following :class:`TorchGamma`:
 a callable ``gamma(x)`` (deterministic) or ``gamma(x, generator=...)`` (stochastic)
 returning batched group elements, optionally with ``elements(x)`` (a finite support,
 uniform, for exact averaging), ``coupling`` (for pathwise checks) and ``reason``; or a
 gamma given as a ``C^G`` morphism with its interpretation (``.morphism``,
 ``.interpretation``, ``.group``, ``.action``: the ``Gamma`` s of
-:mod:`markovcat.backends.gammas_learned`, for ``T(d)``, ``E(d)``, ``GL(d)``, ``S_n``...).
+:mod:`markovcat.backends.torch.gammas`, for ``T(d)``, ``E(d)``, ``GL(d)``, ``S_n``...).
 A group plugs into the string gammas by providing ``elements()`` (finite groups) or
 ``project(raw)`` and ``raw_size`` (network gammas).  The string gammas are built from the
-constructions of :mod:`markovcat.backends.gammas` (frames, canonicalisations) and
-:mod:`markovcat.backends.gammas_learned` (:class:`GroupNet`, :class:`GramNet`, :func:`project`).
+constructions of :mod:`markovcat.backends.torch.frames` (frames, canonicalisations) and
+:mod:`markovcat.backends.torch.gammas` (:class:`GroupNet`, :class:`GramNet`, :func:`project`).
 
 What is checked: the construction is ``sym`` / ``ave`` of ``markovcat.symmetrisation``, so the
 result is a ``C^G`` morphism given that gamma is equivariant (an assumption recorded with
@@ -49,8 +49,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends.gammas import OrbitArgmax, PCAFrames, UniformFrame
-from markovcat.backends.gammas_learned import (
+from markovcat.backends.torch.frames import OrbitArgmax, PCAFrames, UniformFrame
+from markovcat.backends.torch.gammas import (
     Gamma,
     GramNet,
     GroupNet,
@@ -60,9 +60,9 @@ from markovcat.backends.gammas_learned import (
     raw_size,
     recursive,
 )
-from markovcat.backends.groups_discrete import elements
-from markovcat.backends.torch_compile import CompiledDiagram, Interpretation, Spec, compile
-from markovcat.backends.torch_groups import (
+from markovcat.backends.torch.finite_groups import elements
+from markovcat.backends.torch.compile import CompiledDiagram, Interpretation, Spec, compile
+from markovcat.backends.torch.groups import (
     HaarSampler,
     LeftTranslation,
     Orthogonal,
@@ -156,7 +156,7 @@ def _setting(group: Any, input: Any, output: Any, *, linear: bool = False, space
 
 
 def _diagram_gamma(gamma: Any) -> bool:
-    """A gamma given as a C^G morphism with its interpretation (``markovcat.backends.gammas_learned.Gamma``)."""
+    """A gamma given as a C^G morphism with its interpretation (``markovcat.backends.torch.gammas.Gamma``)."""
     return isinstance(getattr(gamma, "morphism", None), Equivariant) and isinstance(
         getattr(gamma, "interpretation", None), Interpretation)
 
@@ -207,7 +207,7 @@ class PCAFrame(UniformFrame):
     ``elements(x)`` is ``{V diag(s)}``, ``V`` the centred covariance's eigenvectors by increasing
     eigenvalue, over ``s in {+-1}^d`` (for SO(d) the ``2^(d-1)`` with ``det = +1``), so
     ``F(g.x) = g F(x)`` as a set; degenerate inputs (NaN, repeated eigenvalues) raise ``ValueError``
-    (see :mod:`markovcat.backends.gammas`).  Calling it draws one element uniformly (``generator=``);
+    (see :mod:`markovcat.backends.torch.frames`).  Calling it draws one element uniformly (``generator=``);
     its ``coupling`` ``r -> g r`` preserves that law, so checks of sampled frames are pathwise.
     """
 
@@ -247,7 +247,7 @@ def _numel(action: TorchAction) -> int:
 
 
 def _built(gamma: Gamma, s: _Setting) -> _Gamma:
-    """A gamma built as a ``C^G`` morphism with its interpretation (:mod:`markovcat.backends.gammas_learned`)."""
+    """A gamma built as a ``C^G`` morphism with its interpretation (:mod:`markovcat.backends.torch.gammas`)."""
     s.interpretation = gamma.interpretation | s.interpretation
     return _Gamma(gamma.morphism, getattr(gamma, "elements", None))
 
@@ -424,7 +424,7 @@ def frame_average(net: Any, group: Any, input: TorchAction, output: TorchAction 
     the frame (one batched pass); ``samples=n`` averages ``n`` random frame elements instead.
     ``frame``: ``"frame"`` (PCA with sign flips for O(d); the whole group for a finite one),
     a gamma with ``elements(x)``, or a function returning all frame elements ``(batch, m, *G)``
-    (e.g. :class:`markovcat.backends.gammas.PCAFrames`).
+    (e.g. :class:`markovcat.backends.torch.frames.PCAFrames`).
     """
     if not isinstance(frame, str) and not _diagram_gamma(frame) and not callable(getattr(frame, "elements", None)):
         frame = UniformFrame(frame)
@@ -539,16 +539,16 @@ def morphism_of(model: nn.Module) -> Equivariant:
     try:
         return _MORPHISMS[model][0]
     except KeyError:
-        raise KeyError(f"{type(model).__name__} was not built by markovcat.procedures in this process") from None
+        raise KeyError(f"{type(model).__name__} was not built by markovcat.backends.torch.procedures in this process") from None
 
 
 def check(model: nn.Module, **options: Any) -> Any:
     """:func:`markovcat.check_equivariance` with the group and actions the model was built for."""
-    from markovcat.equivariance import check_equivariance
+    from markovcat.backends.torch.equivariance import check_equivariance
 
     try:
         _, group, input, output = _MORPHISMS[model]
     except KeyError:
-        raise KeyError(f"{type(model).__name__} was not built by markovcat.procedures: call "
+        raise KeyError(f"{type(model).__name__} was not built by markovcat.backends.torch.procedures: call "
                        "check_equivariance(model, group, in_action, out_action)") from None
     return check_equivariance(model, group, input, output, **options)

@@ -2,14 +2,14 @@
 
 Each builder returns a :class:`Gamma`: the diagram-level morphism (an
 :class:`~markovcat.gspace.Equivariant`, ready for :func:`markovcat.symmetrisation.sym`),
-an :class:`~markovcat.backends.torch_compile.Interpretation` of its boxes (group and
+an :class:`~markovcat.backends.torch.compile.Interpretation` of its boxes (group and
 action axioms declared, couplings for the noise), and the torch group and action.
 ``gamma.compile()`` gives a module; ``gamma.check()`` runs
-:func:`~markovcat.equivariance.check_equivariance` on it (pathwise where every
+:func:`~markovcat.backends.torch.equivariance.check_equivariance` on it (pathwise where every
 noise box declares a law-preserving coupling, else the two-sample test).
 
 Public names (stable): :class:`Gamma`, :func:`canonical` (any deterministic gamma of
-:mod:`markovcat.backends.gammas`), :func:`haar`, :func:`uniform_frame`,
+:mod:`markovcat.backends.torch.frames`), :func:`haar`, :func:`uniform_frame`,
 :func:`noise_outsourced` (Kim et al. 2023), :func:`recursive` (Cornish 2024),
 :func:`general_linear`, :func:`euclidean`, :func:`noisy_sort`; the networks
 :class:`EquivariantVectors`, :class:`GramNet` (Kim et al.'s ``h``), :class:`GroupNet` and
@@ -31,7 +31,7 @@ True
 
 Gradients: QR is differentiable, so gradients reach the networks of
 :func:`noise_outsourced` and :func:`recursive`.  ``argsort`` is not: :class:`NoisySort`
-returns, for :class:`~markovcat.backends.groups_discrete.PermutationMatrices`, the exact
+returns, for :class:`~markovcat.backends.torch.finite_groups.PermutationMatrices`, the exact
 permutation matrix in the forward pass and the gradient of its NeuralSort relaxation
 (Grover et al. 2019, temperature ``tau``) in the backward pass (straight-through).
 """
@@ -46,11 +46,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends.gammas import Centroid, LowerCholesky
-from markovcat.backends.groups_discrete import PermutationMatrices, elements, sequences
-from markovcat.backends.groups_matrix import Euclidean, GeneralLinear
-from markovcat.backends.torch_compile import CompiledDiagram, Interpretation, InterpretationError, Spec, compile, randn
-from markovcat.backends.torch_groups import (
+from markovcat.backends.torch.frames import Centroid, LowerCholesky
+from markovcat.backends.torch.finite_groups import PermutationMatrices, elements, sequences
+from markovcat.backends.torch.matrix_groups import Euclidean, GeneralLinear
+from markovcat.backends.torch.compile import CompiledDiagram, Interpretation, InterpretationError, Spec, compile, randn
+from markovcat.backends.torch.groups import (
     Cyclic,
     Orthogonal,
     Symmetric,
@@ -60,7 +60,7 @@ from markovcat.backends.torch_groups import (
     check_layout,
     haar_orthogonal,
 )
-from markovcat.equivariance import EquivarianceReport, check_equivariance
+from markovcat.backends.torch.equivariance import EquivarianceReport, check_equivariance
 from markovcat.groups import Action, Group
 from markovcat.gspace import Equivariant, GSpace
 from markovcat.program import program
@@ -92,7 +92,7 @@ class Gamma:
         """``check_equivariance`` of the compiled gamma (a copy cast to ``dtype``) into ``(G, *)``.
 
         A pass is evidence on the sampled inputs only (a proof in law for pathwise
-        checks with law-preserving couplings); see :func:`~markovcat.equivariance.check_equivariance`.
+        checks with law-preserving couplings); see :func:`~markovcat.backends.torch.equivariance.check_equivariance`.
         """
         model = copy.deepcopy(self.compile()).to(dtype)  # leaves the interpretation's modules as they are
         return check_equivariance(model, self.group, self.action, self.group.regular(), dtype=dtype, **options)
@@ -221,7 +221,7 @@ class ActedGaussian:
 
 def canonical(function: Any, group: TorchGroup, action: TorchAction, space: GSpace | None = None,
               name: str = "canonical") -> Gamma:
-    """A deterministic gamma (e.g. :class:`~markovcat.backends.gammas.PCAFrame`) as one deterministic box."""
+    """A deterministic gamma (e.g. :class:`~markovcat.backends.torch.frames.PCAFrame`) as one deterministic box."""
     space, interpretation = _space(group, action, space)
     box = Box(f"{name}_{space.group.name}", space.ty, space.group.ty, deterministic=True)
     morphism = _assume(box, space, f"{type(function).__name__} is {group.name}-equivariant (checked numerically)", name)
@@ -238,7 +238,7 @@ def haar(group: TorchGroup, action: TorchAction, space: GSpace | None = None) ->
 
 def uniform_frame(frames: Any, group: TorchGroup, action: TorchAction, space: GSpace | None = None) -> Gamma:
     """``gamma(x) ~ Uniform(F(x))`` for a set-equivariant frame ``F`` (one stochastic box, two-sample checked)."""
-    from markovcat.backends.gammas import UniformFrame
+    from markovcat.backends.torch.frames import UniformFrame
 
     space, interpretation = _space(group, action, space)
     box = Box(f"frame_{space.group.name}", space.ty, space.group.ty)
@@ -306,7 +306,7 @@ def recursive(net: nn.Module, group: TorchGroup, action: TorchAction, noise_shap
 
     Built by :func:`markovcat.symmetrisation.recursive_gamma`; pathwise-checked (``R0 -> g R0``, ``eps`` unchanged).
     """
-    from markovcat.backends.torch_compile import Gaussian
+    from markovcat.backends.torch.compile import Gaussian
 
     space, interpretation = _space(group, action, space)
     E = Ty(f"N_{space.group.name}")
@@ -334,7 +334,7 @@ def general_linear(group: GeneralLinear, n: int, space: GSpace | None = None, *,
 
     Equivariant in law (``chol(A x x^T A^T) = A chol(x x^T) Q``, ``Q`` orthogonal, and
     ``Q R ~ R``); two-sample checked.  ``broken=True`` puts ``R`` on the left, which is not.
-    Rank-deficient ``x`` raises (see :class:`~markovcat.backends.gammas.LowerCholesky`).
+    Rank-deficient ``x`` raises (see :class:`~markovcat.backends.torch.frames.LowerCholesky`).
     """
     action = group.left(n)
     space, interpretation = _space(group, action, space)
@@ -365,7 +365,7 @@ def euclidean(rotation: Gamma, group: Euclidean, space: GSpace | None = None) ->
     """``E(d)`` on point clouds: ``gamma(x) = (c, R)``, ``c`` the centroid, ``R ~ rotation(x - c)``.
 
     ``rotation`` is any ``O(d)`` (``SO(d)`` for ``SE(d)``) gamma on point clouds ``(n, d)``
-    (:func:`canonical` with :class:`~markovcat.backends.gammas.PCAFrame`, :func:`haar`,
+    (:func:`canonical` with :class:`~markovcat.backends.torch.frames.PCAFrame`, :func:`haar`,
     :func:`recursive`, ...); its noise couplings are driven by the rotation part of ``g``.
     """
     n = int(rotation.action.spec.shape[0])  # type: ignore[arg-type]
@@ -410,8 +410,8 @@ class NoisySort(nn.Module):
     """``(x (n, d), eps (n,)) |-> argsort(score(x_i) + scale eps_i)`` as an element of ``S_n``.
 
     ``score`` acts row by row (so permuting rows permutes scores).  For
-    :class:`~markovcat.backends.torch_groups.Symmetric` it returns index vectors (no
-    gradient); for :class:`~markovcat.backends.groups_discrete.PermutationMatrices` the
+    :class:`~markovcat.backends.torch.groups.Symmetric` it returns index vectors (no
+    gradient); for :class:`~markovcat.backends.torch.finite_groups.PermutationMatrices` the
     exact permutation matrix, with the NeuralSort relaxation's gradient (straight-through).
     """
 

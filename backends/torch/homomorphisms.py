@@ -1,7 +1,7 @@
 """Structure shared by all batched groups: homomorphisms and diagonal actions on tuples.
 
 Public names (stable): :class:`TorchHomomorphism` (a homomorphism ``phi : H -> G``;
-restrict an action along it with :meth:`~markovcat.backends.torch_groups.TorchAction.restrict`)
+restrict an action along it with :meth:`~markovcat.backends.torch.groups.TorchAction.restrict`)
 and :func:`diagonal` (one group acting on a tuple of spaces, packed into one flat tensor).
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from markovcat.backends.torch_compile import Interpretation, InterpretationError, Spec
-from markovcat.backends.torch_groups import TorchAction, TorchGroup, _box_of
+from markovcat.backends.torch.compile import Interpretation, InterpretationError, Spec
+from markovcat.backends.torch.groups import TorchAction, TorchGroup, _box_of
 from markovcat.groups import Homomorphism
 
 __all__ = ["TorchHomomorphism", "diagonal"]

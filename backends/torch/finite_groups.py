@@ -3,9 +3,9 @@
 Public names (stable): :class:`Dihedral` (``D_n``), :class:`PermutationMatrices`
 (``S_n`` as float permutation matrices, so that gradients can pass through a
 relaxed permutation), the ``S_n`` actions :func:`sequences` and :func:`graphs` (for
-:class:`~markovcat.backends.torch_groups.Symmetric` and :class:`PermutationMatrices`),
+:class:`~markovcat.backends.torch.groups.Symmetric` and :class:`PermutationMatrices`),
 and :func:`elements` (every element of a small finite group, for orbit searches).
-``C_n`` is :class:`~markovcat.backends.torch_groups.Cyclic`.
+``C_n`` is :class:`~markovcat.backends.torch.groups.Cyclic`.
 
 Conventions, shared by both representations of ``S_n``: the index vector ``p`` sends
 ``i`` to ``p[i]``; its matrix ``M`` has ``M[p[i], i] = 1``; both move item ``i`` of a
@@ -22,9 +22,9 @@ import math
 import torch
 from torch import Tensor
 
-from markovcat.backends.groups_generic import TorchHomomorphism
-from markovcat.backends.torch_compile import InterpretationError, Spec
-from markovcat.backends.torch_groups import Cyclic, Symmetric, TorchAction, TorchGroup
+from markovcat.backends.torch.homomorphisms import TorchHomomorphism
+from markovcat.backends.torch.compile import InterpretationError, Spec
+from markovcat.backends.torch.groups import Cyclic, Symmetric, TorchAction, TorchGroup
 
 __all__ = ["Dihedral", "PermutationMatrices", "sequences", "graphs", "elements"]
 
@@ -124,9 +124,9 @@ class _DihedralImage:
 class PermutationMatrices(TorchGroup):
     """``S_n`` as ``(n, n)`` floating permutation matrices (``mul`` = matrix product, ``inv`` = transpose).
 
-    The same group as :class:`~markovcat.backends.torch_groups.Symmetric`, in a
+    The same group as :class:`~markovcat.backends.torch.groups.Symmetric`, in a
     representation that can carry gradients (a straight-through relaxed permutation,
-    see :class:`~markovcat.backends.gammas_learned.NoisySort`).
+    see :class:`~markovcat.backends.torch.gammas.NoisySort`).
     """
 
     def __init__(self, n: int) -> None:

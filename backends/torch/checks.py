@@ -1,4 +1,4 @@
-"""Checks run by :func:`~markovcat.backends.torch_compile.compile` before it returns a model.
+"""Checks run by :func:`~markovcat.backends.torch.compile.compile` before it returns a model.
 
 * :func:`dry_run` - the diagram once on meta tensors (no data, no compute): every wire's
   per-example shape and dtype against its type's :class:`Spec`, naming the box at fault;
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends.torch_compile import CompiledDiagram, Interpretation, InterpretationError, Spec, Trace, compile
+from markovcat.backends.torch.compile import CompiledDiagram, Interpretation, InterpretationError, Spec, Trace, compile
 from markovcat.syntax import Diagram
 
 __all__ = ["dry_run", "check_laws", "check_fusions", "relative_error"]

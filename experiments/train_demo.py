@@ -1,7 +1,7 @@
 """The training part of ``markovcat demo``: covariance estimation at d = 4, plain MLP vs its symmetrisation.
 
 Trains an unsymmetrised MLP and its stochastic symmetrisation (recursive gamma, O(4))
-on Cornish's covariance-estimation task (:mod:`markovcat.backends.covariance`), each for
+on Cornish's covariance-estimation task (:mod:`markovcat.experiments.covariance`), each for
 about ``seconds / 2`` of CPU wall clock, then prints the test errors and the
 equivariance report of each: the plain MLP fails it, the symmetrised model passes.
 """
@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from markovcat.backends import covariance as cov
-from markovcat.backends.torch_groups import Orthogonal
+from markovcat.experiments import covariance as cov
+from markovcat.backends.torch.groups import Orthogonal
 
 __all__ = ["demo", "run"]
 
@@ -53,7 +53,7 @@ def _run(seconds: float, width: int, train_size: int, test_size: int, seed: int,
                           progress=progress)
     group = Orthogonal(cov.D)
     x_action, y_action = cov.left_multiplication(group), cov.conjugation(group)
-    from markovcat.equivariance import check_equivariance
+    from markovcat.backends.torch.equivariance import check_equivariance
 
     inputs = test_data.x[:8]
     return {

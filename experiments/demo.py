@@ -61,13 +61,13 @@ def run(out_dir: str | Path = "markovcat-demo", out: Out = print, train_seconds:
     cg_demo(out_dir, out)
     out("")
     out("== Compiled to PyTorch and checked for equivariance ==")
-    from markovcat.backends.demo import demo as backend_demo
+    from markovcat.experiments.torch_demo import demo as backend_demo
 
     backend_demo(out=out)
     out("")
     if train_seconds > 0:
         out("== Training: covariance estimation, an MLP and its stochastic symmetrisation ==")
-        from markovcat.backends.train_demo import demo as train_demo
+        from markovcat.experiments.train_demo import demo as train_demo
 
         train_demo(out=out, seconds=train_seconds)
         out("")

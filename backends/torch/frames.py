@@ -39,9 +39,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from markovcat.backends.groups_discrete import elements
-from markovcat.backends.torch_compile import rand
-from markovcat.backends.torch_groups import TorchAction, as_rows, check_layout
+from markovcat.backends.torch.finite_groups import elements
+from markovcat.backends.torch.compile import rand
+from markovcat.backends.torch.groups import TorchAction, as_rows, check_layout
 
 __all__ = ["PCAFrame", "PCAFrames", "UniformFrame", "Centroid", "Lexsort", "OrbitArgmax", "LowerCholesky"]
 

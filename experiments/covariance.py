@@ -8,7 +8,7 @@ squared error ``|f(x) - y|^2 / |y|^2`` (Frobenius), averaged over the batch.
 
 Models: :class:`CovarianceMLP` (an unconstrained MLP ``(d, n) -> (d, d)``, width 250 by
 default) and :func:`symmetrised`, its stochastic symmetrisation with the recursive gamma
-``R = R0 . QR(f([R0^T x, eps]))``, built by :func:`markovcat.procedures.stochastic_symmetrise`.
+``R = R0 . QR(f([R0^T x, eps]))``, built by :func:`markovcat.backends.torch.procedures.stochastic_symmetrise`.
 :func:`train` runs Adam for a wall-clock budget with a tqdm progress bar.
 """
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends.torch_compile import CompiledDiagram, Spec
-from markovcat.backends.torch_groups import Orthogonal, TorchAction
+from markovcat.backends.torch.compile import CompiledDiagram, Spec
+from markovcat.backends.torch.groups import Orthogonal, TorchAction
 
 __all__ = ["D", "SAMPLES", "left_multiplication", "conjugation", "Data", "make_data", "relative_squared_error",
            "CovarianceMLP", "symmetrised", "train", "evaluate", "sample_covariance"]
@@ -106,7 +106,7 @@ class CovarianceMLP(nn.Module):
 
 def symmetrised(net: nn.Module, d: int = D, n: int = SAMPLES, hidden: int = 250) -> CompiledDiagram:
     """``sym(net)`` with the recursive gamma on ``O(d)`` (left multiplication in, conjugation out)."""
-    from markovcat.procedures import stochastic_symmetrise
+    from markovcat.backends.torch.procedures import stochastic_symmetrise
 
     group = Orthogonal(d)
     return stochastic_symmetrise(net, group, left_multiplication(group, n), conjugation(group), gamma="recursive",

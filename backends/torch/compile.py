@@ -21,7 +21,7 @@ dropped (the Markov law ``k >> del = del``).  Every ``nn.Module`` is registered 
 a box used twice shares its parameters.  Before returning it checks that every box is
 interpreted, runs the diagram once on meta tensors to check every wire against its
 type's spec (naming the box at fault), and checks the axioms of every declared group
-and action numerically (:mod:`markovcat.backends.torch_checks`).
+and action numerically (:mod:`markovcat.backends.torch.checks`).
 """
 
 from __future__ import annotations
@@ -603,7 +603,7 @@ def compile(  # noqa: A001 - the backend's verb
     model = cls(plan, modules)
     model.diagram = diagram
     if check:
-        from markovcat.backends.torch_checks import check_fusions, check_laws, dry_run
+        from markovcat.backends.torch.checks import check_fusions, check_laws, dry_run
 
         uses = {(fused[n.gen.name], n.gen.dom.atoms) for n in nodes if n.gen.name in fused}
         check_fusions(uses, table, interpretation)

@@ -8,7 +8,7 @@
     example), against a tolerance of ``1e-10`` in float64 and ``1e-5`` in float32.
 ``pathwise``
     For a compiled stochastic diagram every stochastic box of which declares a
-    *coupling* (:class:`~markovcat.backends.torch_compile.Interpretation`): run
+    *coupling* (:class:`~markovcat.backends.torch.compile.Interpretation`): run
     ``k(x)`` recording every draw, then run ``k(g.x)`` with each draw ``d`` replaced by
     ``coupling(g, d)`` (``R0 -> g R0`` for a Haar draw; unchanged for invariant noise),
     and compare with ``g.k(x)`` to rounding.  If each coupling preserves its box's law
@@ -174,16 +174,16 @@ def check_equivariance(
 ) -> EquivarianceReport:
     """Check ``model(g.x) = g.model(x)`` (in law, for a stochastic model).
 
-    ``group`` is a :class:`~markovcat.backends.torch_groups.TorchGroup`; ``in_action``
+    ``group`` is a :class:`~markovcat.backends.torch.groups.TorchGroup`; ``in_action``
     and ``out_action`` (default: ``in_action``) are its
-    :class:`~markovcat.backends.torch_groups.TorchAction` s on the model's input and
+    :class:`~markovcat.backends.torch.groups.TorchAction` s on the model's input and
     output.  ``inputs`` (a batch) defaults to ``n_inputs`` random points of the input
     space.  ``method`` is ``"auto"``, ``"deterministic"``, ``"pathwise"`` or
     ``"two-sample"``; ``stochastic`` says whether a model that is not a compiled
     diagram is stochastic (it then must accept ``generator=``).  See the module
     docstring for what each method establishes.
     """
-    from markovcat.backends.torch_compile import CompiledDiagram
+    from markovcat.backends.torch.compile import CompiledDiagram
 
     out_action = in_action if out_action is None else out_action
     for what, action in (("in_action", in_action), ("out_action", out_action)):

@@ -4,7 +4,7 @@ Elements carry a leading batch dimension.  Each :class:`TorchGroup` gives ``mul`
 ``unit(like=...)``, ``inv`` and ``sample`` (Haar / uniform random elements); each
 :class:`TorchAction` gives ``act(g, x)`` and a :class:`Spec` for its space.
 :meth:`TorchGroup.interpretation` turns them into an
-:class:`~markovcat.backends.torch_compile.Interpretation` for the boxes of a
+:class:`~markovcat.backends.torch.compile.Interpretation` for the boxes of a
 :class:`~markovcat.groups.Group` and its :class:`~markovcat.groups.Action` s, declaring
 their axioms so that :func:`compile` checks them.
 
@@ -17,8 +17,8 @@ their axioms so that :func:`compile` checks them.
   image of ``i``); acts on sets ``(n, d)`` by moving row ``i`` to row ``p[i]``.
 
 :meth:`TorchAction.restrict` restricts an action along a homomorphism
-(:class:`~markovcat.backends.groups_generic.TorchHomomorphism`).  More groups live in
-:mod:`markovcat.backends.groups_matrix` and :mod:`markovcat.backends.groups_discrete`.
+(:class:`~markovcat.backends.torch.homomorphisms.TorchHomomorphism`).  More groups live in
+:mod:`markovcat.backends.torch.matrix_groups` and :mod:`markovcat.backends.torch.finite_groups`.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from markovcat.backends.qr import qr_positive
-from markovcat.backends.torch_compile import Interpretation, InterpretationError, Spec, rand, randn
+from markovcat.backends.torch.linalg import qr_positive
+from markovcat.backends.torch.compile import Interpretation, InterpretationError, Spec, rand, randn
 from markovcat.groups import Action, Group
 from markovcat.syntax import Box, Diagram
 
 if TYPE_CHECKING:
-    from markovcat.backends.groups_generic import TorchHomomorphism
+    from markovcat.backends.torch.homomorphisms import TorchHomomorphism
 
 __all__ = [
     "TorchGroup",
@@ -214,7 +214,7 @@ def haar_orthogonal(batch: int, d: int, generator: torch.Generator | None = None
                     device: torch.device | str = "cpu", special: bool = False) -> Tensor:
     """``batch`` Haar-distributed elements of O(d) (or SO(d)): QR of a Gaussian matrix with the sign fix.
 
-    The factorisation is :func:`markovcat.backends.qr.qr_positive` (batched Gram-Schmidt
+    The factorisation is :func:`markovcat.backends.torch.linalg.qr_positive` (batched Gram-Schmidt
     for small ``d``, whose ``R`` has a positive diagonal: the sign fix built in).
     """
     dtype = dtype or torch.get_default_dtype()
@@ -279,13 +279,13 @@ class Orthogonal(TorchGroup):
 
     def left(self, n: int) -> TorchAction:
         """Acting on ``(d, n)`` matrices by left multiplication ``x -> g x``."""
-        from markovcat.backends.groups_matrix import left_multiplication
+        from markovcat.backends.torch.matrix_groups import left_multiplication
 
         return left_multiplication(self, n)
 
     def conjugation(self) -> TorchAction:
         """Acting on ``(d, d)`` matrices by ``x -> g x g^T``."""
-        from markovcat.backends.groups_matrix import conjugation
+        from markovcat.backends.torch.matrix_groups import conjugation
 
         return conjugation(self)
 

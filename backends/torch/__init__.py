@@ -3,14 +3,14 @@
 ``from markovcat.backends import torch as mct`` gives :func:`compile`, :class:`Spec`,
 :class:`Interpretation`, the groups :class:`Orthogonal`, :class:`Cyclic`,
 :class:`Symmetric` and the gamma constructions :class:`HaarSampler`,
-:class:`PointCloudFrame`, :class:`SortFrame`.  See :mod:`markovcat.backends.torch_compile`
-(compiling), :mod:`markovcat.backends.torch_checks` (checks before compiling) and
-:mod:`markovcat.backends.torch_groups` (groups).  It also re-exports the group library
-(:mod:`~markovcat.backends.groups_matrix`: ``GeneralLinear``, ``Translation``,
-``Euclidean``, ``Product`` and matrix actions; :mod:`~markovcat.backends.groups_discrete`:
+:class:`PointCloudFrame`, :class:`SortFrame`.  See :mod:`markovcat.backends.torch.compile`
+(compiling), :mod:`markovcat.backends.torch.checks` (checks before compiling) and
+:mod:`markovcat.backends.torch.groups` (groups).  It also re-exports the group library
+(:mod:`~markovcat.backends.torch.matrix_groups`: ``GeneralLinear``, ``Translation``,
+``Euclidean``, ``Product`` and matrix actions; :mod:`~markovcat.backends.torch.finite_groups`:
 ``Dihedral``, ``PermutationMatrices``, ``sequences``, ``graphs``, ``elements``) and the
-gamma constructions (:mod:`~markovcat.backends.gammas`: deterministic canonicalisers and
-frames; :mod:`~markovcat.backends.gammas_learned`: the ``Gamma`` bundles, as
+gamma constructions (:mod:`~markovcat.backends.torch.frames`: deterministic canonicalisers and
+frames; :mod:`~markovcat.backends.torch.gammas`: the ``Gamma`` bundles, as
 ``mct.gammas``).
 
 >>> import torch
@@ -27,8 +27,8 @@ def forward(self, x0, *, generator=None):
     return w2
 """
 
-from markovcat.backends import gammas_learned as gammas
-from markovcat.backends.gammas import (
+from markovcat.backends.torch import gammas
+from markovcat.backends.torch.frames import (
     Centroid,
     Lexsort,
     LowerCholesky,
@@ -37,9 +37,9 @@ from markovcat.backends.gammas import (
     PCAFrames,
     UniformFrame,
 )
-from markovcat.backends.groups_discrete import Dihedral, PermutationMatrices, elements, graphs, sequences
-from markovcat.backends.groups_generic import TorchHomomorphism, diagonal
-from markovcat.backends.groups_matrix import (
+from markovcat.backends.torch.finite_groups import Dihedral, PermutationMatrices, elements, graphs, sequences
+from markovcat.backends.torch.homomorphisms import TorchHomomorphism, diagonal
+from markovcat.backends.torch.matrix_groups import (
     Euclidean,
     GeneralLinear,
     Product,
@@ -49,8 +49,8 @@ from markovcat.backends.groups_matrix import (
     right_transpose,
     vectors,
 )
-from markovcat.backends.torch_checks import check_fusions, check_laws, dry_run, relative_error
-from markovcat.backends.torch_compile import (
+from markovcat.backends.torch.checks import check_fusions, check_laws, dry_run, relative_error
+from markovcat.backends.torch.compile import (
     CompiledDiagram,
     Gaussian,
     Interpretation,
@@ -60,7 +60,7 @@ from markovcat.backends.torch_compile import (
     Trace,
     compile,
 )
-from markovcat.backends.torch_groups import (
+from markovcat.backends.torch.groups import (
     Cyclic,
     HaarSampler,
     LeftTranslation,

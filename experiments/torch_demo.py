@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import torch
 
-from markovcat.backends import examples as ex
-from markovcat.equivariance import check_equivariance
+from markovcat.experiments import examples as ex
+from markovcat.backends.torch.equivariance import check_equivariance
 
 __all__ = ["demo"]
 

@@ -3,11 +3,11 @@
 Public names (stable): :class:`GeneralLinear`, :class:`Translation`, :class:`Euclidean`,
 :class:`Product`, the matrix actions :func:`left_multiplication`, :func:`conjugation`,
 :func:`right_transpose` (point clouds, ``x |-> x g^T``) and :func:`vectors`, for any
-group of ``(d, d)`` matrices (:class:`~markovcat.backends.torch_groups.Orthogonal`,
+group of ``(d, d)`` matrices (:class:`~markovcat.backends.torch.groups.Orthogonal`,
 :class:`GeneralLinear`).
 
 Every element is **one tensor** per example, so samplers, couplings and
-:func:`~markovcat.equivariance.check_equivariance` treat all groups alike:
+:func:`~markovcat.backends.torch.equivariance.check_equivariance` treat all groups alike:
 
 * ``E(d) = T(d) x| O(d)`` (and ``SE(d)``) as homogeneous ``(d + 1, d + 1)`` matrices
   ``[[R, t], [0, 1]]``: ``mul`` is a matrix product, ``inv`` is exact
@@ -34,9 +34,9 @@ import math
 import torch
 from torch import Tensor
 
-from markovcat.backends.groups_generic import TorchHomomorphism
-from markovcat.backends.torch_compile import Interpretation, InterpretationError, Spec, randn
-from markovcat.backends.torch_groups import (
+from markovcat.backends.torch.homomorphisms import TorchHomomorphism
+from markovcat.backends.torch.compile import Interpretation, InterpretationError, Spec, randn
+from markovcat.backends.torch.groups import (
     HaarSampler,
     Orthogonal,
     TorchAction,
