@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from markovcat.backends.torch.linalg import haar_orthogonal
 from markovcat.experiments import examples as ex
-from markovcat.backends.torch.groups import haar_orthogonal
 
 N, D, HIDDEN = 16, 3, 64
 

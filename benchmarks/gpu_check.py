@@ -20,8 +20,8 @@ import time
 
 import torch
 
-from markovcat.experiments import examples as ex
 from markovcat.backends.torch.equivariance import check_equivariance
+from markovcat.experiments import examples as ex
 
 
 def _synchronize(device: torch.device) -> None:

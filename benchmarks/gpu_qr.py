@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import torch
 
+from markovcat.backends.torch.linalg import haar_orthogonal
 from markovcat.experiments import examples as ex
-from markovcat.backends.torch.groups import haar_orthogonal
 
 
 def milliseconds(f: Callable[[], object], repeats: int = 50) -> float:

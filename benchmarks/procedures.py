@@ -33,8 +33,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends.torch import procedures as P
 from markovcat.backends import torch as mct
+from markovcat.backends.torch import procedures as P
 from markovcat.experiments.examples import PointMLP
 
 N, D, HIDDEN, BATCH, SAMPLES = 16, 3, 64, 256, 8

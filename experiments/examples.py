@@ -22,7 +22,8 @@ import torch
 from torch import Tensor, nn
 
 from markovcat.backends.torch.compile import CompiledDiagram, Gaussian, Interpretation, Spec, compile
-from markovcat.backends.torch.groups import Orthogonal, PointCloudFrame, TorchAction
+from markovcat.backends.torch.frames import MomentCanonicaliser
+from markovcat.backends.torch.groups import Orthogonal, TorchAction
 from markovcat.groups import Action, Group
 from markovcat.program import program
 from markovcat.syntax import Box, Diagram, Ty
@@ -144,7 +145,7 @@ def canonical_sym(n: int = 16, d: int = 3, hidden: int = 64, *, broken: str | No
         out = r if broken is None else G.inv(r)
         return act.act(out, k(act.act(G.inv(r), x)))
 
-    interpretation = interpretation | Interpretation({k: mlp, frame: PointCloudFrame(validate=validate)})
+    interpretation = interpretation | Interpretation({k: mlp, frame: MomentCanonicaliser(validate=validate)})
     return Setup(diagram, compile(diagram, interpretation, name="canonicalise", **options), group, points,
                  interpretation)
 

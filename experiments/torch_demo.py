@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import torch
 
-from markovcat.experiments import examples as ex
 from markovcat.backends.torch.equivariance import check_equivariance
+from markovcat.experiments import examples as ex
 
 __all__ = ["demo"]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from markovcat.experiments import covariance as cov
 from markovcat.backends.torch.groups import Orthogonal
+from markovcat.experiments import covariance as cov
 
 __all__ = ["demo", "run"]
 

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from markovcat import Box, Copy, Discard, Id, Swap, Ty, program
-from markovcat.experiments import examples as ex
 from markovcat.backends import torch as mct
+from markovcat.experiments import examples as ex
 from markovcat.groups import Action, Group
 
 X, Y = Ty("X"), Ty("Y")

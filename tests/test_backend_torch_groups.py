@@ -87,7 +87,7 @@ def test_s_n_moves_row_i_to_p_i() -> None:
 
 def test_point_cloud_frame_is_equivariant_and_refuses_degenerate_clouds() -> None:
     o3 = mct.Orthogonal(3)
-    frame = mct.PointCloudFrame()
+    frame = mct.MomentCanonicaliser()
     x = torch.randn(6, 10, 3, generator=seeded(), dtype=torch.float64)
     g = o3.sample(6, seeded(1), torch.float64)
     rotated = o3.points(10).act(g, x)
@@ -100,7 +100,7 @@ def test_point_cloud_frame_is_equivariant_and_refuses_degenerate_clouds() -> Non
 
 def test_sort_frame_is_equivariant_and_refuses_ties() -> None:
     s5 = mct.Symmetric(5)
-    frame = mct.SortFrame(torch.tensor([1.0, -2.0]))
+    frame = mct.SortCanonicaliser(torch.tensor([1.0, -2.0]))
     x = torch.randn(4, 5, 2, generator=seeded())
     p = s5.sample(4, seeded(1))
     assert torch.equal(frame(s5.sets(2).act(p, x)), s5.mul(p, frame(x)))

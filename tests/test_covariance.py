@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from markovcat.backends.torch.equivariance import check_equivariance
+from markovcat.backends.torch.groups import Orthogonal
 from markovcat.experiments import covariance as cov
 from markovcat.experiments import train_demo
-from markovcat.backends.torch.groups import Orthogonal
-from markovcat.backends.torch.equivariance import check_equivariance
 
 
 def test_data_is_a_z_and_a_a_transpose() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from markovcat.experiments import examples as ex
 from markovcat.backends import torch as mct
 from markovcat.backends.torch.equivariance import EquivarianceReport, check_equivariance, energy_test
+from markovcat.experiments import examples as ex
 
 slow_only = pytest.mark.skipif("'slow' not in (config.getoption('markexpr') or '')", reason="slow: run with -m slow")
 
@@ -181,7 +181,7 @@ def test_s_n_canonicalisation_by_sorting_is_exactly_equivariant() -> None:
     mlp = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(10, 16), torch.nn.Tanh(), torch.nn.Linear(16, 10),
                               torch.nn.Unflatten(1, (5, 2)))
     interpretation = s5.interpretation(G, (act, rows)) | mct.Interpretation(
-        {k: mlp, frame: mct.SortFrame(torch.tensor([1.0, 0.5]))})
+        {k: mlp, frame: mct.SortCanonicaliser(torch.tensor([1.0, 0.5]))})
     model = mct.compile(_sym_program(frame, act, act, G, k), interpretation).double()
     report = check_equivariance(model, s5, rows, n_inputs=32)
     assert report.passed and report.statistic == 0.0  # permutations move numbers, they do not round them

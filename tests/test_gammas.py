@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from markovcat.backends import torch as mct
-from markovcat.backends.torch.gammas import Gamma
 from markovcat.backends.torch.equivariance import check_equivariance
+from markovcat.backends.torch.gammas import Gamma
 
 gm = mct.gammas
 O3, SO3, N = mct.Orthogonal(3), mct.Orthogonal(3, special=True), 10
@@ -27,18 +27,19 @@ def point_mlp_frame() -> nn.Module:
 
 
 BUILDERS: dict[str, Callable[[], Gamma]] = {
-    "PCA O(3)": lambda: gm.canonical(mct.PCAFrame(), O3, O3.points(N)),
-    "PCA SO(3)": lambda: gm.canonical(mct.PCAFrame(special=True), SO3, SO3.points(N)),
-    "Gram-Schmidt O(3)": lambda: gm.canonical(mct.PointCloudFrame(), O3, O3.points(N)),
-    "Gram-Schmidt SO(3)": lambda: gm.canonical(mct.PointCloudFrame(special=True), SO3, SO3.points(N)),
+    "PCA O(3)": lambda: gm.canonical(mct.PCACanonicaliser(), O3, O3.points(N)),
+    "PCA SO(3)": lambda: gm.canonical(mct.PCACanonicaliser(special=True), SO3, SO3.points(N)),
+    "Gram-Schmidt O(3)": lambda: gm.canonical(mct.MomentCanonicaliser(), O3, O3.points(N)),
+    "Gram-Schmidt SO(3)": lambda: gm.canonical(mct.MomentCanonicaliser(special=True), SO3, SO3.points(N)),
     "centroid T(3)": lambda: gm.canonical(mct.Centroid(), mct.Translation(3), mct.Translation(3).points(N)),
     "lexsort S6": lambda: gm.canonical(mct.Lexsort(), S6, S6.sets(2)),
     "orbit argmax C4": lambda: gm.canonical(mct.OrbitArgmax(mct.Cyclic(4).images(2, 5)), mct.Cyclic(4),
                                             mct.Cyclic(4).images(2, 5)),
     "orbit argmax D4": lambda: gm.canonical(mct.OrbitArgmax(mct.Dihedral(4).images(1, 5)), mct.Dihedral(4),
                                             mct.Dihedral(4).images(1, 5)),
-    "E(3) centroid + PCA": lambda: gm.euclidean(gm.canonical(mct.PCAFrame(), O3, O3.points(N)), mct.Euclidean(3)),
-    "SE(3) centroid + PCA": lambda: gm.euclidean(gm.canonical(mct.PCAFrame(special=True), SO3, SO3.points(N)),
+    "E(3) centroid + PCA": lambda: gm.euclidean(gm.canonical(mct.PCACanonicaliser(), O3, O3.points(N)),
+                                                mct.Euclidean(3)),
+    "SE(3) centroid + PCA": lambda: gm.euclidean(gm.canonical(mct.PCACanonicaliser(special=True), SO3, SO3.points(N)),
                                                  mct.Euclidean(3, special=True)),
     "Haar O(3)": lambda: gm.haar(O3, O3.points(N)),
     "Haar D4": lambda: gm.haar(mct.Dihedral(4), mct.Dihedral(4).images(1, 4)),
@@ -107,7 +108,7 @@ def test_broken_gammas_fail() -> None:
     report = not_equivariant_h.check(method="pathwise")
     assert not report.passed and report.statistic > 0.1
     fixed = O3.sample(1, seeded(), torch.float64)
-    wrong_side = lambda x: O3.mul(fixed, mct.PCAFrame()(x))  # noqa: E731  (F(x) . fixed would be equivariant)
+    wrong_side = lambda x: O3.mul(fixed, mct.PCACanonicaliser()(x))  # noqa: E731  (F(x) . fixed would be equivariant)
     assert not check_equivariance(wrong_side, O3, O3.points(N), O3.regular(), dtype=torch.float64).passed
 
 
@@ -116,19 +117,19 @@ def test_degenerate_inputs_raise_clear_errors_not_nans() -> None:
     coincident = x.clone()
     coincident[1] = 1.0
     with pytest.raises(ValueError, match="batch index 1: all points coincide"):
-        mct.PCAFrame()(coincident)
+        mct.PCACanonicaliser()(coincident)
     sphere = x.clone()
     sphere[2] = torch.cat([torch.eye(3), -torch.eye(3), torch.zeros(4, 3)]).double()  # isotropic: equal eigenvalues
-    for frame in (mct.PCAFrame(), mct.PCAFrames()):
+    for frame in (mct.PCACanonicaliser(), mct.PCAFrames()):
         with pytest.raises(ValueError, match="batch index 2: the covariance has repeated eigenvalues"):
             frame(sphere)
     symmetric = x.clone()
     symmetric[3] = torch.cat([x[3, :5], -x[3, :5]])  # centrally symmetric: every third moment vanishes
     with pytest.raises(ValueError, match="batch index 3: the cloud is symmetric"):
-        mct.PCAFrame()(symmetric)
+        mct.PCACanonicaliser()(symmetric)
     assert mct.PCAFrames()(symmetric).isfinite().all()  # frames need no sign rule
     for bad in (coincident, sphere, symmetric):  # the documented fallback: finite, orthogonal, not equivariant
-        frame = mct.PCAFrame(validate=False)(bad)
+        frame = mct.PCACanonicaliser(validate=False)(bad)
         assert frame.isfinite().all()
         assert torch.allclose(frame.transpose(-1, -2) @ frame, torch.eye(3, dtype=torch.float64), atol=1e-10)
     singular = torch.randn(3, 3, 8, generator=seeded(1), dtype=torch.float64)
@@ -172,8 +173,8 @@ def test_so3_gram_schmidt_frame_handles_planar_clouds_that_o3_refuses() -> None:
     planar = torch.randn(5, N, 3, generator=seeded(), dtype=torch.float64)
     planar[..., 2] = 0.0
     with pytest.raises(ValueError, match="degenerate point cloud at batch index 0"):
-        mct.PointCloudFrame()(planar)
-    frame = mct.PointCloudFrame(special=True)
+        mct.MomentCanonicaliser()(planar)
+    frame = mct.MomentCanonicaliser(special=True)
     g = SO3.sample(5, seeded(1), torch.float64)
     moved = frame(SO3.points(N).act(g, planar))
     assert float(mct.relative_error(moved, g @ frame(planar)).max()) < 1e-10

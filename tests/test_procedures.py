@@ -15,10 +15,11 @@ import torch
 from torch import Tensor, nn
 
 from markovcat import Diagram
-from markovcat.backends.torch import procedures as P
 from markovcat.backends import torch as mct
-from markovcat.experiments.examples import PointMLP
+from markovcat.backends.torch import procedures as P
 from markovcat.backends.torch.equivariance import check_equivariance
+from markovcat.backends.torch.frames import UniformPCAFrame
+from markovcat.experiments.examples import PointMLP
 
 N, D = 6, 3
 
@@ -119,7 +120,7 @@ def test_frame_average_is_puny_et_al(o3: mct.Orthogonal, mlp: PointMLP) -> None:
 
 
 def test_the_pca_frame_is_equivariant_as_a_set(o3: mct.Orthogonal) -> None:
-    frame = P.PCAFrame(o3)
+    frame = UniformPCAFrame(o3)
     x, g = clouds(), o3.sample(5, seeded(4), torch.float64)
     moved, expected = frame.elements(x @ g.transpose(-1, -2)), g[:, None] @ frame.elements(x)
     # as sets: every element of F(g.x) is one of g F(x)
@@ -128,7 +129,7 @@ def test_the_pca_frame_is_equivariant_as_a_set(o3: mct.Orthogonal) -> None:
 
 
 def test_frame_average_without_sign_flips_fails(o3: mct.Orthogonal, mlp: PointMLP) -> None:
-    class OneSign(P.PCAFrame):
+    class OneSign(UniformPCAFrame):
         def elements(self, x: Tensor) -> Tensor:
             return super().elements(x)[:, :1]  # eigh's own sign choice: not equivariant
 
@@ -350,13 +351,13 @@ def test_diagram_gammas_from_the_gamma_library_plug_in(o3: mct.Orthogonal, mlp: 
     points = o3.points(N)
     torch.manual_seed(0)
     kim = gl.noise_outsourced(gl.EquivariantVectors(D), o3, points, o3.points(2))
-    for gamma in (gl.haar(o3, points), kim, gl.canonical(gammas.PCAFrame(), o3, points)):
+    for gamma in (gl.haar(o3, points), kim, gl.canonical(gammas.PCACanonicaliser(), o3, points)):
         model = P.symmetrise(mlp, o3, points, gamma=gamma)
         assert P.check(model).passed
     frames = P.frame_average(mlp, o3, points, frame=gammas.PCAFrames())
     assert P.check(frames).passed  # exact average over a frame listed by a plain function
     e3 = matrix.Euclidean(D)
-    euclidean = gl.euclidean(gl.canonical(gammas.PCAFrame(), o3, points), e3)
+    euclidean = gl.euclidean(gl.canonical(gammas.PCACanonicaliser(), o3, points), e3)
     assert P.check(P.symmetrise(mlp, e3, euclidean.action, gamma=euclidean)).passed
     with pytest.raises(TypeError, match="same group and action"):
         P.symmetrise(mlp, o3, o3.points(N), gamma=gl.haar(o3, points))

@@ -3,7 +3,7 @@
 ``from markovcat.backends import torch as mct`` gives :func:`compile`, :class:`Spec`,
 :class:`Interpretation`, the groups :class:`Orthogonal`, :class:`Cyclic`,
 :class:`Symmetric` and the gamma constructions :class:`HaarSampler`,
-:class:`PointCloudFrame`, :class:`SortFrame`.  See :mod:`markovcat.backends.torch.compile`
+:class:`MomentCanonicaliser`, :class:`SortCanonicaliser`.  See :mod:`markovcat.backends.torch.compile`
 (compiling), :mod:`markovcat.backends.torch.checks` (checks before compiling) and
 :mod:`markovcat.backends.torch.groups` (groups).  It also re-exports the group library
 (:mod:`~markovcat.backends.torch.matrix_groups`: ``GeneralLinear``, ``Translation``,
@@ -28,27 +28,6 @@ def forward(self, x0, *, generator=None):
 """
 
 from markovcat.backends.torch import gammas
-from markovcat.backends.torch.frames import (
-    Centroid,
-    Lexsort,
-    LowerCholesky,
-    OrbitArgmax,
-    PCAFrame,
-    PCAFrames,
-    UniformFrame,
-)
-from markovcat.backends.torch.finite_groups import Dihedral, PermutationMatrices, elements, graphs, sequences
-from markovcat.backends.torch.homomorphisms import TorchHomomorphism, diagonal
-from markovcat.backends.torch.matrix_groups import (
-    Euclidean,
-    GeneralLinear,
-    Product,
-    Translation,
-    conjugation,
-    left_multiplication,
-    right_transpose,
-    vectors,
-)
 from markovcat.backends.torch.checks import check_fusions, check_laws, dry_run, relative_error
 from markovcat.backends.torch.compile import (
     CompiledDiagram,
@@ -60,17 +39,39 @@ from markovcat.backends.torch.compile import (
     Trace,
     compile,
 )
+from markovcat.backends.torch.finite_groups import Dihedral, PermutationMatrices, elements, graphs, sequences
+from markovcat.backends.torch.frames import (
+    Centroid,
+    Lexsort,
+    LowerCholesky,
+    MomentCanonicaliser,
+    OrbitArgmax,
+    PCACanonicaliser,
+    PCAFrames,
+    SortCanonicaliser,
+    UniformFrame,
+    UniformPCAFrame,
+)
 from markovcat.backends.torch.groups import (
     Cyclic,
     HaarSampler,
     LeftTranslation,
     Orthogonal,
-    PointCloudFrame,
-    SortFrame,
     Symmetric,
     TorchAction,
     TorchGroup,
-    haar_orthogonal,
+)
+from markovcat.backends.torch.homomorphisms import TorchHomomorphism, diagonal
+from markovcat.backends.torch.linalg import haar_orthogonal, orthonormalise, qr_positive
+from markovcat.backends.torch.matrix_groups import (
+    Euclidean,
+    GeneralLinear,
+    Product,
+    Translation,
+    conjugation,
+    left_multiplication,
+    right_transpose,
+    vectors,
 )
 
 __all__ = [
@@ -90,8 +91,8 @@ __all__ = [
     "Invariant",
     "LeftTranslation",
     "Orthogonal",
-    "PointCloudFrame",
-    "SortFrame",
+    "MomentCanonicaliser",
+    "SortCanonicaliser",
     "Symmetric",
     "TorchAction",
     "TorchGroup",
@@ -111,7 +112,10 @@ __all__ = [
     "sequences",
     "graphs",
     "elements",
-    "PCAFrame",
+    "PCACanonicaliser",
+    "UniformPCAFrame",
+    "orthonormalise",
+    "qr_positive",
     "PCAFrames",
     "UniformFrame",
     "Centroid",

@@ -27,7 +27,6 @@ and action numerically (:mod:`markovcat.backends.torch.checks`).
 from __future__ import annotations
 
 import builtins
-import inspect
 import linecache
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,6 +37,8 @@ import torch
 from torch import Tensor, nn
 
 from markovcat.backends.python import InterpretationError, box_name, resolve
+from markovcat.backends.torch.linalg import accepts as _accepts
+from markovcat.backends.torch.linalg import rand, randn
 from markovcat.syntax import Diagram, Generator, Node, Ty
 
 __all__ = [
@@ -52,26 +53,6 @@ __all__ = [
     "randn",
     "rand",
 ]
-
-def randn(shape: Sequence[Any], generator: torch.Generator | None, dtype: torch.dtype,
-          device: torch.device | str) -> Tensor:
-    """``torch.randn``, passing ``generator`` only when there is one.
-
-    (``torch.randn(..., generator=None)`` fails under ``torch.compile`` once the batch
-    size is dynamic; leaving the keyword out keeps the sampler graph-break free.)
-    """
-    if generator is None:
-        return torch.randn(tuple(shape), dtype=dtype, device=device)
-    return torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
-
-
-def rand(shape: Sequence[Any], generator: torch.Generator | None, dtype: torch.dtype | None,
-         device: torch.device | str) -> Tensor:
-    """``torch.rand``, passing ``generator`` only when there is one (see :func:`randn`)."""
-    if generator is None:
-        return torch.rand(tuple(shape), dtype=dtype, device=device)
-    return torch.rand(tuple(shape), generator=generator, dtype=dtype, device=device)
-
 
 def _gaussian(batch: int, shape: tuple[int, ...], generator: torch.Generator | None, dtype: torch.dtype,
               device: torch.device | str) -> Tensor:
@@ -189,15 +170,6 @@ class _Step:
     out_atoms: tuple[str, ...]
     deterministic: bool
     ref: str  # "self.<attr>" (a module) or the global name of a function
-
-
-def _accepts(function: Any, keyword: str) -> bool:
-    target = function.forward if isinstance(function, nn.Module) else function
-    try:
-        parameters = inspect.signature(target).parameters.values()
-    except (TypeError, ValueError):  # builtins without a signature
-        return False
-    return any(p.name == keyword or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def _live(nodes: Sequence[Node], outputs: Iterable[int]) -> list[Node]:

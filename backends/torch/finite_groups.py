@@ -22,9 +22,9 @@ import math
 import torch
 from torch import Tensor
 
-from markovcat.backends.torch.homomorphisms import TorchHomomorphism
 from markovcat.backends.torch.compile import InterpretationError, Spec
 from markovcat.backends.torch.groups import Cyclic, Symmetric, TorchAction, TorchGroup
+from markovcat.backends.torch.homomorphisms import TorchHomomorphism
 
 __all__ = ["Dihedral", "PermutationMatrices", "sequences", "graphs", "elements"]
 

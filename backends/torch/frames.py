@@ -2,7 +2,7 @@
 
 Public names (stable), each ``gamma(x)`` with ``gamma(g.x) = g gamma(x)``:
 
-* :class:`PCAFrame` - ``O(d)`` / ``SO(d)`` on point clouds ``(n, d)``: eigenvectors of the
+* :class:`PCACanonicaliser` - ``O(d)`` / ``SO(d)`` on point clouds ``(n, d)``: eigenvectors of the
   centred covariance, ordered by decreasing eigenvalue, signs fixed by the third moment
   (``SO(d)``: the last sign by the determinant instead); ``layout="columns"`` for ``(d, n)``
   matrices acted on by ``g x``;
@@ -35,15 +35,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from markovcat.backends.torch.finite_groups import elements
-from markovcat.backends.torch.compile import rand
-from markovcat.backends.torch.groups import TorchAction, as_rows, check_layout
+from markovcat.backends.torch.groups import LeftTranslation, TorchAction, as_rows, check_layout
+from markovcat.backends.torch.linalg import rand
 
-__all__ = ["PCAFrame", "PCAFrames", "UniformFrame", "Centroid", "Lexsort", "OrbitArgmax", "LowerCholesky"]
+__all__ = ["PCACanonicaliser", "PCAFrames", "UniformFrame", "Centroid", "Lexsort", "OrbitArgmax", "LowerCholesky"]
 
 
 def _refuse(bad: Tensor, what: str) -> None:
@@ -77,7 +78,7 @@ def _det_fix(frame: Tensor) -> Tensor:
     return torch.cat([frame[..., :-1], frame[..., -1:] * sign[..., None, None]], dim=-1)
 
 
-class PCAFrame:
+class PCACanonicaliser:
     """``O(d)`` (``special=False``) or ``SO(d)`` canonicalisation of point clouds ``(n, d)``.
 
     Columns: the centred covariance's eigenvectors by decreasing eigenvalue, each
@@ -258,3 +259,87 @@ class LowerCholesky:
         ok = (info == 0) & torch.isfinite(pivots).all(-1) & (pivots.amin(-1) > self.rtol * pivots.amax(-1).abs())
         _refuse(~ok, "x x^T is singular (x does not have full row rank)")
         return factor
+
+
+class MomentCanonicaliser:
+    """Deterministic O(d)-equivariant frame of a point cloud ``(n, d)`` (canonicalisation).
+
+    The frame is the Gram-Schmidt orthonormalisation (QR with positive diagonal) of the
+    ``d`` moment vectors ``v_k = sum_i |x_i|^(2k) x_i``, ``k = 0..d-1``; since
+    ``v_k(g x) = g v_k(x)`` and QR commutes with rotations, ``frame(g.x) = g frame(x)``.
+    A cloud whose moment vectors are (nearly) dependent, e.g. a planar or highly
+    symmetric one, has no well-defined frame: with ``validate=True`` (the default) that
+    raises a ``ValueError`` (a data-dependent check, so leave it off under ``torch.compile``);
+    with ``validate=False`` the frame is still orthogonal and finite, but not equivariant
+    there.  ``special=True`` gives an ``SO(d)`` frame: the last column's sign makes the
+    determinant 1, so only the first ``d - 1`` moment vectors need be independent.
+    ``layout="columns"`` takes ``(d, n)`` matrices acted on by ``x -> g x`` instead (see :func:`as_rows`).
+    """
+
+    reason = "the moment frame is O(d)-equivariant: frame(g.x) = g frame(x)"
+
+    def __init__(self, validate: bool = True, rtol: float = 1e-6, special: bool = False, layout: str = "rows") -> None:
+        self.validate, self.rtol, self.special, self.layout = validate, rtol, special, check_layout(layout)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        x = as_rows(x, self.layout)
+        d = x.shape[-1]
+        norms = (x * x).sum(-1, keepdim=True)
+        v = torch.stack([(x * norms**k).sum(-2) for k in range(d)], dim=-1)
+        q, r = torch.linalg.qr(v)
+        diag = torch.diagonal(r, dim1=-2, dim2=-1)
+        if self.validate:
+            used = diag[..., : d - 1] if self.special and d > 1 else diag
+            ratio = used.abs().amin(-1) / diag.abs().amax(-1).clamp_min(torch.finfo(x.dtype).tiny)
+            bad = ~(ratio > self.rtol)
+            if bool(bad.any()):
+                index = int(bad.nonzero()[0, 0])
+                raise ValueError(
+                    f"degenerate point cloud at batch index {index}: its {d} moment vectors are (nearly) linearly "
+                    f"dependent (conditioning {float(ratio[index]):.2g} <= {self.rtol:g}), e.g. a planar, collinear "
+                    "or symmetric cloud, so it has no canonical frame"
+                )
+        q = q * torch.where(diag < 0, -1.0, 1.0).to(q.dtype).unsqueeze(-2)
+        if self.special:
+            flip = torch.where(torch.linalg.det(q) < 0, -1.0, 1.0).to(q.dtype)
+            q = torch.cat([q[..., :-1], q[..., -1:] * flip[..., None, None]], dim=-1)
+        return q
+
+
+class SortCanonicaliser:
+    """Deterministic S_n-equivariant ``gamma : (n, d) -> S_n``: the permutation sorting a per-row score.
+
+    ``gamma(x) = argsort(x @ weights)``, so ``gamma(p.x) = p o gamma(x)``; tied scores
+    (e.g. repeated rows) make the frame ambiguous and, with ``validate=True``, raise.
+    """
+
+    def __init__(self, weights: Tensor, validate: bool = True) -> None:
+        self.weights, self.validate = weights, validate
+
+    def __call__(self, x: Tensor) -> Tensor:
+        score = torch.matmul(x, self.weights.to(x.dtype))
+        order = torch.argsort(score, dim=-1)
+        if self.validate:
+            ordered = torch.gather(score, -1, order)
+            if bool((ordered[..., 1:] == ordered[..., :-1]).any()):
+                raise ValueError("tied sorting scores: two rows of a set score equally, so its ordering is ambiguous")
+        return order
+
+
+class UniformPCAFrame(UniformFrame):
+    """Puny et al.'s frame for O(d)/SO(d) as the gamma ``Unif F(x)``: a :class:`UniformFrame` of :class:`PCAFrames`.
+
+    ``elements(x)`` is ``{V diag(s)}``, ``V`` the centred covariance's eigenvectors by increasing
+    eigenvalue, over ``s in {+-1}^d`` (for SO(d) the ``2^(d-1)`` with ``det = +1``), so
+    ``F(g.x) = g F(x)`` as a set; degenerate inputs (NaN, repeated eigenvalues) raise ``ValueError``
+    (see :mod:`markovcat.backends.torch.frames`).  Calling it draws one element uniformly (``generator=``);
+    its ``coupling`` ``r -> g r`` preserves that law, so checks of sampled frames are pathwise.
+    """
+
+    reason = "the PCA frame is O(d)-equivariant: F(g.x) = g F(x) as a set, so Unif F(x) is too"
+
+    def __init__(self, group: Any, layout: str = "rows", rtol: float = 1e-6, validate: bool = True) -> None:
+        if type(group).__name__ != "Orthogonal":
+            raise TypeError(f"UniformPCAFrame is a frame for O(d) or SO(d), got {group!r}")
+        self.group, self.coupling = group, LeftTranslation(group)
+        super().__init__(PCAFrames(group.special, validate, rtol, layout, descending=False))

@@ -20,7 +20,7 @@ Public names (stable): :class:`Gamma`, :func:`canonical` (any deterministic gamm
 >>> from markovcat import Box, check_equivariance, sym
 >>> from markovcat.backends import torch as mct
 >>> O3 = mct.Orthogonal(3)
->>> gamma = mct.gammas.canonical(mct.PCAFrame(), O3, O3.points(10))    # Kaba et al.: canonicalise by PCA
+>>> gamma = mct.gammas.canonical(mct.PCACanonicaliser(), O3, O3.points(10))    # Kaba et al.: canonicalise by PCA
 >>> gamma.check().passed
 True
 >>> k = Box("k", gamma.space.ty, gamma.space.ty, deterministic=True)  # any network on (10, 3) clouds
@@ -46,10 +46,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends.torch.frames import Centroid, LowerCholesky
+from markovcat.backends.torch.compile import CompiledDiagram, Interpretation, InterpretationError, Spec, compile
+from markovcat.backends.torch.equivariance import EquivarianceReport, check_equivariance
 from markovcat.backends.torch.finite_groups import PermutationMatrices, elements, sequences
-from markovcat.backends.torch.matrix_groups import Euclidean, GeneralLinear
-from markovcat.backends.torch.compile import CompiledDiagram, Interpretation, InterpretationError, Spec, compile, randn
+from markovcat.backends.torch.frames import Centroid, LowerCholesky
 from markovcat.backends.torch.groups import (
     Cyclic,
     Orthogonal,
@@ -58,9 +58,9 @@ from markovcat.backends.torch.groups import (
     TorchGroup,
     as_rows,
     check_layout,
-    haar_orthogonal,
 )
-from markovcat.backends.torch.equivariance import EquivarianceReport, check_equivariance
+from markovcat.backends.torch.linalg import haar_orthogonal, orthonormalise, randn
+from markovcat.backends.torch.matrix_groups import Euclidean, GeneralLinear
 from markovcat.groups import Action, Group
 from markovcat.gspace import Equivariant, GSpace
 from markovcat.program import program
@@ -108,23 +108,6 @@ def _space(group: TorchGroup, action: TorchAction, space: GSpace | None) -> tupl
 
 def _assume(diagram: Any, space: GSpace, reason: str, name: str) -> Equivariant:
     return Equivariant.assume(diagram, space, GSpace.regular(space.group), reason=reason, name=name)
-
-
-def orthonormalise(m: Tensor, special: bool = False) -> Tensor:
-    """``Q`` of the QR factorisation of ``m (.., d, d)`` with ``diag(R) >= 0``; ``Q(g m) = g Q(m)`` for ``g`` in O(d).
-
-    Householder QR always returns an orthogonal ``Q``; a zero pivot keeps its column's
-    sign (no NaN), though equivariance is then lost at that input.  ``special=True``
-    multiplies the first column by ``det Q``, landing in SO(d) (still ``Q(g m) = g Q(m)``
-    for ``g`` in SO(d)).
-    """
-    q, r = torch.linalg.qr(m)
-    sign = torch.where(torch.diagonal(r, dim1=-2, dim2=-1) < 0, -1.0, 1.0).to(m.dtype)
-    q = q * sign.unsqueeze(-2)
-    if special:
-        flip = torch.sgn(torch.linalg.det(q))
-        q = torch.cat([q[..., :1] * flip[..., None, None], q[..., 1:]], dim=-1)
-    return q
 
 
 def enumerable(group: Any) -> bool:
@@ -221,7 +204,7 @@ class ActedGaussian:
 
 def canonical(function: Any, group: TorchGroup, action: TorchAction, space: GSpace | None = None,
               name: str = "canonical") -> Gamma:
-    """A deterministic gamma (e.g. :class:`~markovcat.backends.torch.frames.PCAFrame`) as one deterministic box."""
+    """A deterministic gamma (e.g. :class:`~markovcat.backends.torch.frames.PCACanonicaliser`) as one box."""
     space, interpretation = _space(group, action, space)
     box = Box(f"{name}_{space.group.name}", space.ty, space.group.ty, deterministic=True)
     morphism = _assume(box, space, f"{type(function).__name__} is {group.name}-equivariant (checked numerically)", name)
@@ -365,7 +348,7 @@ def euclidean(rotation: Gamma, group: Euclidean, space: GSpace | None = None) ->
     """``E(d)`` on point clouds: ``gamma(x) = (c, R)``, ``c`` the centroid, ``R ~ rotation(x - c)``.
 
     ``rotation`` is any ``O(d)`` (``SO(d)`` for ``SE(d)``) gamma on point clouds ``(n, d)``
-    (:func:`canonical` with :class:`~markovcat.backends.torch.frames.PCAFrame`, :func:`haar`,
+    (:func:`canonical` with :class:`~markovcat.backends.torch.frames.PCACanonicaliser`, :func:`haar`,
     :func:`recursive`, ...); its noise couplings are driven by the rotation part of ``g``.
     """
     n = int(rotation.action.spec.shape[0])  # type: ignore[arg-type]

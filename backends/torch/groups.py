@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from markovcat.backends.torch.linalg import qr_positive
-from markovcat.backends.torch.compile import Interpretation, InterpretationError, Spec, rand, randn
+from markovcat.backends.torch.compile import Interpretation, InterpretationError, Spec
+from markovcat.backends.torch.linalg import haar_orthogonal, rand
 from markovcat.groups import Action, Group
 from markovcat.syntax import Box, Diagram
 
@@ -46,8 +46,6 @@ __all__ = [
     "Symmetric",
     "HaarSampler",
     "LeftTranslation",
-    "PointCloudFrame",
-    "SortFrame",
     "haar_orthogonal",
 ]
 
@@ -210,22 +208,6 @@ class LeftTranslation:
 # O(d) and SO(d)
 
 
-def haar_orthogonal(batch: int, d: int, generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
-                    device: torch.device | str = "cpu", special: bool = False) -> Tensor:
-    """``batch`` Haar-distributed elements of O(d) (or SO(d)): QR of a Gaussian matrix with the sign fix.
-
-    The factorisation is :func:`markovcat.backends.torch.linalg.qr_positive` (batched Gram-Schmidt
-    for small ``d``, whose ``R`` has a positive diagonal: the sign fix built in).
-    """
-    dtype = dtype or torch.get_default_dtype()
-    z = randn((batch, d, d), generator, dtype, device)
-    q, _ = qr_positive(z)
-    if special:
-        flip = torch.sgn(torch.linalg.det(q))
-        q = torch.cat([q[..., :1] * flip[:, None, None], q[..., 1:]], dim=-1)
-    return q
-
-
 def _transpose(a: Tensor) -> Tensor:
     return a.transpose(-1, -2)
 
@@ -303,51 +285,6 @@ def as_rows(x: Tensor, layout: str) -> Tensor:
     ``(g x)^T = x^T g^T``, so an O(d)-frame of clouds in rows is one of the columns too.
     """
     return x if layout == "rows" else x.transpose(-1, -2)
-
-
-class PointCloudFrame:
-    """Deterministic O(d)-equivariant frame of a point cloud ``(n, d)`` (canonicalisation).
-
-    The frame is the Gram-Schmidt orthonormalisation (QR with positive diagonal) of the
-    ``d`` moment vectors ``v_k = sum_i |x_i|^(2k) x_i``, ``k = 0..d-1``; since
-    ``v_k(g x) = g v_k(x)`` and QR commutes with rotations, ``frame(g.x) = g frame(x)``.
-    A cloud whose moment vectors are (nearly) dependent, e.g. a planar or highly
-    symmetric one, has no well-defined frame: with ``validate=True`` (the default) that
-    raises a ``ValueError`` (a data-dependent check, so leave it off under ``torch.compile``);
-    with ``validate=False`` the frame is still orthogonal and finite, but not equivariant
-    there.  ``special=True`` gives an ``SO(d)`` frame: the last column's sign makes the
-    determinant 1, so only the first ``d - 1`` moment vectors need be independent.
-    ``layout="columns"`` takes ``(d, n)`` matrices acted on by ``x -> g x`` instead (see :func:`as_rows`).
-    """
-
-    reason = "the moment frame is O(d)-equivariant: frame(g.x) = g frame(x)"
-
-    def __init__(self, validate: bool = True, rtol: float = 1e-6, special: bool = False, layout: str = "rows") -> None:
-        self.validate, self.rtol, self.special, self.layout = validate, rtol, special, check_layout(layout)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        x = as_rows(x, self.layout)
-        d = x.shape[-1]
-        norms = (x * x).sum(-1, keepdim=True)
-        v = torch.stack([(x * norms**k).sum(-2) for k in range(d)], dim=-1)
-        q, r = torch.linalg.qr(v)
-        diag = torch.diagonal(r, dim1=-2, dim2=-1)
-        if self.validate:
-            used = diag[..., : d - 1] if self.special and d > 1 else diag
-            ratio = used.abs().amin(-1) / diag.abs().amax(-1).clamp_min(torch.finfo(x.dtype).tiny)
-            bad = ~(ratio > self.rtol)
-            if bool(bad.any()):
-                index = int(bad.nonzero()[0, 0])
-                raise ValueError(
-                    f"degenerate point cloud at batch index {index}: its {d} moment vectors are (nearly) linearly "
-                    f"dependent (conditioning {float(ratio[index]):.2g} <= {self.rtol:g}), e.g. a planar, collinear "
-                    "or symmetric cloud, so it has no canonical frame"
-                )
-        q = q * torch.where(diag < 0, -1.0, 1.0).to(q.dtype).unsqueeze(-2)
-        if self.special:
-            flip = torch.where(torch.linalg.det(q) < 0, -1.0, 1.0).to(q.dtype)
-            q = torch.cat([q[..., :-1], q[..., -1:] * flip[..., None, None]], dim=-1)
-        return q
 
 
 # ------------------------------------------------------------------------------------
@@ -460,23 +397,3 @@ class Symmetric(TorchGroup):
     def sets(self, d: int) -> TorchAction:
         """Acting on sets of ``n`` points of ``R^d`` (rows) by permuting rows."""
         return TorchAction("permute rows", self, Spec((self.n, d)), _permute_rows, _unpermute_rows)
-
-
-class SortFrame:
-    """Deterministic S_n-equivariant ``gamma : (n, d) -> S_n``: the permutation sorting a per-row score.
-
-    ``gamma(x) = argsort(x @ weights)``, so ``gamma(p.x) = p o gamma(x)``; tied scores
-    (e.g. repeated rows) make the frame ambiguous and, with ``validate=True``, raise.
-    """
-
-    def __init__(self, weights: Tensor, validate: bool = True) -> None:
-        self.weights, self.validate = weights, validate
-
-    def __call__(self, x: Tensor) -> Tensor:
-        score = torch.matmul(x, self.weights.to(x.dtype))
-        order = torch.argsort(score, dim=-1)
-        if self.validate:
-            ordered = torch.gather(score, -1, order)
-            if bool((ordered[..., 1:] == ordered[..., :-1]).any()):
-                raise ValueError("tied sorting scores: two rows of a set score equally, so its ordering is ambiguous")
-        return order

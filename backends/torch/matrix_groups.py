@@ -34,8 +34,7 @@ import math
 import torch
 from torch import Tensor
 
-from markovcat.backends.torch.homomorphisms import TorchHomomorphism
-from markovcat.backends.torch.compile import Interpretation, InterpretationError, Spec, randn
+from markovcat.backends.torch.compile import Interpretation, InterpretationError, Spec
 from markovcat.backends.torch.groups import (
     HaarSampler,
     Orthogonal,
@@ -43,6 +42,8 @@ from markovcat.backends.torch.groups import (
     TorchGroup,
     haar_orthogonal,
 )
+from markovcat.backends.torch.homomorphisms import TorchHomomorphism
+from markovcat.backends.torch.linalg import randn
 from markovcat.groups import DirectProduct, SemidirectProduct
 
 __all__ = [

@@ -49,7 +49,9 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends.torch.frames import OrbitArgmax, PCAFrames, UniformFrame
+from markovcat.backends.torch.compile import CompiledDiagram, Interpretation, Spec, compile
+from markovcat.backends.torch.finite_groups import elements
+from markovcat.backends.torch.frames import MomentCanonicaliser, OrbitArgmax, UniformFrame, UniformPCAFrame
 from markovcat.backends.torch.gammas import (
     Gamma,
     GramNet,
@@ -60,13 +62,9 @@ from markovcat.backends.torch.gammas import (
     raw_size,
     recursive,
 )
-from markovcat.backends.torch.finite_groups import elements
-from markovcat.backends.torch.compile import CompiledDiagram, Interpretation, Spec, compile
 from markovcat.backends.torch.groups import (
     HaarSampler,
-    LeftTranslation,
     Orthogonal,
-    PointCloudFrame,
     Symmetric,
     TorchAction,
 )
@@ -86,7 +84,7 @@ __all__ = [
     "symmetrise_along",
     "check",
     "morphism_of",
-    "PCAFrame",
+    "UniformPCAFrame",
     "GroupNet",
     "GramNet",
     "ExactAverage",
@@ -201,25 +199,6 @@ def _layout(group: Any, action: TorchAction) -> str:
                     "pass a gamma object")
 
 
-class PCAFrame(UniformFrame):
-    """Puny et al.'s frame for O(d)/SO(d) as the gamma ``Unif F(x)``: a :class:`UniformFrame` of :class:`PCAFrames`.
-
-    ``elements(x)`` is ``{V diag(s)}``, ``V`` the centred covariance's eigenvectors by increasing
-    eigenvalue, over ``s in {+-1}^d`` (for SO(d) the ``2^(d-1)`` with ``det = +1``), so
-    ``F(g.x) = g F(x)`` as a set; degenerate inputs (NaN, repeated eigenvalues) raise ``ValueError``
-    (see :mod:`markovcat.backends.torch.frames`).  Calling it draws one element uniformly (``generator=``);
-    its ``coupling`` ``r -> g r`` preserves that law, so checks of sampled frames are pathwise.
-    """
-
-    reason = "the PCA frame is O(d)-equivariant: F(g.x) = g F(x) as a set, so Unif F(x) is too"
-
-    def __init__(self, group: Orthogonal, layout: str = "rows", rtol: float = 1e-6, validate: bool = True) -> None:
-        if not isinstance(group, Orthogonal):
-            raise TypeError(f"PCAFrame is a frame for O(d) or SO(d), got {group!r}")
-        self.group, self.coupling = group, LeftTranslation(group)
-        super().__init__(PCAFrames(group.special, validate, rtol, layout, descending=False))
-
-
 class _HaarFinite(HaarSampler):
     """Haar on a finite group, also enumerating the group for exact averaging."""
 
@@ -274,7 +253,7 @@ def _gamma(gamma: Any, s: _Setting, hidden: int = 64, validate: bool = True) -> 
     if gamma == "canonical":
         frame: Any
         if isinstance(group, Orthogonal):
-            frame = PointCloudFrame(validate, special=group.special, layout=_layout(group, s.input))
+            frame = MomentCanonicaliser(validate, special=group.special, layout=_layout(group, s.input))
         elif enumerable(group):
             frame = OrbitArgmax(s.input, validate=validate, limit=_LIMIT)
         else:
@@ -282,7 +261,7 @@ def _gamma(gamma: Any, s: _Setting, hidden: int = 64, validate: bool = True) -> 
         return _object_gamma(frame, s, name="canonical")
     if gamma == "frame":
         if isinstance(group, Orthogonal):
-            return _object_gamma(PCAFrame(group, _layout(group, s.input), validate=validate), s, name="frame")
+            return _object_gamma(UniformPCAFrame(group, _layout(group, s.input), validate=validate), s, name="frame")
         return _gamma("haar", s, hidden)  # a finite group is its own frame
     if isinstance(gamma, str):
         raise ValueError(f"unknown gamma {gamma!r}: use one of {', '.join(GAMMAS)} or a gamma object")
@@ -481,7 +460,7 @@ class OrientationCosets:
     def __init__(self, group: Orthogonal, layout: str = "rows", validate: bool = True) -> None:
         if not isinstance(group, Orthogonal) or group.special:
             raise TypeError(f"OrientationCosets are the cosets of SO(d) in O(d); got {group!r}")
-        self.frame, self.d, self.spec = PointCloudFrame(validate, layout=layout), group.d, Spec(())
+        self.frame, self.d, self.spec = MomentCanonicaliser(validate, layout=layout), group.d, Spec(())
 
     def __call__(self, x: Tensor) -> Tensor:
         return torch.sgn(torch.linalg.det(self.frame(x)))
@@ -539,7 +518,7 @@ def morphism_of(model: nn.Module) -> Equivariant:
     try:
         return _MORPHISMS[model][0]
     except KeyError:
-        raise KeyError(f"{type(model).__name__} was not built by markovcat.backends.torch.procedures in this process") from None
+        raise KeyError(f"{type(model).__name__} was not built by markovcat's procedures in this process") from None
 
 
 def check(model: nn.Module, **options: Any) -> Any:
