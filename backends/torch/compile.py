@@ -46,6 +46,7 @@ __all__ = [
     "Interpretation",
     "CompiledDiagram",
     "Trace",
+    "Symmetry",
     "Gaussian",
     "Invariant",
     "compile",
@@ -240,6 +241,20 @@ class Gaussian:
     coupling = Invariant()
 
 
+@dataclass(frozen=True)
+class Symmetry:
+    """The torch group and actions a model is equivariant for: what :func:`check_equivariance` needs.
+
+    ``group`` is a :class:`~markovcat.backends.torch.groups.TorchGroup`, ``input`` and
+    ``output`` its :class:`~markovcat.backends.torch.groups.TorchAction` s on the model's
+    input and output.  A compiled model carries it as ``model.symmetry``.
+    """
+
+    group: Any
+    input: Any
+    output: Any
+
+
 class Trace:
     """The value of every wire of one run, and the draws of every stochastic box occurrence."""
 
@@ -262,6 +277,8 @@ class CompiledDiagram(nn.Module):
     _source: str = ""
     _functions: tuple[tuple[str, Any], ...] = ()
     diagram: Diagram | None = None
+    morphism: Any = None  # the C^G morphism it was compiled from, with its evidence (None for a plain diagram)
+    symmetry: Symmetry | None = None  # the torch group and actions it is equivariant for, when known
 
     def __init__(self, plan: dict[str, Any], modules: Mapping[str, nn.Module]) -> None:
         super().__init__()
@@ -484,6 +501,7 @@ def compile(  # noqa: A001 - the backend's verb
     name: str | None = None,
     ave_samples: int = 32,
     fuse: bool = True,
+    symmetry: Symmetry | None = None,
 ) -> CompiledDiagram:
     """Compile ``diagram`` (or a C^G morphism, e.g. from :func:`markovcat.symmetrisation.sym`) to an ``nn.Module``.
 
@@ -496,12 +514,14 @@ def compile(  # noqa: A001 - the backend's verb
     ``check=False`` skips the dry run and the axiom checks (missing boxes are always refused).
     A box made by :func:`markovcat.symmetrisation.ave` and not interpreted otherwise becomes
     the Monte-Carlo mean of its body over ``ave_samples`` samples, drawn in one batched pass.
-    ``fuse=False`` ignores the interpretation's fusions.
+    ``fuse=False`` ignores the interpretation's fusions.  The model keeps the C^G morphism
+    as ``model.morphism`` and ``symmetry`` (the torch group and actions) as ``model.symmetry``.
     """
     if not isinstance(interpretation, Interpretation):
         interpretation = Interpretation(boxes=interpretation)
+    morphism = None
     if not isinstance(diagram, Diagram) and isinstance(getattr(diagram, "diagram", None), Diagram):
-        morphism: Any = diagram  # a C^G morphism: its group's and actions' axioms are checked too
+        morphism = diagram  # a C^G morphism: its group's and actions' axioms are checked too
         diagram = morphism.diagram
         interpretation = interpretation | Interpretation(laws=[morphism.group, morphism.dom.action,
                                                                morphism.cod.action])
@@ -574,6 +594,7 @@ def compile(  # noqa: A001 - the backend's verb
     cls = _make_class(class_name, source, tuple(functions))
     model = cls(plan, modules)
     model.diagram = diagram
+    model.morphism, model.symmetry = morphism, symmetry
     if check:
         from markovcat.backends.torch.checks import check_fusions, check_laws, dry_run
 
