@@ -354,6 +354,7 @@ class CompiledDiagram(nn.Module):
     def __reduce__(self) -> Any:
         state = self.__dict__.copy()
         state["diagram"] = None  # diagrams do not pickle; the plan holds all the model needs
+        state["morphism"] = None  # C^G morphisms do not pickle yet
         return (_restore, (type(self).__name__, self._source, self._functions), state)
 
     # -- node-by-node evaluation ---------------------------------------------------------
