@@ -23,6 +23,12 @@ box exchanged) must give ``False`` for both.  A third pair, equal only in the fr
 Markov category (``b`` plus discarded boxes and repeated deterministic boxes), is
 timed with markovcat only (DisCoPy's theory answers ``False`` there).
 
+``--gc`` instead times ``markovcat.equal`` alone at 10,000 and 100,000 boxes three ways: as
+shipped (the cyclic garbage collector paused during normalisation of large diagrams), with
+that pause switched off (``markov.GC_PAUSE_ABOVE`` raised: the collector runs as it likes), and
+with the collector off for the whole run; the growth from 10k to 100k is reported beside
+each (10x is linear).  The table goes to ``benchmarks/results/equality_gc.md``.
+
 DisCoPy runs in a forked process; a run over the timeout is reported as ``> T s``
 and DisCoPy is skipped for larger sizes.  Times are medians of several repeats.
 The Markdown table is printed and written to ``benchmarks/results/equality.md``.
@@ -46,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import markovcat as mc
-from markovcat import _discopy
+from markovcat.backends import discopy as _discopy
 from markovcat.syntax import Diagram, Generator, Node, Ty
 
 SIZES = (10, 30, 100, 300, 1000, 3000, 10000)
@@ -448,6 +454,61 @@ def render(rows: list[dict[str, Any]], timeout: float, repeats: int, clock: str)
     return "\n".join(lines)
 
 
+GC_SIZES = (10_000, 100_000)
+
+
+def measure_gc(seed: int, repeats: int) -> str:
+    """``mc.equal`` with the collector paused (as shipped), not paused, and off; growth 10k -> 100k."""
+    import gc
+
+    from markovcat import markov
+
+    shipped = markov.GC_PAUSE_ABOVE
+    modes = {
+        "as shipped (collector paused while normalising)": (shipped, True),
+        "collector on throughout (no pause)": (10**12, True),
+        "collector off for the whole run": (shipped, False),
+    }
+    pairs = {}
+    for n in GC_SIZES:
+        rng = random.Random(seed * 1_000_003 + n)
+        a = random_diagram(n, rng)
+        b = rebuild(a, rng)
+        assert len(a.nodes) + len(b.nodes) > 0  # join both term graphs before timing
+        pairs[n] = (a, b)
+    times: dict[str, dict[int, float]] = {}
+    for mode, (pause_above, enabled) in modes.items():
+        times[mode] = {}
+        markov.GC_PAUSE_ABOVE = pause_above
+        try:
+            for n, (a, b) in pairs.items():
+                if not enabled:
+                    gc.disable()
+                try:
+                    seconds, answer = median_time(partial(mc.equal, a, b), repeats, time.process_time, budget=20.0)
+                finally:
+                    gc.enable()
+                assert answer is True
+                times[mode][n] = seconds
+        finally:
+            markov.GC_PAUSE_ABOVE = shipped
+        print(f"{mode}: " + ", ".join(f"{n}: {fmt(t, 0)}" for n, t in times[mode].items()), file=sys.stderr)
+    small, large = GC_SIZES
+    lines = [
+        f"| `mc.equal` | {small:,} boxes | {large:,} boxes | growth |",
+        "|---|---:|---:|---:|",
+    ]
+    for mode, row in times.items():
+        lines.append(f"| {mode} | {fmt(row[small], 0)} | {fmt(row[large], 0)} | {row[large] / row[small]:.1f}x |")
+    lines += [
+        "",
+        f"Median CPU time (`time.process_time`) of up to {repeats} runs on one equal pair per size (the pairs of the "
+        f"main table); Python {platform.python_version()}, {platform.machine()}. Linear growth is 10x.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="markovcat.equal against DisCoPy's hypergraph equality")
     parser.add_argument("--max-size", type=int, default=SIZES[-1], help="largest number of boxes (default 10000)")
@@ -455,9 +516,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="runs per timing (the median is reported)")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu", help="CPU time (default) or wall time")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "equality.md")
+    parser.add_argument("--out", type=Path, default=None, help="where the Markdown table goes")
+    parser.add_argument("--gc", action="store_true", help="time mc.equal with and without the collector instead")
     args = parser.parse_args(argv)
     sys.setrecursionlimit(1000)  # the default: markovcat needs no deeper stack, even at 10,000 boxes
+    results = Path(__file__).parent / "results"
+    if args.gc:
+        table = measure_gc(args.seed, args.repeats)
+        print(table)
+        out = args.out or results / "equality_gc.md"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(table)
+        return 0
+    args.out = args.out or results / "equality.md"
     run_discopy = {"diagram": True, "hypergraph": True}
     rows = []
     for n in [s for s in SIZES if s <= args.max_size]:

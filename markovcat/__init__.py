@@ -12,7 +12,8 @@ equational proofs (:class:`Rule`, :class:`Proof`; shipped proofs in
 ``markovcat.theorems``).
 """
 
-from typing import TYPE_CHECKING
+import importlib
+from typing import Any
 
 from markovcat.equation import Equation
 from markovcat.groups import (
@@ -46,20 +47,12 @@ from markovcat.syntax import Box, Copy, Diagram, Discard, Generator, Id, Node, S
 
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:
-    from markovcat.backends.torch.equivariance import EquivarianceReport, check_equivariance
-    from markovcat.backends.torch.procedures import (
-        canonicalise,
-        frame_average,
-        janossy,
-        probabilistic_symmetrise,
-        stochastic_symmetrise,
-        symmetrise,
-        symmetrise_along,
-    )
-
-#: Torch-backed names, loaded on first use so that ``import markovcat`` does not import torch.
-_LAZY = {
+#: The one place where the core names code outside it.  ``mc.symmetrise`` and friends are
+#: torch procedures: they live in the torch backend, and ``import markovcat`` must not import
+#: torch, so each name below is looked up in its module on first use (module ``__getattr__``).
+#: The core never imports a backend by an import statement, not even inside a function; the
+#: import contract (``tests/test_layering.py``) allows this table and nothing else.
+_FORWARDED: dict[str, str] = {
     "check_equivariance": "markovcat.backends.torch.equivariance",
     "EquivarianceReport": "markovcat.backends.torch.equivariance",
     "symmetrise": "markovcat.backends.torch.procedures",
@@ -72,12 +65,11 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
+def __getattr__(name: str) -> Any:
+    """``mc.symmetrise`` etc.: the torch procedure of that name, imported on first use (see ``_FORWARDED``)."""
+    module = _FORWARDED.get(name)
     if module is None:
         raise AttributeError(f"module 'markovcat' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(module), name)
 
 

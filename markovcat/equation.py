@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from markovcat.markov import equal, explain
-from markovcat.syntax import Diagram, Ty, TypeMismatch, _check_operand
+from markovcat.syntax import Diagram, Ty, TypeMismatch, _check_operand, _reduce_frozen
 
 __all__ = ["Equation"]
 
@@ -57,6 +57,19 @@ class Equation:
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("equations are immutable")
+
+    __reduce__ = _reduce_frozen
+
+    def __eq__(self, other: object) -> bool:
+        """The same sides (syntactically, as diagrams), name and reasons; :meth:`check` is the maths."""
+        if self is other:
+            return True
+        if not isinstance(other, Equation):
+            return NotImplemented
+        return (self.name, self.reasons, self.sides) == (other.name, other.reasons, other.sides)
+
+    def __hash__(self) -> int:
+        return hash(("Equation", self.name, self.sides))
 
     @property
     def lhs(self) -> Diagram:

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 from markovcat.equation import Equation
 from markovcat.markov import equal
-from markovcat.syntax import Box, Copy, Diagram, Discard, Id, Swap, Ty, TypeMismatch
+from markovcat.syntax import Box, Copy, Diagram, Discard, Id, Swap, Ty, TypeMismatch, _fill
 
 __all__ = [
     "Group",
@@ -102,8 +102,10 @@ class Group:
             for what, d, dom, cod in (("mul", mul, G @ G, G), ("unit", unit, Ty(), G), ("inv", inv, G, G)):
                 _check_map(_diagram(d, f"the {what} of group {name!r}"), dom, cod, f"the {what} of group {name!r}")
         assert mul is not None and unit is not None and inv is not None
-        self.name, self.ty, self.mul, self.unit, self.inv = name, G, mul, unit, inv
-        self.premises = tuple(premises)
+        _fill(self, name=name, ty=G, mul=mul, unit=unit, inv=inv, premises=tuple(premises))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("groups are immutable")
 
     @classmethod
     def trivial(cls, name: str = "1") -> Group:
@@ -177,7 +179,10 @@ class Action:
                     f"{act.dom[: len(act.dom) - len(space)]}, not {group.ty}"
                 )
             _check_map(act, expected, space, f"action {name!r} of {group.name} on {space}")
-        self.name, self.group, self.space, self.act = name, group, space, act
+        _fill(self, name=name, group=group, space=space, act=act)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("actions are immutable")
 
     @property
     def axioms(self) -> tuple[Equation, ...]:
@@ -287,7 +292,10 @@ class Homomorphism:
                     f"{target.ty}, but its map has type {map.dom} -> {map.cod}: it is between the wrong groups"
                 )
             _check_map(map, source.ty, target.ty, f"the map of homomorphism {name!r}")
-        self.name, self.source, self.target, self.map = name, source, target, map
+        _fill(self, name=name, source=source, target=target, map=map)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("homomorphisms are immutable")
 
     @property
     def axioms(self) -> tuple[Equation, ...]:
@@ -349,7 +357,7 @@ class DirectProduct(Group):
             inv=left.inv @ right.inv,
             premises=left.axioms + right.axioms,
         )
-        self.factors = (left, right)
+        _fill(self, factors=(left, right))
 
     def projection(self, i: int) -> Homomorphism:
         """The homomorphism onto factor ``i`` (0 or 1): discard the other component."""
@@ -400,7 +408,7 @@ class SemidirectProduct(Group):
             inv=inv,
             premises=normal.axioms + acting.axioms + theta.axioms + auto,
         )
-        self.normal, self.acting, self.theta = normal, acting, theta
+        _fill(self, normal=normal, acting=acting, theta=theta)
 
     def projection(self) -> Homomorphism:
         """``N x| H -> H``, forgetting ``n``."""

@@ -37,7 +37,7 @@ from typing import Any
 from markovcat.equation import Equation
 from markovcat.groups import Action, Group, Homomorphism
 from markovcat.markov import equal, explain
-from markovcat.syntax import Box, Copy, Diagram, Discard, Id, Swap, Ty, TypeMismatch
+from markovcat.syntax import Box, Copy, Diagram, Discard, Id, Swap, Ty, TypeMismatch, _fill, _reduce_frozen
 
 __all__ = [
     "GSpace",
@@ -69,8 +69,18 @@ class GSpace:
     action: Action
     linear: bool
     factors: tuple[GSpace, ...]
+    _name: str | None
 
-    def __init__(self, space: Ty, action: Action, *, linear: bool = False, name: str | None = None) -> None:
+    def __init__(
+        self,
+        space: Ty,
+        action: Action,
+        *,
+        linear: bool = False,
+        name: str | None = None,
+        factors: tuple[GSpace, ...] | None = None,
+    ) -> None:
+        """``factors``: the tensor factors, when this space is a tensor of G-spaces (internal)."""
         if not isinstance(space, Ty):
             raise TypeError(f"a G-space needs a Ty, got {type(space).__name__} {space!r}")
         if not isinstance(action, Action):
@@ -78,9 +88,12 @@ class GSpace:
         if action.space != space:
             raise TypeMismatch(f"GSpace({space}, {action.name}): the action {action.name!r} acts on {action.space}, "
                                f"not on {space}")
-        self.ty, self.action, self.linear = space, action, bool(linear)
-        self._name = name
-        self.factors = (self,) if len(space) else ()
+        if factors is None:
+            factors = (self,) if len(space) else ()
+        _fill(self, ty=space, action=action, linear=bool(linear), _name=name, factors=factors)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("G-spaces are immutable")
 
     # -- constructions -------------------------------------------------------------
     @classmethod
@@ -110,18 +123,16 @@ class GSpace:
             return other
         if not len(other.ty):
             return self
-        space = GSpace(self.ty @ other.ty, self.action.tensor(other.action), linear=self.linear and other.linear)
-        space.factors = self.factors + other.factors
-        return space
+        return GSpace(self.ty @ other.ty, self.action.tensor(other.action), linear=self.linear and other.linear,
+                      factors=self.factors + other.factors)
 
     __matmul__ = tensor
 
     def restrict(self, phi: Homomorphism) -> GSpace:
         """The ``H``-space obtained along ``phi : H -> G`` (``U_phi`` on objects)."""
-        space = GSpace(self.ty, self.action.restrict(phi), linear=self.linear, name=f"{self}|{phi.name}")
-        if len(self.factors) > 1:
-            space.factors = tuple(f.restrict(phi) for f in self.factors)
-        return space
+        factors = tuple(f.restrict(phi) for f in self.factors) if len(self.factors) > 1 else None
+        return GSpace(self.ty, self.action.restrict(phi), linear=self.linear, name=f"{self}|{phi.name}",
+                      factors=factors)
 
     def split(self, n: int) -> tuple[GSpace, GSpace]:
         """``(first n factors, the rest)`` for a tensor of G-spaces."""
@@ -196,18 +207,44 @@ class Cosets:
       element of ``phi(H)``.
     """
 
+    phi: Homomorphism
+    name: str
+    ty: Ty
+    quot: Box
+    section: Box
+    offset: Box
+    space: GSpace
+
     def __init__(self, phi: Homomorphism, name: str | None = None) -> None:
         if not isinstance(phi, Homomorphism):
             raise TypeError(f"cosets are taken of a Homomorphism, got {type(phi).__name__} {phi!r}")
         G, H = phi.target, phi.source
-        self.phi = phi
-        self.name = name or f"{G.name}/{phi.name}"
-        self.ty = Ty(self.name)
-        g, q = G.ty, self.ty
-        self.quot = Box(f"quot_{phi.name}", g, q, deterministic=True)
-        self.section = Box(f"section_{phi.name}", q, g)
-        self.offset = Box(f"offset_{phi.name}", g, H.ty)
-        self.space = GSpace(q, Action(f"act_{self.name}", G, q), name=f"({self.name}, *)")
+        name = name or f"{G.name}/{phi.name}"
+        g, q = G.ty, Ty(name)
+        _fill(
+            self,
+            phi=phi,
+            name=name,
+            ty=q,
+            quot=Box(f"quot_{phi.name}", g, q, deterministic=True),
+            section=Box(f"section_{phi.name}", q, g),
+            offset=Box(f"offset_{phi.name}", g, H.ty),
+            space=GSpace(q, Action(f"act_{name}", G, q), name=f"({name}, *)"),
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("cosets are immutable")
+
+    def __eq__(self, other: object) -> bool:
+        """The same homomorphism and name (so the same boxes and space)."""
+        if self is other:
+            return True
+        if not isinstance(other, Cosets):
+            return NotImplemented
+        return (self.name, self.phi) == (other.name, other.phi)
+
+    def __hash__(self) -> int:
+        return hash(("Cosets", self.name))
 
     @property
     def group(self) -> Group:
@@ -267,7 +304,9 @@ class Evidence:
 
     ``axioms`` are the equations the claim rests on (for ``theorem`` and ``axiom``);
     ``support`` is the proof object or the equation; ``premises`` the C^G morphisms
-    it was built from; ``proof_ref`` names the shipped proof in ``markovcat.theorems``.
+    it was built from; ``proof_ref`` names the shipped proof of the construction, which
+    ``markovcat.theorems.proof_of(evidence)`` builds (this module does not import the
+    proof library: the proofs are built from it, not the other way round).
     """
 
     kind: str
@@ -283,19 +322,6 @@ class Evidence:
         for p in self.premises:
             if not isinstance(p, Equivariant):
                 raise TypeError(f"a premise of evidence must be an Equivariant, got {type(p).__name__}")
-
-    def proof(self) -> Any:
-        """The shipped proof named by ``proof_ref`` (a fresh, unchecked ``Proof``), or None.
-
-        Shipped proofs are about generic boxes, so they cover this instance by
-        substitution; they are not re-run on this morphism's own diagram.
-        """
-        if self.proof_ref is None:
-            return None
-        from markovcat import theorems as proofs
-
-        make = getattr(proofs, self.proof_ref, None)
-        return make() if callable(make) else None
 
 
 @dataclass(frozen=True)
@@ -338,6 +364,19 @@ class Equivariant:
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("C^G morphisms are immutable")
+
+    __reduce__ = _reduce_frozen
+
+    def __eq__(self, other: object) -> bool:
+        """The same diagram (syntactically), G-spaces, evidence and name."""
+        if self is other:
+            return True
+        if not isinstance(other, Equivariant) or type(self) is not type(other):
+            return NotImplemented
+        return all(getattr(self, slot) == getattr(other, slot) for slot in _slots(type(self)))
+
+    def __hash__(self) -> int:
+        return hash(("Equivariant", self.name, self.diagram))
 
     # -- ways in -----------------------------------------------------------------------
     @classmethod
@@ -503,6 +542,11 @@ class Equivariant:
 
     def __repr__(self) -> str:
         return f"<Equivariant {self.name} : {self.dom} -> {self.cod} ({self.evidence.kind})>"
+
+
+def _slots(cls: type) -> tuple[str, ...]:
+    """Every ``__slots__`` field of ``cls`` and its bases."""
+    return tuple(s for c in cls.__mro__ for s in getattr(c, "__slots__", ()))
 
 
 def _proof_ends(proof: Any) -> tuple[Diagram, Diagram]:

@@ -35,7 +35,12 @@ True
 
 from __future__ import annotations
 
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from markovcat.syntax import Diagram, Generator, Node, Ty, _check_operand
 
@@ -86,9 +91,49 @@ def _merge(d: Diagram) -> tuple[list[Node], list[int]]:
     return kept, outputs
 
 
+#: Diagrams with more boxes than this are normalised with the cyclic garbage collector paused.
+GC_PAUSE_ABOVE = 2000
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_restore = False
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a linear pass that allocates many objects and no cycles.
+
+    Normalising allocates a tuple per box that lives as long as the normal form, and the
+    collector would otherwise rescan them again and again (about a quarter of the time at
+    100,000 boxes).  Only the collector's scheduling changes: reference counting still
+    frees everything at once, and the previous state is restored on exit, also on error.
+    Nested and concurrent calls share one pause; the collector is switched back on by the
+    last one to leave, and only if it was on when the first one came in.
+    """
+    global _gc_users, _gc_restore
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_restore = gc.isenabled()
+            gc.disable()
+        _gc_users += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0 and _gc_restore:
+                gc.enable()
+
+
 def canonical(d: Diagram) -> NormalForm:
     """The normal form of ``d`` (linear time, iterative: no recursion limit)."""
     _check_operand(d, "normal_form")
+    if len(d) > GC_PAUSE_ABOVE:
+        with _gc_paused():
+            return _canonical(d)
+    return _canonical(d)
+
+
+def _canonical(d: Diagram) -> NormalForm:
     nodes, outputs = _merge(d)
     producer: dict[int, int] = {}
     for index, node in enumerate(nodes):
@@ -130,7 +175,10 @@ def equal(a: Diagram, b: Diagram) -> bool:
     _check_operand(b, "equal")
     if a.dom != b.dom or a.cod != b.cod:
         return False
-    return canonical(a) == canonical(b)
+    if len(a) + len(b) > GC_PAUSE_ABOVE:
+        with _gc_paused():
+            return _canonical(a) == _canonical(b)
+    return _canonical(a) == _canonical(b)
 
 
 class NotEqual(AssertionError):
@@ -144,29 +192,47 @@ def assert_equal(a: Diagram, b: Diagram) -> None:
 
 
 def explain(a: Diagram, b: Diagram) -> str:
-    """One sentence saying whether ``a`` and ``b`` are equal, and if not, where they differ."""
+    """A short account of whether ``a`` and ``b`` are equal, and if not, where they first differ.
+
+    The two normal forms are walked back from the outputs in step (linear time); the
+    first place where they disagree is named, with the path to it (long paths are
+    shortened), and the cause is traced upstream: when one side copies a wire where the
+    other computes it twice, the blame goes past deterministic boxes to the stochastic
+    draw (or the input) that makes the two computations differ.  A one-line summary of
+    the other differences (boxes that occur a different number of times) follows.  The
+    message stays short however large the diagrams are.
+    """
     _check_operand(a, "explain")
     _check_operand(b, "explain")
     if a.dom != b.dom or a.cod != b.cod:
-        return f"They have different types: the left is {a.dom} -> {a.cod}, the right is {b.dom} -> {b.cod}."
+        return (
+            f"They have different types: the left is {_clip(str(a.dom))} -> {_clip(str(a.cod))}, "
+            f"the right is {_clip(str(b.dom))} -> {_clip(str(b.cod))}."
+        )
     left, right = canonical(a), canonical(b)
     if left == right:
         return "They are equal in the free Markov category (same normal form)."
-    counts = _counts(left), _counts(right)
-    for gen in sorted(set(counts[0]) | set(counts[1]), key=lambda g: g.name):
-        m, n = counts[0].get(gen, 0), counts[1].get(gen, 0)
-        if m != n:
-            hint = ""
-            if not gen.deterministic and max(m, n) > 1:
-                hint = (
-                    f"; {gen.name!r} is stochastic, so drawing it twice differs from drawing once and "
-                    "copying: if it is a function, declare it with deterministic=True"
-                )
-            return (
-                f"Box {gen.name!r} occurs {_times(m)} on the left but {_times(n)} on the right, after "
-                f"removing discarded boxes and merging repeated deterministic boxes{hint}."
-            )
-    return _first_divergence(left, right)
+    first = _first_divergence(left, right)
+    rest = _count_summary(left, right)
+    return f"{first} {rest}" if rest else first
+
+
+#: At most this many differences are named in a summary, and this many steps of a path shown.
+_SHOWN = 4
+#: Box names longer than this are shortened in messages.
+_NAME_LIMIT = 60
+
+Source = tuple[Generator | None, int, tuple[int, ...]]
+#: A path back from an output: ``(previous link, input port, box name)``, or ``(output index,)``.
+Link = tuple[object, ...]
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _NAME_LIMIT else text[: _NAME_LIMIT - 3] + "..."
+
+
+def _box(gen: Generator) -> str:
+    return repr(_clip(gen.name))
 
 
 def _counts(nf: NormalForm) -> dict[Generator, int]:
@@ -176,41 +242,117 @@ def _counts(nf: NormalForm) -> dict[Generator, int]:
     return counts
 
 
+def _boxes(n: int) -> str:
+    return "1 box" if n == 1 else f"{n:,} boxes"
+
+
 def _times(n: int) -> str:
-    return {0: "nowhere", 1: "once", 2: "twice"}.get(n, f"{n} times")
+    return {0: "nowhere", 1: "once", 2: "twice"}.get(n, f"{n:,} times")
+
+
+def _count_summary(left: NormalForm, right: NormalForm) -> str:
+    """Which boxes occur a different number of times (after normalising), at most a few named."""
+    counts = _counts(left), _counts(right)
+    differ = [
+        (gen, counts[0].get(gen, 0), counts[1].get(gen, 0))
+        for gen in {**counts[0], **counts[1]}
+        if counts[0].get(gen, 0) != counts[1].get(gen, 0)
+    ]
+    if not differ:
+        return ""
+    differ.sort(key=lambda item: (item[0].deterministic, item[0].name))  # stochastic boxes first
+    shown = ", ".join(f"{_box(gen)} {_times(m)} vs {_times(n)}" for gen, m, n in differ[:_SHOWN])
+    more = f" and {len(differ) - _SHOWN:,} more" if len(differ) > _SHOWN else ""
+    total = f" ({_boxes(len(left.nodes))} on the left, {_boxes(len(right.nodes))} on the right)"
+    return f"In all, after removing discarded boxes and merging repeated deterministic ones{total}: {shown}{more}."
+
+
+def _path(link: Link, cod: Ty) -> str:
+    """'output j (type T)' followed by the inputs taken back from it, long paths shortened."""
+    steps: list[str] = []
+    while len(link) == 3:
+        previous, port, name = link
+        steps.append(f"input {port} of {name}")
+        link = previous  # type: ignore[assignment]
+    j = link[0]
+    assert isinstance(j, int)
+    head = f"output {j} (type {cod.atoms[j]})"
+    steps.reverse()
+    if not steps:
+        return head
+    runs: list[list[Any]] = []  # consecutive repeats of one step are said once
+    for step in steps:
+        if runs and runs[-1][0] == step:
+            runs[-1][1] += 1
+        else:
+            runs.append([step, 1])
+    said = [step if n == 1 else f"{step} ({n:,} times in a row)" for step, n in runs]
+    if len(said) > 2 * _SHOWN:
+        skipped = sum(n for _, n in runs[_SHOWN:-_SHOWN])
+        said = [*said[:_SHOWN], f"... ({skipped:,} more steps) ...", *said[-_SHOWN:]]
+    return f"{head}, then " + ", then ".join(said)
 
 
 def _first_divergence(left: NormalForm, right: NormalForm) -> str:
-    """Walk both normal forms from the outputs in step and report the first mismatch."""
+    """Walk both normal forms from the outputs in step and describe the first mismatch (linear time)."""
     sources = _sources(left), _sources(right)
     seen: dict[int, int] = {}
     back: dict[int, int] = {}
-    for j, (u, v) in enumerate(zip(left.outputs, right.outputs)):
-        stack = [(u, v, f"output {j} (type {left.cod.atoms[j]})")]
+    for j, (u0, v0) in enumerate(zip(left.outputs, right.outputs)):
+        stack: list[tuple[int, int, Link]] = [(u0, v0, (j,))]
         while stack:
-            u, v, path = stack.pop()
-            if seen.get(u, v) != v or back.get(v, u) != u:
-                return (
-                    f"Following {path}: the left reuses a wire there (copying) where the right "
-                    "has a separate one, or the other way round."
-                )
+            u, v, link = stack.pop()
+            if seen.get(u, v) != v:  # the left shares u where the right has two wires
+                return _sharing(link, left.cod, "left", sources[1], seen[u], v)
+            if back.get(v, u) != u:  # the right shares v where the left has two wires
+                return _sharing(link, left.cod, "right", sources[0], back[v], u)
             if u in seen:
                 continue
             seen[u], back[v] = v, u
             su, sv = sources[0][u], sources[1][v]
             if su[0] != sv[0] or su[1] != sv[1]:
-                return f"Following {path}: the left comes from {_describe(su)} but the right from {_describe(sv)}."
-            if su[0] is not None:
-                for port, (x, y) in reversed(list(enumerate(zip(su[2], sv[2])))):
-                    stack.append((x, y, f"{path}, then input {port} of {su[0].name!r}"))
+                return (
+                    f"Following {_path(link, left.cod)}: the left comes from {_describe(su)} "
+                    f"but the right from {_describe(sv)}."
+                )
+            gen = su[0]
+            if gen is not None:
+                name = _box(gen)
+                for port in range(len(su[2]) - 1, -1, -1):
+                    stack.append((su[2][port], sv[2][port], (link, port, name)))
+    # not reached: normal forms that differ differ somewhere on this walk
     return "They differ in how outputs share wires (a copied wire on one side, separate wires on the other)."
 
 
-def _sources(nf: NormalForm) -> dict[int, tuple[Generator | None, int, tuple[int, ...]]]:
+def _sharing(link: Link, cod: Ty, sharer: str, sources: dict[int, Source], x: int, y: int) -> str:
+    """One side uses one wire where the other has two, ``x`` and ``y``: trace why upstream."""
+    other = "right" if sharer == "left" else "left"
+    where = f"Following {_path(link, cod)}"
+    steps = 0
+    while True:
+        sx, sy = sources[x], sources[y]
+        gen = sx[0]
+        if gen is None or sx[0] != sy[0] or sx[1] != sy[1]:
+            return (
+                f"{where}: the {sharer} reuses one wire where the {other} has two different ones, which come "
+                f"from {_describe(sx)} and from {_describe(sy)}."
+            )
+        if not gen.deterministic:
+            via = f" (reached through {_boxes(steps)}, deterministic, computed twice)" if steps else ""
+            return (
+                f"{where}: the {sharer} draws box {_box(gen)} once and copies the result, where the {other} draws "
+                f"it separately{via}; {_box(gen)} is stochastic, so drawing it twice differs from drawing once "
+                "and copying: if it is a function, declare it with deterministic=True."
+            )
+        # two occurrences of one deterministic box: they differ only because some input differs
+        port = next(p for p, (i, k) in enumerate(zip(sx[2], sy[2])) if i != k)
+        x, y = sx[2][port], sy[2][port]
+        steps += 1
+
+
+def _sources(nf: NormalForm) -> dict[int, Source]:
     """For each wire: (generator, output port, input wires), or (None, input index, ())."""
-    table: dict[int, tuple[Generator | None, int, tuple[int, ...]]] = {
-        i: (None, i, ()) for i in range(len(nf.dom))
-    }
+    table: dict[int, Source] = {i: (None, i, ()) for i in range(len(nf.dom))}
     fresh = len(nf.dom)
     for gen, ins in nf.nodes:
         for port in range(len(gen.cod)):
@@ -219,9 +361,9 @@ def _sources(nf: NormalForm) -> dict[int, tuple[Generator | None, int, tuple[int
     return table
 
 
-def _describe(source: tuple[Generator | None, int, tuple[int, ...]]) -> str:
+def _describe(source: Source) -> str:
     gen, port, _ = source
     if gen is None:
         return f"input {port} directly"
     where = f"output {port} of " if len(gen.cod) > 1 else ""
-    return f"{where}box {gen.name!r}"
+    return f"{where}box {_box(gen)}"

@@ -46,7 +46,7 @@ from typing import Literal
 from markovcat.equation import Equation
 from markovcat.markov import canonical, equal, explain, normal_form
 from markovcat.rewrite import Direction, Rule, as_rule, matches, rewrites
-from markovcat.syntax import Diagram, _check_operand
+from markovcat.syntax import Diagram, _check_operand, _reduce_frozen
 
 __all__ = ["Proof", "Step", "ProofError", "MAX_REPEAT", "describe"]
 
@@ -101,6 +101,19 @@ class Proof:
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("proofs are immutable; step() returns a longer proof")
+
+    __reduce__ = _reduce_frozen
+
+    def __eq__(self, other: object) -> bool:
+        """The same chain: start, steps (targets, rules, times) and name."""
+        if self is other:
+            return True
+        if not isinstance(other, Proof):
+            return NotImplemented
+        return (self.name, self.start, self.steps) == (other.name, other.start, other.steps)
+
+    def __hash__(self) -> int:
+        return hash(("Proof", self.name, self.start, len(self.steps)))
 
     def step(
         self, target: Diagram, by: Rule | Equation | Proof | Literal["Markov"] = "Markov", *, times: Times = 1

@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Literal
 
 from markovcat.equation import Equation
 from markovcat.markov import equal, normal_form
-from markovcat.syntax import Diagram, Generator, Node
+from markovcat.syntax import Diagram, Generator, Node, _reduce_frozen
 
 if TYPE_CHECKING:  # pragma: no cover
     from markovcat.proof import Proof
@@ -111,6 +111,8 @@ class Rule:
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("rules are immutable")
+
+    __reduce__ = _reduce_frozen
 
     @classmethod
     def from_proof(cls, proof: Proof, direction: Direction = "forward") -> Rule:

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hypothesis import strategies as st
+try:
+    from hypothesis import strategies as st
+except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError(
+        "markovcat.strategies needs the hypothesis package, which is not installed: "
+        "pip install hypothesis (or install markovcat with its dev extra: pip install 'markovcat[dev]')"
+    ) from error
 
 from markovcat.syntax import Box, Copy, Diagram, Discard, Id, Node, Swap, Ty
 

@@ -22,10 +22,12 @@ markovcat.syntax.TypeMismatch: cannot compose f : X -> Y with g : X -> Y: the co
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Hashable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "TypeMismatch",
@@ -38,6 +40,7 @@ __all__ = [
     "Copy",
     "Discard",
     "Swap",
+    "Signature",
 ]
 
 
@@ -48,20 +51,47 @@ class TypeMismatch(TypeError):
 class Ty:
     """A type: a finite sequence of atomic object names; ``Ty()`` is the unit ``I``.
 
+    ``a @ b`` costs O(1): the atoms of a long tensor are joined once, on first use of
+    :attr:`atoms` (so a type built by a fold ``t = t @ x`` costs linear time in all).
+
     >>> Ty("X") @ Ty("Y") == Ty("X", "Y")
     True
     >>> str(Ty())
     'I'
     """
 
-    __slots__ = ("atoms",)
-    atoms: tuple[str, ...]
+    __slots__ = ("_atoms", "_parts", "_len", "_hash")
+    _atoms: tuple[str, ...] | None
+    _parts: tuple[Ty, Ty] | None
+    _len: int
+    _hash: int | None
 
     def __init__(self, *atoms: str) -> None:
         for atom in atoms:
             if not isinstance(atom, str) or not atom:
                 raise TypeError(f"a type is built from non-empty strings, got {atom!r}")
-        object.__setattr__(self, "atoms", tuple(atoms))
+        object.__setattr__(self, "_atoms", tuple(atoms))
+        object.__setattr__(self, "_parts", None)
+        object.__setattr__(self, "_len", len(atoms))
+        object.__setattr__(self, "_hash", None)
+
+    @classmethod
+    def _of(cls, atoms: tuple[str, ...]) -> Ty:
+        """A type from atoms already checked (internal)."""
+        self = object.__new__(cls)
+        object.__setattr__(self, "_atoms", atoms)
+        object.__setattr__(self, "_parts", None)
+        object.__setattr__(self, "_len", len(atoms))
+        object.__setattr__(self, "_hash", None)
+        return self
+
+    @property
+    def atoms(self) -> tuple[str, ...]:
+        """The atom names, in order."""
+        atoms = self._atoms
+        if atoms is None:
+            atoms = _join_atoms(self)
+        return atoms
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Ty is immutable")
@@ -69,36 +99,79 @@ class Ty:
     def __matmul__(self, other: Ty) -> Ty:
         if not isinstance(other, Ty):
             raise TypeError(f"cannot tensor a type with {type(other).__name__} {other!r}")
-        return Ty(*self.atoms, *other.atoms)
+        if not other._len:
+            return self
+        if not self._len:
+            return other
+        if self._len + other._len <= _EAGER and self._atoms is not None and other._atoms is not None:
+            return Ty._of(self._atoms + other._atoms)
+        joined = object.__new__(Ty)
+        object.__setattr__(joined, "_atoms", None)
+        object.__setattr__(joined, "_parts", (self, other))
+        object.__setattr__(joined, "_len", self._len + other._len)
+        object.__setattr__(joined, "_hash", None)
+        return joined
 
     def __len__(self) -> int:
-        return len(self.atoms)
+        return self._len
 
     def __reduce__(self) -> tuple[type, tuple[str, ...]]:
         return (Ty, self.atoms)
 
     def __iter__(self) -> Iterator[Ty]:
-        return (Ty(a) for a in self.atoms)
+        return (Ty._of((a,)) for a in self.atoms)
 
     def __getitem__(self, key: int | slice) -> Ty:
         if isinstance(key, slice):
-            return Ty(*self.atoms[key])
-        return Ty(self.atoms[key])
+            return Ty._of(self.atoms[key])
+        return Ty._of((self.atoms[key],))
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Ty) and self.atoms == other.atoms
+        if self is other:
+            return True
+        return isinstance(other, Ty) and self._len == other._len and self.atoms == other.atoms
 
     def __hash__(self) -> int:
-        return hash(("Ty", self.atoms))
+        value = self._hash
+        if value is None:
+            value = hash(("Ty", self.atoms))
+            object.__setattr__(self, "_hash", value)
+        return value
 
     def __repr__(self) -> str:
         return "Ty(" + ", ".join(map(repr, self.atoms)) + ")"
 
     def __str__(self) -> str:
-        return " @ ".join(self.atoms) if self.atoms else "I"
+        return " @ ".join(self.atoms) if self._len else "I"
 
 
-@dataclass(frozen=True)
+#: Below this many atoms (or boxes), ``@`` and ``>>`` join eagerly; above, on first use.
+_EAGER = 32
+
+
+def _join_atoms(ty: Ty) -> tuple[str, ...]:
+    """The atoms of a type built by ``@``, joined iteratively (no recursion) and cached."""
+    out: list[str] = []
+    stack = [ty]
+    while stack:
+        t = stack.pop()
+        atoms = t._atoms
+        if atoms is not None:
+            out.extend(atoms)
+            continue
+        parts = t._parts
+        if parts is None:  # joined meanwhile by another thread
+            out.extend(t.atoms)
+            continue
+        stack.append(parts[1])
+        stack.append(parts[0])
+    result = tuple(out)
+    object.__setattr__(ty, "_atoms", result)
+    object.__setattr__(ty, "_parts", None)
+    return result
+
+
+@dataclass(frozen=True, eq=False)
 class Generator:
     """A generating box of the free Markov category (its identity is all five fields).
 
@@ -111,6 +184,29 @@ class Generator:
     cod: Ty
     deterministic: bool = False
     data: Hashable = None
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.name, self.dom, self.cod, self.deterministic, self.data)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Generator):
+            return NotImplemented
+        return self._hash == other._hash and (
+            self.name == other.name
+            and self.deterministic == other.deterministic
+            and self.dom == other.dom
+            and self.cod == other.cod
+            and self.data == other.data
+        )
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (Generator, (self.name, self.dom, self.cod, self.deterministic, self.data))
 
     def __str__(self) -> str:
         kind = "deterministic" if self.deterministic else "stochastic"
@@ -125,22 +221,102 @@ class Node(NamedTuple):
     outs: tuple[int, ...]
 
 
+class Signature(Mapping[str, Generator]):
+    """The generators a diagram uses, by name: a read-only mapping.
+
+    Diagrams built from one another share one store: a view sees the first ``len(view)``
+    names added.  Adding names to the newest view appends to the store (O(names added));
+    adding to an older view copies it first.  So ``>>`` and ``@`` in a loop cost the size
+    of the smaller operand, and every view still reads exactly its own names.
+    """
+
+    __slots__ = ("_table", "_order", "_size")
+    _table: dict[str, tuple[Generator, int]]
+    _order: list[str]
+    _size: int
+
+    def __init__(self, generators: Mapping[str, Generator] | None = None) -> None:
+        table: dict[str, tuple[Generator, int]] = {}
+        order: list[str] = []
+        for name, gen in (generators or {}).items():
+            if not isinstance(gen, Generator) or gen.name != name:
+                raise TypeError(f"a signature maps a box name to its Generator, got {name!r}: {gen!r}")
+            table[name] = (gen, len(order))
+            order.append(name)
+        self._table, self._order, self._size = table, order, len(order)
+
+    def __getitem__(self, name: str) -> Generator:
+        entry = self._table.get(name)
+        if entry is None or entry[1] >= self._size:
+            raise KeyError(name)
+        return entry[0]
+
+    def get(self, name: str, default: Generator | None = None) -> Generator | None:  # type: ignore[override]
+        entry = self._table.get(name)
+        return default if entry is None or entry[1] >= self._size else entry[0]
+
+    def __contains__(self, name: object) -> bool:
+        entry = self._table.get(name)  # type: ignore[call-overload]
+        return entry is not None and entry[1] < self._size
+
+    def __iter__(self) -> Iterator[str]:
+        return islice(self._order, self._size)
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return (Signature, (dict(self.items()),))
+
+    def __repr__(self) -> str:
+        return f"Signature({dict(self.items())!r})"
+
+    def _extended(self, new: Sequence[Generator]) -> Signature:
+        """This view plus ``new`` (names not in it), sharing the store when this view is the newest."""
+        with _SIGNATURE_LOCK:
+            if len(self._order) == self._size and self._size:
+                table, order = self._table, self._order
+            else:
+                order = list(islice(self._order, self._size))
+                table = {name: self._table[name] for name in order}
+            for gen in new:
+                table[gen.name] = (gen, len(order))
+                order.append(gen.name)
+            size = len(order)
+        view = object.__new__(Signature)
+        view._table, view._order, view._size = table, order, size
+        return view
+
+
+_SIGNATURE_LOCK = threading.Lock()
+
+
 class Diagram:
     """A morphism of the free Markov category, stored as a term graph.
 
     Invariants: ``inputs`` are distinct wires, one per atom of ``dom``; every other
     wire is written by exactly one node; nodes are listed in a topological order;
     ``outputs`` (one per atom of ``cod``) may repeat wires (copying).
+
+    ``>>`` and ``@`` of large diagrams record their two operands and join the term
+    graphs on first use of ``inputs``, ``nodes``, ``outputs`` or ``n_wires`` (in one
+    linear pass, without recursion), so building by a fold costs linear time in all.
+    Types, the signature (clashing box names), ``len`` and ``is_deterministic`` are
+    known at once.  The joined graph is the one the eager definitions of
+    :meth:`then` and :meth:`tensor` give, so ``==`` does not depend on when it is joined.
     """
 
-    __slots__ = ("dom", "cod", "inputs", "nodes", "outputs", "n_wires", "signature", "_hash", "_name")
+    __slots__ = ("dom", "cod", "signature", "_graph", "_parts", "_size", "_produced", "_wires", "_det",
+                 "_hash", "_name")
     dom: Ty
     cod: Ty
-    inputs: tuple[int, ...]
-    nodes: tuple[Node, ...]
-    outputs: tuple[int, ...]
-    n_wires: int
     signature: Mapping[str, Generator]
+    _graph: tuple[tuple[int, ...], tuple[Node, ...], tuple[int, ...]] | None
+    _parts: tuple[bool, Diagram, Diagram] | None
+    _size: int
+    _produced: int
+    _wires: int
+    _det: bool
     _hash: int | None
     _name: str | None
 
@@ -178,7 +354,7 @@ class Diagram:
         size = max(types, default=-1) + 1
         self._set(dom, cod, inputs, nodes, outputs, max(size, n_wires or 0), signature)
 
-    # -- internal fast constructor -------------------------------------------------
+    # -- internal fast constructors ----------------------------------------------------
     @classmethod
     def _raw(
         cls,
@@ -196,22 +372,79 @@ class Diagram:
         return self
 
     def _set(self, dom, cod, inputs, nodes, outputs, n_wires, signature, name=None) -> None:  # type: ignore[no-untyped-def]
-        for slot, value in zip(
-            Diagram.__slots__,
-            (dom, cod, inputs, nodes, outputs, n_wires, signature, None, name),
-        ):
-            object.__setattr__(self, slot, value)
+        """Fill the slots of a diagram given by its term graph."""
+        if not isinstance(signature, Signature):
+            signature = Signature(signature) if signature else _EMPTY
+        produced = 0
+        det = True
+        for node in nodes:
+            produced += len(node.outs)
+            det = det and node.gen.deterministic
+        setter = object.__setattr__
+        setter(self, "dom", dom)
+        setter(self, "cod", cod)
+        setter(self, "signature", signature)
+        setter(self, "_graph", (inputs, nodes, outputs))
+        setter(self, "_parts", None)
+        setter(self, "_size", len(nodes))
+        setter(self, "_produced", produced)
+        setter(self, "_wires", n_wires)
+        setter(self, "_det", det)
+        setter(self, "_hash", None)
+        setter(self, "_name", name)
+
+    @staticmethod
+    def _lazy(sequential: bool, a: Diagram, b: Diagram, dom: Ty, cod: Ty, signature: Signature) -> Diagram:
+        """``a >> b`` (``sequential``) or ``a @ b``, joined on first use."""
+        self = object.__new__(Diagram)
+        setter = object.__setattr__
+        setter(self, "dom", dom)
+        setter(self, "cod", cod)
+        setter(self, "signature", signature)
+        setter(self, "_graph", None)
+        setter(self, "_parts", (sequential, a, b))
+        setter(self, "_size", a._size + b._size)
+        setter(self, "_produced", a._produced + b._produced)
+        setter(self, "_wires", a._wires + (b._produced if sequential else b._wires))
+        setter(self, "_det", a._det and b._det)
+        setter(self, "_hash", None)
+        setter(self, "_name", None)
+        return self
+
+    # -- the term graph ------------------------------------------------------------------
+    @property
+    def inputs(self) -> tuple[int, ...]:
+        """The input wires, one per atom of ``dom``."""
+        return (self._graph or _join(self))[0]
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """The box occurrences, in a topological order."""
+        return (self._graph or _join(self))[1]
+
+    @property
+    def outputs(self) -> tuple[int, ...]:
+        """The output wires, one per atom of ``cod`` (a wire may repeat: copying)."""
+        return (self._graph or _join(self))[2]
+
+    @property
+    def n_wires(self) -> int:
+        """Wires are numbered ``0 .. n_wires - 1`` (some numbers may be unused)."""
+        return self._wires
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("diagrams are immutable")
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
         fields = (self.dom, self.cod, self.inputs, self.nodes, self.outputs, self.n_wires)
-        return (Diagram._raw, (*fields, dict(self.signature), self._name))
+        return (Diagram._raw, (*fields, dict(self.signature.items()), self._name))
 
     # -- composition, defined once -----------------------------------------------
     def then(self, other: Diagram) -> Diagram:
-        """Sequential composition ``self >> other`` (first self, then other)."""
+        """Sequential composition ``self >> other`` (first self, then other).
+
+        Costs the size of the smaller operand (the term graphs are joined on first use).
+        """
         _check_operand(other, ">>")
         if self.cod != other.dom:
             raise TypeMismatch(
@@ -220,36 +453,44 @@ class Diagram:
                 + _first_difference(self.cod, other.dom)
             )
         signature = _merge_signatures(self.signature, other.signature)
-        rename = [-1] * other.n_wires
-        for wire, source in zip(other.inputs, self.outputs):
+        if not _eager(self, other):
+            return Diagram._lazy(True, self, other, self.dom, other.cod, signature)
+        inputs, nodes, outputs = self._graph or _join(self)
+        o_inputs, o_nodes, o_outputs = other._graph or _join(other)
+        rename = [-1] * other._wires
+        for wire, source in zip(o_inputs, outputs):
             rename[wire] = source
-        fresh = self.n_wires
-        for node in other.nodes:
+        fresh = self._wires
+        for node in o_nodes:
             for wire in node.outs:
                 rename[wire] = fresh
                 fresh += 1
-        nodes = self.nodes + tuple(
-            Node(n.gen, tuple([rename[w] for w in n.ins]), tuple([rename[w] for w in n.outs]))
-            for n in other.nodes
+        nodes = nodes + tuple(
+            Node(n.gen, tuple([rename[w] for w in n.ins]), tuple([rename[w] for w in n.outs])) for n in o_nodes
         )
-        outputs = tuple([rename[w] for w in other.outputs])
-        return Diagram._raw(self.dom, other.cod, self.inputs, nodes, outputs, fresh, signature)
+        outputs = tuple([rename[w] for w in o_outputs])
+        return Diagram._raw(self.dom, other.cod, inputs, nodes, outputs, fresh, signature)
 
     def tensor(self, other: Diagram) -> Diagram:
-        """Parallel composition ``self @ other``."""
+        """Parallel composition ``self @ other``; costs the size of the smaller operand."""
         _check_operand(other, "@")
         signature = _merge_signatures(self.signature, other.signature)
-        k = self.n_wires
-        nodes = self.nodes + tuple(
-            Node(n.gen, tuple([w + k for w in n.ins]), tuple([w + k for w in n.outs])) for n in other.nodes
+        dom, cod = self.dom @ other.dom, self.cod @ other.cod
+        if not _eager(self, other):
+            return Diagram._lazy(False, self, other, dom, cod, signature)
+        inputs, nodes, outputs = self._graph or _join(self)
+        o_inputs, o_nodes, o_outputs = other._graph or _join(other)
+        k = self._wires
+        nodes = nodes + tuple(
+            Node(n.gen, tuple([w + k for w in n.ins]), tuple([w + k for w in n.outs])) for n in o_nodes
         )
         return Diagram._raw(
-            self.dom @ other.dom,
-            self.cod @ other.cod,
-            self.inputs + tuple([w + k for w in other.inputs]),
+            dom,
+            cod,
+            inputs + tuple([w + k for w in o_inputs]),
             nodes,
-            self.outputs + tuple([w + k for w in other.outputs]),
-            k + other.n_wires,
+            outputs + tuple([w + k for w in o_outputs]),
+            k + other._wires,
             signature,
         )
 
@@ -299,7 +540,7 @@ class Diagram:
     @property
     def is_deterministic(self) -> bool:
         """Syntactically deterministic: built from deterministic boxes only."""
-        return all(n.gen.deterministic for n in self.nodes)
+        return self._det
 
     def label(self) -> str:
         return self._name or "the diagram"
@@ -334,7 +575,7 @@ class Diagram:
         return f"<Diagram {self.dom} -> {self.cod}: {len(self.nodes)} boxes ({names})>"
 
     def __len__(self) -> int:
-        return len(self.nodes)
+        return self._size
 
     # -- drawing (see markovcat.drawing) -----------------------------------------------
     def draw(self, path: str | Path | None = None, **options: object) -> object:
@@ -352,6 +593,33 @@ class Diagram:
         from markovcat.drawing import to_tikz
 
         return to_tikz(self, **options)
+
+
+def _fill(obj: object, **fields: object) -> None:
+    """Set the fields of an immutable object (in its constructor)."""
+    for name, value in fields.items():
+        object.__setattr__(obj, name, value)
+
+
+def _reduce_frozen(self: object) -> tuple[object, tuple[object, ...]]:
+    """``__reduce__`` for immutable classes: pickle (any protocol) and copy rebuild the fields as they are."""
+    cls = type(self)
+    state = {
+        slot: getattr(self, slot)
+        for c in cls.__mro__
+        for slot in getattr(c, "__slots__", ())
+        if slot != "__weakref__" and hasattr(self, slot)
+    }
+    state.update(getattr(self, "__dict__", {}))
+    return (_rebuild, (cls, state))
+
+
+def _rebuild(cls: type, state: dict[str, object]) -> object:
+    """Undo :func:`_reduce_frozen` (the constructor is not re-run: the fields were checked when first built)."""
+    obj: object = object.__new__(cls)
+    for name, value in state.items():
+        object.__setattr__(obj, name, value)
+    return obj
 
 
 def _svg(figure: object) -> str:
@@ -400,20 +668,112 @@ def _clash(a: Generator, b: Generator) -> str:
     )
 
 
-def _merge_signatures(a: Mapping[str, Generator], b: Mapping[str, Generator]) -> Mapping[str, Generator]:
-    if len(b) > len(a):
+def _merge_signatures(a: Mapping[str, Generator], b: Mapping[str, Generator]) -> Signature:
+    """The union of two signatures; a name used for two different generators is an error.
+
+    Costs the size of the smaller one (the larger one's store is shared when it can be).
+    """
+    if not isinstance(a, Signature):
+        a = Signature(a)
+    if not isinstance(b, Signature):
+        b = Signature(b)
+    if b._size > a._size:
         a, b = b, a
-    new = False
-    for name, gen in b.items():
-        known = a.get(name)
-        if known is None:
-            new = True
-        elif known != gen:
-            raise ValueError(_clash(known, gen))
-    return {**a, **b} if new else a
+    table, size = a._table, a._size
+    new: list[Generator] = []
+    for name in islice(b._order, b._size):
+        gen = b._table[name][0]
+        entry = table.get(name)
+        if entry is None or entry[1] >= size:
+            new.append(gen)
+        elif entry[0] is not gen and entry[0] != gen:
+            raise ValueError(_clash(entry[0], gen))
+    return a._extended(new) if new else a
 
 
-_EMPTY: Mapping[str, Generator] = {}
+def _eager(a: Diagram, b: Diagram) -> bool:
+    """Join small operands at once; record large ones (see :func:`_join`)."""
+    return a._graph is not None and b._graph is not None and a._size + b._size <= _EAGER
+
+
+def _join(root: Diagram) -> tuple[tuple[int, ...], tuple[Node, ...], tuple[int, ...]]:
+    """The term graph of a diagram built by ``>>`` and ``@``, in one pass over the operands (cached).
+
+    The numbering is the one :meth:`Diagram.then` and :meth:`Diagram.tensor` give when they
+    join at once: the left operand keeps its wires; in ``a @ b`` the wires of ``b`` are
+    shifted by ``a.n_wires``; in ``a >> b`` the inputs of ``b`` become the outputs of ``a``
+    and the wires its boxes write are numbered from ``a.n_wires`` on, in node order.
+    An explicit stack replaces recursion, so deep folds need no recursion limit.
+    """
+    nodes: list[Node] = []
+    inputs: list[int] = []
+    outputs: list[int] = []
+    # own task: (True, diagram, shift, input list, output list): the diagram's own numbering, shifted;
+    # fresh task: (False, diagram, source list, offset, output list, counter): inputs read from
+    # source[offset:], written wires numbered from counter[0] on.
+    stack: list[tuple[Any, ...]] = [(True, root, 0, inputs, outputs)]
+    while stack:
+        task = stack.pop()
+        d: Diagram = task[1]
+        graph = d._graph
+        parts = d._parts if graph is None else None
+        if graph is None and parts is None:  # joined meanwhile (another thread)
+            graph = d._graph
+        if task[0]:
+            _, _, shift, ins, outs = task
+            if graph is not None:
+                d_inputs, d_nodes, d_outputs = graph
+                if shift:
+                    ins.extend([w + shift for w in d_inputs])
+                    nodes.extend(
+                        Node(n.gen, tuple([w + shift for w in n.ins]), tuple([w + shift for w in n.outs]))
+                        for n in d_nodes
+                    )
+                    outs.extend([w + shift for w in d_outputs])
+                else:
+                    ins.extend(d_inputs)
+                    nodes.extend(d_nodes)
+                    outs.extend(d_outputs)
+                continue
+            assert parts is not None
+            sequential, a, b = parts
+            if sequential:
+                middle: list[int] = []
+                stack.append((False, b, middle, 0, outs, [shift + a._wires]))
+                stack.append((True, a, shift, ins, middle))
+            else:
+                stack.append((True, b, shift + a._wires, ins, outs))
+                stack.append((True, a, shift, ins, outs))
+            continue
+        _, _, source, offset, outs, counter = task
+        if graph is not None:
+            d_inputs, d_nodes, d_outputs = graph
+            rename = {w: source[offset + i] for i, w in enumerate(d_inputs)}
+            fresh = counter[0]
+            for n in d_nodes:
+                written = tuple(range(fresh, fresh + len(n.outs)))
+                fresh += len(written)
+                rename.update(zip(n.outs, written))
+                nodes.append(Node(n.gen, tuple([rename[w] for w in n.ins]), written))
+            counter[0] = fresh
+            outs.extend([rename[w] for w in d_outputs])
+            continue
+        assert parts is not None
+        sequential, a, b = parts
+        if sequential:
+            middle = []
+            stack.append((False, b, middle, 0, outs, counter))
+            stack.append((False, a, source, offset, middle, counter))
+        else:
+            stack.append((False, b, source, offset + len(a.dom), outs, counter))
+            stack.append((False, a, source, offset, outs, counter))
+    graph = (tuple(inputs), tuple(nodes), tuple(outputs))
+    object.__setattr__(root, "_graph", graph)
+    object.__setattr__(root, "_parts", None)
+    return graph
+
+
+_EMPTY = Signature()
 
 
 class Box(Diagram):
@@ -433,11 +793,16 @@ class Box(Diagram):
         for what, ty in (("domain", dom), ("codomain", cod)):
             if not isinstance(ty, Ty):
                 raise TypeError(f"the {what} of box {name!r} must be a Ty, got {type(ty).__name__} {ty!r}")
+        if not isinstance(deterministic, bool):
+            raise TypeError(
+                f"deterministic= of box {name!r} must be True or False, got {type(deterministic).__name__} "
+                f"{deterministic!r} (pass bool(...) if you mean its truth value)"
+            )
         try:
             hash(data)
         except TypeError:
             raise TypeError(f"the data of box {name!r} must be hashable, got {type(data).__name__}") from None
-        gen = Generator(name, dom, cod, bool(deterministic), data)
+        gen = Generator(name, dom, cod, deterministic, data)
         k, m = len(dom), len(cod)
         ins = tuple(range(k))
         outs = tuple(range(k, k + m))
@@ -484,7 +849,9 @@ def Copy(ty: Ty, n: int = 2) -> Diagram:
     ``Copy(ty, 1)`` is the identity and ``Copy(ty, 0)`` is ``Discard(ty)``.
     """
     _check_ty(ty, "Copy")
-    if not isinstance(n, int) or n < 0:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"Copy needs a whole number of copies n >= 0, got {type(n).__name__} {n!r}")
+    if n < 0:
         raise ValueError(f"Copy needs a number of copies n >= 0, got {n!r}")
     wires = tuple(range(len(ty)))
     cod = Ty(*(ty.atoms * n))

@@ -30,8 +30,8 @@ from typing import Any
 
 from markovcat.equation import Equation
 from markovcat.groups import Action, Group
-from markovcat.gspace import Equivariant, GSpace, equivariance
-from markovcat.markov import canonical
+from markovcat.gspace import Equivariant, Evidence, GSpace, equivariance
+from markovcat.markov import NormalForm, canonical
 from markovcat.program import program
 from markovcat.proof import Proof, describe
 from markovcat.rewrite import Rule
@@ -56,12 +56,14 @@ __all__ = [
     "haar_sym_stable",
     "haar_sym_equivariant",
     "expectation",
+    "Expectation",
     "ave_definition",
     "ave_sym",
     "frame_averaging",
     "haar_averaging",
     "recursive_gamma_equivariant",
     "all_proofs",
+    "proof_of",
 ]
 
 
@@ -500,23 +502,25 @@ def haar_sym_equivariant(s: Setting | None = None) -> Proof:
 
 
 # -- (f) averaging ----------------------------------------------------------------------------
-_EXPECTATIONS: dict[str, Any] = {}
+@dataclass(frozen=True)
+class Expectation:
+    """The data of an ``E[...]`` box: the normal form of the kernel it takes the expectation of."""
+
+    kernel: NormalForm
 
 
 def expectation(kernel: Diagram) -> Diagram:
-    """``E[kernel]``: a deterministic box ``x |-> E[kernel(x)]``, named by ``kernel``'s normal form.
+    """``E[kernel]``: a deterministic box ``x |-> E[kernel(x)]``.
 
-    Two kernels equal in the free Markov category get the same box (the name is the
-    :func:`~markovcat.proof.describe` reading of the normal form), so
-    ``E[a] = E[b]`` whenever ``a = b`` holds syntactically here.
+    It is named by the :func:`~markovcat.proof.describe` reading of ``kernel``'s normal
+    form and carries that normal form as its data, so two kernels equal in the free
+    Markov category give the same box, and two different kernels give different boxes
+    (two that read alike, e.g. a deterministic and a stochastic ``k``, clash by name if
+    they ever meet in one diagram, instead of being confused).  Nothing is remembered
+    between calls: equal inputs give equal boxes whatever ran before.
     """
     name = f"E[{describe(kernel)}]"
-    form = canonical(kernel)
-    known = _EXPECTATIONS.setdefault(name, form)
-    if known != form:  # pragma: no cover - two kernels with the same reading
-        name = f"{name}#{len(_EXPECTATIONS)}"
-        _EXPECTATIONS[name] = form
-    return Box(name, kernel.dom, kernel.cod, deterministic=True)
+    return Box(name, kernel.dom, kernel.cod, deterministic=True, data=Expectation(canonical(kernel)))
 
 
 def ave_definition(average: Average) -> Equation:
@@ -588,9 +592,32 @@ def recursive_gamma_equivariant(s: Setting | None = None, net: Diagram | None = 
     return Proof(proof.start, proof.steps, name="recursive gamma is equivariant")
 
 
+def proof_of(evidence: Evidence) -> Proof | None:
+    """The shipped proof that ``evidence`` cites (its ``proof_ref``), built fresh and unchecked; None if none.
+
+    Shipped proofs are about generic boxes, so they cover this instance by substitution;
+    they are not re-run on the morphism's own diagram.
+    """
+    if not isinstance(evidence, Evidence):
+        raise TypeError(f"proof_of takes the Evidence of a C^G morphism, got {type(evidence).__name__}")
+    if evidence.proof_ref is None:
+        return None
+    make = _SHIPPED.get(evidence.proof_ref)
+    if make is None:
+        raise ValueError(f"the evidence cites {evidence.proof_ref!r}, which is not a shipped proof; "
+                         f"known: {', '.join(sorted(_SHIPPED))}")
+    return make()
+
+
 def all_proofs() -> dict[str, Proof]:
     """Every shipped proof, by name (built fresh; call ``check()`` on each)."""
-    makers: tuple[Callable[[], Proof], ...] = (
+    return {name: make() for name, make in _SHIPPED.items()}
+
+
+#: The shipped proofs by name (for :func:`all_proofs` and :func:`proof_of`); a fixed table, never changed.
+_SHIPPED: dict[str, Callable[[], Proof]] = {
+    make.__name__: make
+    for make in (
         inverse_of_unit,
         double_inverse,
         cancel_product,
@@ -611,4 +638,4 @@ def all_proofs() -> dict[str, Proof]:
         haar_averaging,
         recursive_gamma_equivariant,
     )
-    return {make.__name__: make() for make in makers}
+}

@@ -157,7 +157,7 @@ def test_by_proof_checks_the_proof_and_its_statement() -> None:
 def test_evidence_links_to_shipped_proofs() -> None:
     gamma = haar_gamma(proofs.Setting().x)
     assert gamma.evidence.proof_ref == "haar_gamma_equivariant"
-    assert gamma.evidence.proof().check()
+    assert proofs.proof_of(gamma.evidence).check()
 
 
 def test_cosets() -> None:

@@ -284,3 +284,21 @@ def test_chaining_and_reusing_proofs() -> None:
         first.then(second)
     back = proofs.act_cancel().reversed()
     assert back.check() and mc.equal(back.start, proofs.act_cancel().end)
+
+
+def test_shipped_verdicts_do_not_depend_on_what_ran_before() -> None:
+    det = proofs.Setting(k=mc.Box("k", X.ty, Y.ty, deterministic=True))
+    verdicts = [proofs.ave_sym().is_valid(), proofs.ave_sym(det).is_valid(), proofs.ave_sym().is_valid(),
+                proofs.ave_sym(det).is_valid()]
+    assert verdicts == [True, True, True, True]
+    assert proofs.expectation(det.kernel) == proofs.expectation(det.kernel)
+    assert proofs.expectation(det.kernel) != proofs.expectation(S.kernel)  # read alike, differ as boxes
+
+
+def test_evidence_names_its_shipped_proof_which_the_proof_library_builds() -> None:
+    s = sym(S.kernel, S.gamma_morphism(), Y)
+    assert s.evidence.proof_ref == "sym_equivariant"
+    assert proofs.proof_of(s.evidence) == proofs.sym_equivariant()
+    assert proofs.proof_of(S.gamma_morphism().evidence) is None
+    with pytest.raises(TypeError, match="Evidence"):
+        proofs.proof_of(s)  # type: ignore[arg-type]

@@ -52,7 +52,7 @@ def test_sharp_is_the_seed_diagram_in_cg() -> None:
     assert mc.equal(s.diagram, (shear_inverse(SX) >> free(k, G) >> counit(SY)).diagram)
     kinds = [m.evidence.kind for m in s.walk()]
     assert kinds.count("theorem") == 1 and "axiom" in kinds and "markov" in kinds
-    assert s.evidence.proof().check()  # proofs.sharp_equivariant
+    assert proofs.proof_of(s.evidence).check()  # proofs.sharp_equivariant
 
 
 def test_adjunction_pieces() -> None:
@@ -142,7 +142,7 @@ def test_haar_gamma() -> None:
     hg = haar_gamma(SX, lam)
     assert mc.equal(hg.diagram, Discard(X) >> lam.diagram)
     assert [a.what for a in hg.assumptions()] == ["lambda_G"]
-    assert hg.evidence.proof().check()
+    assert proofs.proof_of(hg.evidence).check()
 
 
 def test_recursive_gamma_is_symdiffs_order() -> None:

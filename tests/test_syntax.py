@@ -196,3 +196,70 @@ def test_equation() -> None:
     assert not bad.check() and "step 0 -> 1" in bad.explain()
     with pytest.raises(mc.TypeMismatch, match="side 1 has type"):
         mc.Equation(f, k >> mc.Copy(Y))
+
+
+def test_box_determinism_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match="True or False"):
+        mc.Box("f", X, Y, deterministic="no")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="True or False"):
+        mc.Box("f", X, Y, deterministic=1)  # type: ignore[arg-type]
+    assert mc.Box("f", X, Y, deterministic=False).deterministic is False
+
+
+def test_copy_counts_must_be_whole_numbers_not_bools() -> None:
+    with pytest.raises(TypeError, match="whole number of copies"):
+        mc.Copy(X, True)
+    with pytest.raises(TypeError, match="whole number of copies"):
+        mc.Copy(X, 2.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="n >= 0"):
+        mc.Copy(X, -1)
+    assert mc.Copy(X, 1).cod == X and mc.Copy(X, 0).cod == mc.Ty()
+
+
+def test_explain_blames_the_upstream_stochastic_box_not_the_deterministic_one_after_it() -> None:
+    Z = mc.Ty("Z")
+    g = mc.Box("g", Y, Z, deterministic=True)
+    once = (k >> g) >> mc.Copy(Z)
+    twice = mc.Copy(X) >> ((k >> g) @ (k >> g))
+    for a, b in ((once, twice), (twice, once)):
+        message = mc.explain(a, b)
+        first = message.split(". In all")[0]
+        assert "box 'k'" in first and "'g'" not in first, message
+        assert "stochastic" in first and "deterministic=True" in first
+
+
+def test_explain_is_short_and_linear_on_long_chains() -> None:
+    import time
+
+    def chains(n: int) -> tuple[mc.Diagram, mc.Diagram]:
+        a, b = mc.Id(X), mc.Id(X)
+        kx, hx = mc.Box("kx", X, X), mc.Box("hx", X, X)
+        for i in range(n):
+            a = a >> kx
+            b = b >> (hx if i == 3 else kx)  # the difference is at the far end from the outputs
+        return a, b
+
+    def seconds(n: int) -> float:
+        a, b = chains(n)
+        assert len(a.nodes) == len(b.nodes) == n  # join the graphs first: time explain alone
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            message = mc.explain(a, b)
+            best = min(best, time.perf_counter() - start)
+        assert len(message) < 1000, len(message)
+        assert "'hx'" in message and "more steps" in message or "times in a row" in message
+        return best
+
+    small, large = seconds(2_000), seconds(16_000)
+    assert large < 24 * small, (small, large)  # linear: about 8x; quadratic: 64x
+
+
+def test_types_built_by_folds_are_ordinary_types() -> None:
+    t = mc.Ty()
+    for i in range(100):
+        t = t @ (X if i % 2 else Y)
+    assert len(t) == 100 and t == mc.Ty(*("Y", "X") * 50) and hash(t) == hash(mc.Ty(*("Y", "X") * 50))
+    assert t[3] == X and t[:2] == Y @ X and pickle.loads(pickle.dumps(t)) == t
+    with pytest.raises(AttributeError):
+        t._atoms = ()  # type: ignore[misc]
