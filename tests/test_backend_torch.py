@@ -33,8 +33,9 @@ def test_forward_is_straight_line_and_reproducible(haar: ex.Setup) -> None:
     model, x = haar.model, torch.randn(5, 16, 3)
     code = model.code
     assert "for " not in code and "if " not in code
-    # def, one line per box occurrence (inv and the action on x fused into one), return
-    assert len(code.splitlines()) == 1 + len(haar.diagram) - 1 + 1
+    # def, the input check, one line per box occurrence (inv and the action on x fused into one), return
+    assert len(code.splitlines()) == 1 + 1 + len(haar.diagram) - 1 + 1
+    assert code.splitlines()[1] == "    self._validate_inputs(x0)  # unless model.validate is False"
     first, again = model(x, generator=seeded(1)), model(x, generator=seeded(1))
     assert torch.equal(first, again)
     assert not torch.equal(first, model(x, generator=seeded(2)))
@@ -93,8 +94,13 @@ def test_torch_compile_captures_one_graph() -> None:
     torch._dynamo.reset()
     det = ex.canonical_sym(hidden=16, validate=False).model
     x = torch.randn(4, 16, 3)
+    assert det.validate  # the input checks are traced too
     compiled = torch.compile(det, backend="eager", fullgraph=True)  # fullgraph: any graph break raises
     assert torch.allclose(compiled(x), det(x))
+    x[1, 2, 0] = float("nan")
+    with pytest.raises(RuntimeError, match=r"input 0 \(type X, read by box 'frame'\) contains NaN or inf"):
+        compiled(x)  # traced as an assertion on the device: no graph break, no host synchronisation
+    x = torch.randn(4, 16, 3)
     stochastic = ex.haar_sym(hidden=16).model
     fast = torch.compile(stochastic, backend="eager", fullgraph=True)
     for batch in (4, 7, 9):  # a second batch size makes it recompile with a dynamic batch dimension
@@ -227,7 +233,8 @@ def test_trace_names_the_first_box_producing_nan() -> None:
 def test_check_inputs_names_the_problem(haar: ex.Setup) -> None:
     model = haar.model
     model.check_inputs(torch.randn(2, 16, 3))
-    with pytest.raises(ValueError, match=r"input 0 \(type X\) has per-example shape \(15, 3\), expected \(16, 3\)"):
+    with pytest.raises(ValueError, match=r"input 0 \(type X, read by box 'rot\(O3.inv\)'\) has per-example shape "
+                                         r"\(15, 3\), expected \(16, 3\)"):
         model.check_inputs(torch.randn(2, 15, 3))
     with pytest.raises(ValueError, match="contains NaN"):
         model.check_inputs(torch.full((2, 16, 3), float("nan")))
@@ -236,7 +243,7 @@ def test_check_inputs_names_the_problem(haar: ex.Setup) -> None:
 
 
 def test_declared_fusions_are_used_and_checked(haar: ex.Setup) -> None:
-    assert "f_rot_O3_inv(w1, x0)  # rot(O3.inv)" in haar.model.code  # act(inv(g), x) as one call: x @ g
+    assert "f_rot_O3_inv(w1, x0)  # 'rot(O3.inv)'" in haar.model.code  # act(inv(g), x) as one call: x @ g
     plain = mct.compile(haar.diagram, haar.interpretation, fuse=False)
     assert "O3.inv" in plain.code and "rot(O3.inv)" not in plain.code
     x = torch.randn(3, 16, 3)

@@ -9,25 +9,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import copy
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends.torch.compile import CompiledDiagram, Interpretation, InterpretationError, Spec, Trace, compile
+from markovcat.backends.torch.compile import CompiledDiagram, Interpretation, InterpretationError, Spec, compile
 from markovcat.syntax import Diagram
 
 __all__ = ["dry_run", "check_laws", "check_fusions", "relative_error"]
-
-
-class _Probe(nn.Module):
-    def __init__(self, model: CompiledDiagram) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, *inputs: Tensor, batch_size: int | None = None) -> Trace:
-        return self.model.trace(*inputs, batch_size=batch_size)
 
 
 def _input_spec(model: CompiledDiagram, atom: str) -> Spec:
@@ -39,24 +31,55 @@ def _input_spec(model: CompiledDiagram, atom: str) -> Spec:
     return spec
 
 
+def _copy(model: CompiledDiagram, tensor: Callable[[Tensor], Tensor]) -> CompiledDiagram:
+    """A copy of ``model`` whose parameters and buffers are ``tensor(original)``: the originals are never touched.
+
+    Only the module structure is copied (the diagram, morphism, symmetry and plan are shared).
+    """
+    memo: dict[int, Any] = {}
+    for parameter in model.parameters():
+        memo[id(parameter)] = nn.Parameter(tensor(parameter), requires_grad=parameter.requires_grad)
+    for buffer in model.buffers():
+        memo[id(buffer)] = tensor(buffer)
+    try:
+        return copy.deepcopy(model, memo)
+    except Exception as error:
+        raise InterpretationError(
+            f"the dry run runs a copy of the model (so that the interpretation's modules are never modified), but "
+            f"copy.deepcopy failed: {type(error).__name__}: {error}; make the modules deep-copyable, or compile "
+            "with check=False to skip the dry run and the axiom checks"
+        ) from error
+
+
 def dry_run(model: CompiledDiagram, diagram: Diagram, batch: int = 2) -> None:
-    """Run the diagram once on meta tensors and check every wire against its type's spec."""
+    """Run the diagram once on meta tensors and check every wire against its type's spec.
+
+    It runs a copy of ``model`` whose parameters are on the meta device (no data, no compute;
+    the interpretation's modules are never modified, so concurrent compiles sharing a module are
+    safe).  Inputs get their Spec's dtype, else the model's floating dtype (its parameters').
+    Boxes that cannot run on meta tensors (e.g. functions closing over real tensors, or calling
+    ``.item()``) make it fall back to one real run on random inputs, again on a copy (parameters
+    shared read-only, buffers cloned).  It proves the wiring's shapes and dtypes for this batch
+    size, nothing about values.
+    """
     specs = model.specs
+    reference: Tensor = model._ref  # type: ignore[assignment]
+    floating = reference.dtype
     inputs = []
     for atom in model.input_atoms:
         spec = _input_spec(model, atom)
-        dtype = spec.dtype or torch.get_default_dtype()
-        inputs.append(torch.empty((batch, *spec.shape), dtype=dtype, device="meta"))  # type: ignore[arg-type]
-    probe = _Probe(model)
-    state = {k: torch.empty_like(v, device="meta") for k, v in probe.state_dict(keep_vars=True).items()}
-    state.update({f"model.{k}": torch.empty_like(v, device="meta") for k, v in model.named_buffers()})
+        inputs.append(torch.empty((batch, *spec.shape), dtype=spec.dtype or floating,  # type: ignore[arg-type]
+                                  device="meta"))
     try:
-        trace = torch.func.functional_call(probe, state, tuple(inputs), {"batch_size": batch})
+        trace = _copy(model, lambda t: torch.empty_like(t, device="meta")).trace(*inputs, batch_size=batch)
     except InterpretationError as error:
         if "meta" not in str(error).lower() and "item()" not in str(error):
             raise
+        real = _copy(model, lambda t: t.detach() if isinstance(t, nn.Parameter) else t.detach().clone())
         with torch.no_grad():
-            trace = model.trace(*[_input_spec(model, a).random(batch) for a in model.input_atoms], batch_size=batch)
+            generator = torch.Generator(device=reference.device).manual_seed(0)
+            trace = real.trace(*[_input_spec(model, a).random(batch, generator, floating, reference.device)
+                                 for a in model.input_atoms], batch_size=batch, generator=generator)
     seen: dict[str, tuple[tuple[int, ...], str]] = {}
     for wire, atom in zip(model._plan["inputs"], model.input_atoms, strict=False):
         seen.setdefault(atom, (tuple(trace.wires[wire].shape[1:]), f"input of type {atom}"))

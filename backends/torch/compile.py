@@ -21,14 +21,40 @@ dropped (the Markov law ``k >> del = del``).  Every ``nn.Module`` is registered 
 a box used twice shares its parameters.  Before returning it checks that every box is
 interpreted, runs the diagram once on meta tensors to check every wire against its
 type's spec (naming the box at fault), and checks the axioms of every declared group
-and action numerically (:mod:`markovcat.backends.torch.checks`).
+and action numerically (:mod:`markovcat.backends.torch.checks`).  None of this touches
+the interpretation's modules: the dry run runs a copy of the model whose parameters live
+on the meta device, so concurrent compiles sharing a module are safe.
+
+The generated code holds only identifiers the compiler made (``x0``, ``w3``, ``f_net``,
+``self.b_net``; box names are reduced to ASCII letters, digits and ``_``, and made
+unique); a box's own name appears only ``ascii``-escaped in a comment, and in full in
+``model.boxes`` (one entry per generated line).
+
+**Input validation.**  By default the generated ``forward`` first checks its inputs and
+raises ``TypeError``/``ValueError`` naming the input, its type and the box that reads it:
+the number of inputs, that each is a tensor with a batch dimension in front of its
+type's per-example shape (an unbatched input is refused, not broadcast), one batch size
+for all inputs, the dtype (a Spec's dtype, or else the model's floating dtype: that of
+its parameters, following ``model.to(dtype)``; a model without parameters takes any
+floating dtype), and that floating inputs are finite.  The metadata checks cost no
+tensor work; the finiteness check is one fused reduction, read back on the CPU and
+asserted on the device elsewhere (``torch._assert_async``: no synchronisation, but a
+failure on CUDA is a device-side assertion that ends the CUDA context, so call
+:meth:`CompiledDiagram.check_inputs` first on data you do not trust there).  Under
+``torch.compile`` the same checks are traced (with ``fullgraph=True`` a refused input is
+reported as dynamo's "Observed exception", which quotes the message).  Opt out with
+``compile(..., validate=False)`` or ``model.validate = False`` for the bare fast path.
 """
 
 from __future__ import annotations
 
 import builtins
+import copy
+import itertools
 import linecache
+import math
 import re
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,6 +199,12 @@ class _Step:
     ref: str  # "self.<attr>" (a module) or the global name of a function
 
 
+def _comment(name: str, limit: int = 60) -> str:
+    """``name`` for a comment in generated code: ``ascii``-escaped, so no line break or odd character survives."""
+    text = ascii(name)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _live(nodes: Sequence[Node], outputs: Iterable[int]) -> list[Node]:
     """The nodes some output of which reaches ``outputs`` (the Markov law drops the others)."""
     live = set(outputs)
@@ -203,7 +235,12 @@ def _fuse(nodes: list[Node], fusions: Mapping[tuple[str, str], Any]) -> tuple[li
 
 
 def _identifier(name: str, taken: set[str], prefix: str = "b_") -> str:
-    base = prefix + (re.sub(r"\W", "_", name).strip("_") or "box")
+    """A fresh Python identifier for box ``name``: ASCII letters, digits and ``_`` only.
+
+    (Non-ASCII letters are replaced too: Python NFKC-normalises identifiers, so ``f_\ufb01``
+    would silently be the same name as ``f_fi``.)
+    """
+    base = prefix + (re.sub(r"[^0-9A-Za-z_]", "_", name).strip("_")[:40] or "box")
     candidate, k = base, 1
     while candidate in taken:
         k += 1
@@ -269,9 +306,13 @@ class Trace:
 class CompiledDiagram(nn.Module):
     """A diagram compiled to straight-line PyTorch; ``forward`` is generated per diagram.
 
-    Attributes: ``code`` (the generated source), ``diagram`` (``None`` in a pickled or deep copy),
-    ``deterministic``, ``samples``, ``input_atoms`` / ``output_atoms`` and ``specs``.  :meth:`trace` evaluates the same
-    boxes node by node (for debugging and for coupled equivariance checks).
+    Attributes: ``code`` (the generated source), ``boxes`` (the box name behind each generated
+    call, in order), ``diagram``, ``morphism`` and ``symmetry`` (kept through ``copy.deepcopy``,
+    which shares these immutable values, and through ``pickle`` / ``torch.save``),
+    ``validate`` (whether ``forward`` checks its inputs; see the module docstring),
+    ``deterministic``, ``samples``, ``input_atoms`` / ``output_atoms`` and ``specs``.
+    :meth:`trace` evaluates the same boxes node by node (for debugging and for coupled
+    equivariance checks).
     """
 
     _source: str = ""
@@ -279,18 +320,32 @@ class CompiledDiagram(nn.Module):
     diagram: Diagram | None = None
     morphism: Any = None  # the C^G morphism it was compiled from, with its evidence (None for a plain diagram)
     symmetry: Symmetry | None = None  # the torch group and actions it is equivariant for, when known
+    validate: bool = True  # whether forward checks its inputs (False: the bare fast path)
+    _typed: bool = True  # whether some parameter or buffer fixes the model's floating dtype
 
-    def __init__(self, plan: dict[str, Any], modules: Mapping[str, nn.Module]) -> None:
+    def __init__(self, plan: dict[str, Any], modules: Mapping[str, nn.Module], validate: bool = True) -> None:
         super().__init__()
         for attr, module in modules.items():
             self.add_module(attr, module)
-        self.register_buffer("_ref", torch.zeros(0), persistent=False)
+        state = [t for name, t in itertools.chain(self.named_parameters(), self.named_buffers())
+                 if t.is_floating_point() and not name.endswith("_ref")]
+        # the model's floating dtype and device: those of its parameters (else the defaults); follows model.to()
+        reference = state[0] if state else torch.zeros(0)
+        self.register_buffer("_ref", torch.zeros(0, dtype=reference.dtype, device=reference.device),
+                             persistent=False)
+        self._typed = bool(state)
         self._plan = plan
+        self.validate = bool(validate)
 
     # -- public description -----------------------------------------------------------
     @property
     def code(self) -> str:
         return self._source
+
+    @property
+    def boxes(self) -> tuple[str, ...]:
+        """The name of the box each generated call runs, in order (names never enter the code itself)."""
+        return tuple(s.name for s in self._plan["steps"])
 
     @property
     def deterministic(self) -> bool:
@@ -327,35 +382,31 @@ class CompiledDiagram(nn.Module):
     def check_inputs(self, *inputs: Tensor) -> None:
         """Raise a clear error unless the inputs fit the diagram's input types (shape, dtype, finite values).
 
-        ``forward`` does not check (it is the fast path); call this on data you do not trust.
+        The same checks as the validating ``forward`` (whatever ``model.validate`` says), but the
+        finiteness is always read back to the host: a recoverable ``ValueError`` on any device, at the
+        cost of one synchronisation.  It proves the inputs well formed, nothing about the outputs.
         """
-        atoms = self.input_atoms
-        if len(inputs) != len(atoms):
-            raise TypeError(f"the diagram takes {len(atoms)} inputs ({self._plan['signature']}), got {len(inputs)}")
-        batches = set()
-        for position, (value, atom) in enumerate(zip(inputs, atoms, strict=True)):
-            where = f"input {position} (type {atom})"
-            if not isinstance(value, Tensor):
-                raise TypeError(f"{where} is {type(value).__name__}, not a tensor")
-            spec = self.specs.get(atom)
-            if value.dim() == 0:
-                raise ValueError(f"{where} has no batch dimension")
-            batches.add(value.shape[0])
-            if spec is not None and not spec.matches(tuple(value.shape[1:])):
-                raise ValueError(f"{where} has per-example shape {tuple(value.shape[1:])}, expected {spec}")
-            if spec is not None and spec.dtype is not None and value.dtype != spec.dtype:
-                raise ValueError(f"{where} has dtype {value.dtype}, expected {spec.dtype}")
-            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-                raise ValueError(f"{where} contains NaN or inf")
-        if len(batches) > 1:
-            raise ValueError(f"the inputs have different batch sizes {sorted(batches)}")
+        _check_inputs(self, inputs, synchronise=True)
 
-    # -- pickling: the class is regenerated from its source ------------------------------
+    def _validate_inputs(self, *inputs: Tensor) -> None:
+        """Called first by the generated ``forward``: the input checks unless ``self.validate`` is False."""
+        if self.validate:
+            _check_inputs(self, inputs, synchronise=False)
+
+    # -- copying and pickling ------------------------------------------------------------
+    def __deepcopy__(self, memo: dict[int, Any]) -> CompiledDiagram:
+        """A copy with its own modules; the immutable values (diagram, morphism, symmetry, plan) are shared."""
+        for value in (self.diagram, self.morphism, self.symmetry, self._plan):
+            if value is not None:
+                memo.setdefault(id(value), value)
+        clone = type(self).__new__(type(self))  # the same generated class: no new code
+        memo[id(self)] = clone
+        clone.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return clone
+
     def __reduce__(self) -> Any:
-        state = self.__dict__.copy()
-        state["diagram"] = None  # diagrams do not pickle; the plan holds all the model needs
-        state["morphism"] = None  # C^G morphisms do not pickle yet
-        return (_restore, (type(self).__name__, self._source, self._functions), state)
+        # the class is regenerated from its source on loading; the diagram, morphism and symmetry pickle with it
+        return (_restore, (type(self).__name__, self._source, self._functions), self.__dict__.copy())
 
     # -- node-by-node evaluation ---------------------------------------------------------
     def _callable(self, step: _Step) -> Any:
@@ -428,20 +479,113 @@ def _as_outputs(step: _Step, result: Any) -> tuple[Any, ...]:
     return tuple(result)
 
 
+_classes = itertools.count()  # makes each generated class's file name unique (names only, no state)
+
+
 def _make_class(name: str, source: str, functions: tuple[tuple[str, Any], ...]) -> type[CompiledDiagram]:
+    """The class whose ``forward`` is ``source``; its ``linecache`` entry (for tracebacks) lives as long as it."""
     namespace: dict[str, Any] = dict(functions)
     namespace["torch"] = torch
-    filename = f"<markovcat-compiled {name} {abs(hash(source)):x}>"
+    filename = f"<markovcat-compiled {name} {next(_classes)}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(builtins.compile(source, filename, "exec"), namespace)
     cls = type(name, (CompiledDiagram,), {"forward": namespace["forward"], "_source": source,
                                           "_functions": functions, "__module__": __name__})
+    weakref.finalize(cls, linecache.cache.pop, filename, None)
     return cls
 
 
 def _restore(name: str, source: str, functions: tuple[tuple[str, Any], ...]) -> CompiledDiagram:
     cls = _make_class(name, source, functions)
     return cls.__new__(cls)
+
+
+def _assert_finite(value: Tensor, message: str) -> None:
+    """Assert on ``value``'s device that it holds no NaN or inf: one reduction (fused under ``torch.compile``),
+    no host synchronisation.
+
+    A failure raises ``RuntimeError(message)`` on the CPU and under ``torch.compile``; on CUDA it is a
+    device-side assertion, reported at the next synchronisation.
+    """
+    torch._assert_async(torch.isfinite(value).all(), message)
+
+
+@dataclass(frozen=True)
+class _InputCheck:
+    """What the validating ``forward`` checks of one input, prepared at compile time (strings included, so
+    that the checks do no formatting unless they fail, and read as constants under ``torch.compile``)."""
+
+    name: str  # "input 0 (type X, read by box 'net')"
+    spec: Spec | None
+    rank: int  # with the batch dimension (0: unknown, only a batch dimension is required)
+    shape: tuple[int, ...] | None  # the per-example shape when it has no free dimension
+    expected: str  # "(batch, 16, 3)"
+    described: str  # str(spec)
+
+    @classmethod
+    def of(cls, name: str, spec: Spec | None) -> _InputCheck:
+        if spec is None:
+            return cls(name, None, 0, None, "(batch, ...)", "unspecified")
+        shape = None if None in spec.shape else tuple(int(s) for s in spec.shape if s is not None)
+        expected = "(batch" + "".join(f", {'*' if s is None else s}" for s in spec.shape) + ")"
+        return cls(name, spec, len(spec.shape) + 1, shape, expected, str(spec))
+
+
+def _check_inputs(model: CompiledDiagram, inputs: Sequence[Any], synchronise: bool) -> None:
+    """The input checks of the validating ``forward`` (see the module docstring for what they prove)."""
+    checks: tuple[_InputCheck, ...] = model._plan["input_checks"]
+    if len(inputs) != len(checks):
+        raise TypeError(f"the diagram takes {len(checks)} inputs ({model._plan['signature']}), got {len(inputs)}")
+    reference: Tensor = model._ref  # type: ignore[assignment]
+    floating: torch.dtype | None = reference.dtype if model._typed else None
+    compiling = torch.compiler.is_compiling()
+    batch = None
+    for position, (value, check) in enumerate(zip(inputs, checks, strict=True)):
+        name, spec = check.name, check.spec
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{name} is {type(value).__name__}, not a tensor")
+        rank = value.dim()
+        if rank == 0 or (check.rank and rank != check.rank):
+            hint = ""
+            if spec is not None and rank == check.rank - 1 and spec.matches(tuple(value.shape)):
+                hint = ": it lacks the batch dimension; for one example use x.unsqueeze(0)"
+            raise ValueError(f"{name} has shape {tuple(value.shape)}; expected {check.expected}{hint}")
+        if spec is not None:
+            if not (value.shape[1:] == check.shape if check.shape is not None else spec.matches(value.shape[1:])):
+                raise ValueError(f"{name} has per-example shape {tuple(value.shape[1:])}, expected {check.described} "
+                                 f"(with the batch dimension in front)")
+            if spec.dtype is not None:
+                if value.dtype != spec.dtype:
+                    raise ValueError(f"{name} has dtype {value.dtype}, but its type is {check.described}: convert "
+                                     f"it with x.to({spec.dtype})")
+            elif not value.is_floating_point():
+                raise ValueError(f"{name} has dtype {value.dtype}, but its type is floating (Spec dtype None): "
+                                 f"convert it with x.to({floating or torch.get_default_dtype()}), or declare the "
+                                 f"type's dtype in its Spec")
+        if floating is not None and (spec is None or spec.dtype is None) and value.is_floating_point() \
+                and value.dtype != floating:
+            raise ValueError(f"{name} has dtype {value.dtype}, but the model's parameters are {floating}: convert "
+                             f"the input with x.to({floating}) or the model with model.to({value.dtype})")
+        if batch is None:
+            batch = value.shape[0]
+        elif value.shape[0] != batch:
+            sizes = ", ".join(f"input {i} has {x.shape[0]}" for i, x in enumerate(inputs[: position + 1]))
+            raise ValueError(f"the inputs have different batch sizes: {sizes}")
+        if value.is_floating_point() or value.is_complex():
+            if compiling or not (value.is_cpu or synchronise):
+                _assert_finite(value, f"{name} contains NaN or inf")  # traceable, no host synchronisation
+            elif not value.is_meta and not _finite_on_host(value):
+                raise ValueError(f"{name} contains NaN or inf")
+
+
+def _finite_on_host(value: Tensor) -> bool:
+    """Whether ``value`` is all finite, read back to the host: one sum, exact check only if the sum is not finite.
+
+    (A NaN or inf entry always makes the sum NaN or inf; a non-finite sum of finite entries is an overflow.)
+    """
+    if not value.is_complex() and math.isfinite(value.sum().item()):
+        return True
+    return bool(torch.isfinite(value).all())
 
 
 # --------------------------------------------------------------------------------------
@@ -452,6 +596,8 @@ def _generate(plan: dict[str, Any], samples: int | None, reduce: str | None) -> 
     args = [f"x{i}" for i in range(len(plan["inputs"]))]
     signature = ", ".join(["self", *args, "*"] + ([] if args else ["batch_size: int = 1"]) + ["generator=None"])
     lines = [f"def forward({signature}):"]
+    if args:
+        lines.append(f"    self._validate_inputs({', '.join(args)})  # unless model.validate is False")
     names: dict[int, str] = {}
     for i, wire in enumerate(plan["inputs"]):
         name = names[wire] = args[i]
@@ -475,7 +621,7 @@ def _generate(plan: dict[str, Any], samples: int | None, reduce: str | None) -> 
         targets = [f"w{w}" for w in step.outs]
         for w, t in zip(step.outs, targets, strict=False):
             names[w] = t
-        lines.append(f"    {', '.join(targets)} = {step.ref}({', '.join(call_args)})  # {step.name}")
+        lines.append(f"    {', '.join(targets)} = {step.ref}({', '.join(call_args)})  # {_comment(step.name)}")
     results = []
     for w in plan["outputs"]:
         value = names[w]
@@ -503,6 +649,7 @@ def compile(  # noqa: A001 - the backend's verb
     ave_samples: int = 32,
     fuse: bool = True,
     symmetry: Symmetry | None = None,
+    validate: bool = True,
 ) -> CompiledDiagram:
     """Compile ``diagram`` (or a C^G morphism, e.g. from :func:`markovcat.symmetrisation.sym`) to an ``nn.Module``.
 
@@ -517,6 +664,9 @@ def compile(  # noqa: A001 - the backend's verb
     the Monte-Carlo mean of its body over ``ave_samples`` samples, drawn in one batched pass.
     ``fuse=False`` ignores the interpretation's fusions.  The model keeps the C^G morphism
     as ``model.morphism`` and ``symmetry`` (the torch group and actions) as ``model.symmetry``.
+    ``validate=False`` compiles a ``forward`` that does not check its inputs (the bare fast path;
+    also ``model.validate = False`` later); see the module docstring for what the checks cover.
+    The interpretation's modules are never modified, not even for the dry run.
     """
     if not isinstance(interpretation, Interpretation):
         interpretation = Interpretation(boxes=interpretation)
@@ -538,6 +688,7 @@ def compile(  # noqa: A001 - the backend's verb
     if reduce is not None and samples is None:
         raise ValueError("reduce='mean' averages over samples: give samples=n as well")
     interpretation = _with_averages(diagram, interpretation, ave_samples, check)
+    specs = dict(interpretation.types)
     table = resolve(diagram, interpretation.boxes)
     modules: dict[str, nn.Module] = {}
     module_attr: dict[int, str] = {}
@@ -586,14 +737,16 @@ def compile(  # noqa: A001 - the backend's verb
         "steps": steps,
         "deterministic": all(s.deterministic for s in steps),
         "samples": samples,
-        "specs": dict(interpretation.types),
+        "specs": specs,
+        "input_checks": tuple(_InputCheck.of(_reader(i, wire, atom, steps), specs.get(atom)) for i, (wire, atom)
+                              in enumerate(zip(diagram.inputs, diagram.dom.atoms, strict=True))),
         "couplings": couplings,
         "signature": f"{diagram.label()} : {diagram.dom} -> {diagram.cod}",
     }
     source = _generate(plan, samples, reduce)
-    class_name = "Compiled_" + re.sub(r"\W", "_", name or diagram.label().replace("the diagram", "diagram"))
+    class_name = "Compiled_" + re.sub(r"[^0-9A-Za-z_]", "_", name or diagram.label().replace("the diagram", "diagram"))
     cls = _make_class(class_name, source, tuple(functions))
-    model = cls(plan, modules)
+    model = cls(plan, modules, validate)
     model.diagram = diagram
     model.morphism, model.symmetry = morphism, symmetry
     if check:
@@ -606,6 +759,12 @@ def compile(  # noqa: A001 - the backend's verb
     return model
 
 
+def _reader(position: int, wire: int, atom: str, steps: Sequence[_Step]) -> str:
+    """How errors name input ``position``: its type and the first box that reads it."""
+    reader = next((s.name for s in steps if wire in s.ins), None)
+    return f"input {position} (type {atom}" + ("" if reader is None else f", read by box {reader!r}") + ")"
+
+
 def _with_averages(diagram: Diagram, interpretation: Interpretation, samples: int, check: bool) -> Interpretation:
     from markovcat.symmetrisation import averaged
 
@@ -614,7 +773,7 @@ def _with_averages(diagram: Diagram, interpretation: Interpretation, samples: in
         body = None if name in interpretation.boxes else averaged(gen)
         if body is not None:
             extra[name] = compile(body, interpretation, samples=samples, reduce="mean", check=check,
-                                  name=f"ave_{name}")
+                                  name=f"ave_{name}", validate=False)  # its inputs are wires the outer model made
     return interpretation | Interpretation(extra) if extra else interpretation
 
 
