@@ -34,6 +34,7 @@ inputs.  The checks are data-dependent (one host sync): leave them off under
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -42,40 +43,130 @@ from torch import Tensor
 
 from markovcat.backends.torch.finite_groups import elements
 from markovcat.backends.torch.groups import LeftTranslation, TorchAction, as_rows, check_layout
-from markovcat.backends.torch.linalg import rand
+from markovcat.backends.torch.linalg import qr_positive, rand, to_special
 
-__all__ = ["PCACanonicaliser", "PCAFrames", "UniformFrame", "Centroid", "Lexsort", "OrbitArgmax", "LowerCholesky"]
+__all__ = ["PCACanonicaliser", "PCAFrames", "UniformFrame", "UniformPCAFrame", "Centroid", "Lexsort",
+           "RandomTiesLexsort", "OrbitArgmax", "LowerCholesky", "MomentCanonicaliser", "SortCanonicaliser",
+           "ROUNDING", "default_tol"]
+
+#: The rounding constant ``c`` of the error bounds: a computed covariance or moment vector is within
+#: ``c * eps`` (relative to its natural scale) of the exact one for the input, and of the one for the
+#: rotated input.  Calibrated with a safety factor of about 4 over the largest error observed in
+#: float32 and float64 on near-degenerate clouds (``tests/test_frames.py`` checks the bound holds).
+ROUNDING = 2.0
+
+_HALF = (torch.float16, torch.bfloat16)
+
+_ADVICE = ("To proceed: compute in float64 (cast the input and the model) if the input is not float64 already; "
+           "pass validate=False to accept a frame that may be that far off at such inputs; or use another gamma "
+           '(gamma="haar", or frame averaging).')
 
 
-def _refuse(bad: Tensor, what: str) -> None:
-    if bool(bad.any()):
-        index = int(bad.nonzero()[0, 0])
-        raise ValueError(f"degenerate input at batch index {index}: {what}, so it has no canonical element")
+def default_tol(dtype: torch.dtype) -> float:
+    """The default tolerance on a computed frame's error: ``sqrt(eps)`` of ``dtype`` (half the digits)."""
+    return float(torch.finfo(dtype).eps) ** 0.5
 
 
-def _principal_axes(x: Tensor, rtol: float, validate: bool, descending: bool = True) -> tuple[Tensor, Tensor]:
-    """Centred points and the covariance eigenvectors (columns, by decreasing or increasing eigenvalue), checked."""
-    if validate:
-        bad = ~torch.isfinite(x).flatten(1).all(-1)
-        if bool(bad.any()):
-            raise ValueError(f"the input at batch index {int(bad.nonzero()[0, 0])} contains NaN or inf")
-    y = x - x.mean(-2, keepdim=True)
-    cov = y.transpose(-1, -2) @ y / x.shape[-2]
+def _working(x: Tensor, what: str) -> Tensor:
+    """``x`` in the dtype the frame is computed in: float32 for half precision (no half eigh/QR), else ``x``'s own."""
+    if not x.is_floating_point():
+        raise TypeError(f"{what} needs floating-point input, got {x.dtype}: cast it to float32 or float64")
+    return x.float() if x.dtype in _HALF else x
+
+
+def _prescale(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``x / s`` with ``s = max |x_ij|`` per batch element (``x`` itself where ``x = 0``), and ``s``.
+
+    Frames do not depend on the scale, and the scaled cloud's squares and fifth powers
+    neither overflow nor underflow.  ``s`` is NaN or inf exactly where ``x`` is not finite.
+    """
+    s = torch.linalg.vector_norm(x, ord=math.inf, dim=(-2, -1), keepdim=True)
+    return x / s.clamp_min(torch.finfo(x.dtype).tiny), s
+
+
+def _first(mask: Tensor) -> int:
+    return int(mask.nonzero()[0, 0])
+
+
+def _raise_nonfinite(x: Tensor, what: str) -> None:
+    nonfinite = ~torch.isfinite(x.flatten(1)).all(-1)
+    if bool(nonfinite.any()):
+        raise ValueError(f"non-finite input (NaN or inf) at batch index {_first(nonfinite)} of {what}: the input "
+                         "itself is malformed, not its geometry; find where the NaN or inf comes from")
+
+
+Failure = tuple[Callable[[], Tensor], Callable[[int], str]]
+
+
+def _verdict(x: Tensor, what: str, refused: Tensor, failures: list[Failure]) -> None:
+    """Raise for the first refused batch element, with one host sync and nothing else when none is refused.
+
+    ``refused``: ``(batch,)``, True where the input is refused (NaN in the quantities
+    behind it must make it True, so non-finite input is refused without a check of its
+    own).  Only then are the reasons worked out: non-finite input first, then the first
+    of ``failures`` (a mask, computed lazily, and the message for a batch index) that
+    holds at the first refused index.
+    """
+    if not bool(refused.any()):  # the one host sync
+        return
+    _raise_nonfinite(x, what)
+    index = _first(refused)
+    for mask, message in failures:
+        if bool(mask()[index]):
+            raise ValueError(message(index))
+    raise ValueError(failures[-1][1](index))
+
+
+def _principal_axes(x: Tensor, descending: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Pre-scaled centred points, mean, eigenvalues and eigenvectors (columns) of the covariance, and the scale.
+
+    Computed in :func:`_working` precision on the pre-scaled cloud (:func:`_prescale`), so
+    any finite input works (``x * 1e20`` in float32 included).  A non-finite input gives a
+    finite frame here; callers propagate NaN from the returned scale.
+    """
+    xs, scale = _prescale(x)
+    mean = xs.mean(-2, keepdim=True)
+    y = xs - mean
+    cov = torch.nan_to_num(y.transpose(-1, -2) @ y / x.shape[-2], nan=0.0, posinf=0.0, neginf=0.0)
     values, vectors = torch.linalg.eigh(cov)
     if descending:
         values, vectors = values.flip(-1), vectors.flip(-1)
-    if validate:
-        top = values[..., 0 if descending else -1]
-        _refuse(~(top > torch.finfo(x.dtype).tiny), "all points coincide")
-        gaps = (values[..., :-1] - values[..., 1:]).abs().amin(-1) if x.shape[-1] > 1 else top
-        _refuse(~(gaps > rtol * top), "the covariance has repeated eigenvalues (the principal axes are not unique)")
-    return y, vectors
+    return y, mean, values, vectors, scale
 
 
-def _det_fix(frame: Tensor) -> Tensor:
-    """Flip the last column where the determinant is negative (lands in SO(d))."""
-    sign = torch.where(torch.linalg.det(frame) < 0, -1.0, 1.0).to(frame.dtype)
-    return torch.cat([frame[..., :-1], frame[..., -1:] * sign[..., None, None]], dim=-1)
+def _eigen_error(values: Tensor, mean: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """First-order bound on the error of the computed eigenvectors, and the smallest eigen-gap.
+
+    The computed covariance of the pre-scaled cloud (and of its rotation) is within
+    ``delta = ROUNDING * eps * (tr C + sqrt(tr C) (rms |x| + |mean|))`` of the exact one
+    (the second term: rounding in centring a cloud away from the origin), and by
+    Davis-Kahan each unit eigenvector moves by at most ``delta / gap`` where ``gap`` is
+    its distance to the other eigenvalues.  Returns ``(delta / min gap, min gap)``;
+    ``inf`` (or NaN) where the gap is zero.  Scale-invariant: every term scales as ``s^2``.
+    """
+    trace = values.sum(-1).clamp_min(0)
+    mu2 = (mean * mean).sum((-2, -1))
+    delta = ROUNDING * eps * (trace + trace.sqrt() * ((trace + mu2).sqrt() + mu2.sqrt()))
+    if values.shape[-1] < 2:
+        return torch.zeros_like(trace), trace
+    gap = (values[..., :-1] - values[..., 1:]).abs().amin(-1)
+    return delta / gap, gap
+
+
+def _pca_failures(error: Tensor, gap: Tensor, values: Tensor, tol: float, dtype: torch.dtype,
+                  what: str) -> list[Failure]:
+    name = str(dtype).replace("torch.", "")
+    return [
+        (lambda: ~(values.sum(-1) > 0), lambda i: f"degenerate point cloud at batch index {i} for {what}: all its "
+                                                  "points coincide, so it has no principal axes. Use another gamma "
+                                                  "(gamma=\"haar\")."),
+        (lambda: ~(error <= tol), lambda i: (
+            f"degenerate point cloud at batch index {i} for {what}: two eigenvalues of its covariance are too close "
+            f"for {name} (smallest gap {float(gap[i] / values[i].sum().clamp_min(1e-300)):.2g} of the total "
+            f"variance), so the computed principal axes may be off by up to {float(error[i]):.2g} "
+            f"(tolerance {tol:.2g}): the cloud is (nearly) symmetric and its principal axes are not well defined. "
+            + _ADVICE)),
+    ]
 
 
 class PCACanonicaliser:
@@ -83,29 +174,57 @@ class PCACanonicaliser:
 
     Columns: the centred covariance's eigenvectors by decreasing eigenvalue, each
     signed so that the third moment ``sum_i <x_i - c, v>^3`` is positive; for ``SO(d)``
-    the last column's sign makes the determinant ``+1`` instead.  Equivariant for
-    ``x -> x g^T`` (and invariant under translations); with ``layout="columns"`` for
-    ``(d, n)`` matrices and ``x -> g x``.  Degenerate (see the module docstring): NaN or
-    inf, coincident points, repeated eigenvalues, or a third moment ``<= rtol`` times
-    ``sum_i |<x_i - c, v>|^3`` on an axis whose sign it fixes.
+    the last column's sign makes the determinant ``+1`` instead.
+
+    Equivariant (``F(x g^T) = g F(x)``; with ``layout="columns"``, ``(d, n)`` matrices and
+    ``x -> g x``), and invariant under translations and scaling, exactly where the
+    eigenvalues are distinct and no fixed third moment vanishes.  With ``validate=True``
+    it refuses, naming the batch index: non-finite input; coincident points; eigenvalues
+    so close that the computed axes may be off by more than ``tol`` (the bound of
+    :func:`_eigen_error`, which follows the dtype's ``eps`` and the gaps achieved);
+    a third moment within its own rounding bound of zero (the sign would be a coin
+    flip).  ``tol`` defaults to :func:`default_tol` of the input's dtype.  With
+    ``validate=False`` nothing is checked and no host sync happens: the frame is
+    orthogonal and finite for finite input (NaN for non-finite input), but may be that
+    far off, or flipped, at such inputs.  Half precision is computed in float32 and
+    returned in the input's dtype (the tolerance still follows the input's ``eps``).
     """
 
     reason = "PCA axes rotate with the cloud and the third-moment sign rule is O(d)-invariant"
 
-    def __init__(self, special: bool = False, validate: bool = True, rtol: float = 1e-6, layout: str = "rows") -> None:
-        self.special, self.validate, self.rtol, self.layout = special, validate, rtol, check_layout(layout)
+    def __init__(self, special: bool = False, validate: bool = True, tol: float | None = None,
+                 layout: str = "rows") -> None:
+        self.special, self.validate, self.tol, self.layout = special, validate, tol, check_layout(layout)
 
     def __call__(self, x: Tensor) -> Tensor:
         x = as_rows(x, self.layout)
-        y, vectors = _principal_axes(x, self.rtol, self.validate)
+        w = _working(x, "PCACanonicaliser")
+        y, mean, values, vectors, scale = _principal_axes(w, descending=True)
         projections = y @ vectors
-        third, scale = (projections**3).sum(-2), (projections.abs() ** 3).sum(-2)
-        fixed = slice(0, x.shape[-1] - 1) if self.special else slice(None)
+        third = (projections**3).sum(-2)
         if self.validate:
-            _refuse(~(third.abs() > self.rtol * scale)[..., fixed].all(-1),
-                    "the cloud is symmetric along a principal axis (its third moment vanishes)")
-        frame = vectors * torch.where(third < 0, -1.0, 1.0).to(x.dtype).unsqueeze(-2)
-        return _det_fix(frame) if self.special else frame
+            eps, tol = float(torch.finfo(x.dtype).eps), self.tol or default_tol(x.dtype)
+            error, gap = _eigen_error(values, mean, eps)
+            # the third moment moves by at most 3 sum_i p_i^2 |dp_i|, |dp_i| <= (error + c eps)(|y_i| + |mean|)
+            weight = torch.linalg.vector_norm(y, dim=-1, keepdim=True) + torch.linalg.vector_norm(mean, dim=-1,
+                                                                                                    keepdim=True)
+            margin = 3 * (error.unsqueeze(-1) + ROUNDING * eps) * (weight.transpose(-1, -2) @ projections**2)[..., 0, :]
+            fixed = slice(0, x.shape[-1] - 1) if self.special else slice(None)
+            signed = (third.abs() > margin)[..., fixed]
+            refused = ~(error <= tol) | ~signed.all(-1) | ~torch.isfinite(scale.flatten(1)).all(-1)
+
+            def message(i: int) -> str:
+                axis = int((~signed[i]).nonzero()[0, 0])
+                return (f"degenerate point cloud at batch index {i} for PCACanonicaliser: it is (nearly) symmetric "
+                        f"along principal axis {axis}, whose third moment is within its rounding bound of zero, so "
+                        "the axis's sign is not determined. Use frame averaging over PCAFrames (no sign rule), "
+                        "or float64, or validate=False (accepting a possibly flipped axis), or gamma=\"haar\".")
+
+            failures = _pca_failures(error, gap, values, tol, x.dtype, "PCACanonicaliser")
+            _verdict(w, "PCACanonicaliser", refused, [*failures, (lambda: ~signed.all(-1), message)])
+        frame = vectors * torch.where(third < 0, -1.0, 1.0).to(w.dtype).unsqueeze(-2)
+        frame = to_special(frame) if self.special else frame
+        return (frame + (scale - scale)).to(x.dtype)  # NaN where the input is not finite
 
 
 class PCAFrames:
@@ -113,15 +232,18 @@ class PCAFrames:
 
     ``F(g.x) = g F(x)`` *as a set* (the order of the elements may differ), which is
     what frame averaging needs; no sign rule, so clouds symmetric along an axis are
-    fine.  Degenerate: NaN or inf, coincident points or repeated eigenvalues (the frame
-    is then a continuum).  ``layout="columns"``: ``(d, n)`` matrices acted on by ``g x``.
-    ``descending=False`` orders the eigenvectors by increasing eigenvalue: another
-    frame, so frame averages over it take other values.
+    fine.  Equivariant exactly where the covariance's eigenvalues are distinct.  With
+    ``validate=True`` it refuses non-finite input, coincident points, and eigenvalues so
+    close that the computed frame may be off by more than ``tol`` (as
+    :class:`PCACanonicaliser`, whose thresholds and half-precision policy it shares).
+    ``layout="columns"``: ``(d, n)`` matrices acted on by ``g x``.  ``descending=False``
+    orders the eigenvectors by increasing eigenvalue: another frame, so frame averages
+    over it take other values.
     """
 
-    def __init__(self, special: bool = False, validate: bool = True, rtol: float = 1e-6, layout: str = "rows",
+    def __init__(self, special: bool = False, validate: bool = True, tol: float | None = None, layout: str = "rows",
                  descending: bool = True) -> None:
-        self.special, self.validate, self.rtol = special, validate, rtol
+        self.special, self.validate, self.tol = special, validate, tol
         self.layout, self.descending = check_layout(layout), descending
 
     def signs(self, d: int, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -130,9 +252,16 @@ class PCAFrames:
 
     def __call__(self, x: Tensor) -> Tensor:
         x = as_rows(x, self.layout)
-        _, vectors = _principal_axes(x, self.rtol, self.validate, self.descending)
+        w = _working(x, "PCAFrames")
+        _, mean, values, vectors, scale = _principal_axes(w, self.descending)
+        if self.validate:
+            eps, tol = float(torch.finfo(x.dtype).eps), self.tol or default_tol(x.dtype)
+            error, gap = _eigen_error(values, mean, eps)
+            refused = ~(error <= tol) | ~torch.isfinite(scale.flatten(1)).all(-1)
+            _verdict(w, "PCAFrames", refused, _pca_failures(error, gap, values, tol, x.dtype, "PCAFrames"))
         if self.special:
-            vectors = _det_fix(vectors)
+            vectors = to_special(vectors)
+        vectors = (vectors + (scale - scale)).to(x.dtype)  # NaN where the input is not finite
         signs = self.signs(x.shape[-1], x.dtype, x.device)  # (m, d)
         return vectors.unsqueeze(-3) * signs.unsqueeze(-2)
 
@@ -163,7 +292,11 @@ class UniformFrame:
 
 
 class Centroid:
-    """``T(d)`` canonicalisation: ``x (n, d) |-> mean_i x_i`` (never degenerate)."""
+    """``T(d)`` canonicalisation: ``x (n, d) |-> mean_i x_i``; equivariant everywhere, never refuses.
+
+    Non-finite input gives a non-finite centroid (the compiled model's input check
+    refuses it first).
+    """
 
     reason = "mean(x + t) = mean(x) + t"
 
@@ -171,29 +304,102 @@ class Centroid:
         return x.mean(-2)
 
 
+_TIES = ("refuse", "allow")
+
+
+def _check_ties(ties: str) -> str:
+    if ties not in _TIES:
+        raise ValueError(f"ties must be 'refuse' or 'allow', got {ties!r}")
+    return ties
+
+
+def _identical_rows_message(what: str) -> Callable[[int], str]:
+    return lambda i: (
+        f"two rows of the set at batch index {i} are identical, so {what} has no unique canonical element: the set's "
+        "stabiliser is non-trivial and no deterministic canonicalisation is equivariant at it. If the output is "
+        "invariant, pass ties=\"allow\" (every tie-break gives the same canonical input, so the same output). For an "
+        "equivariant output, use gamma=\"canonical-random-ties\" (RandomTiesLexsort: ties broken uniformly at random, "
+        "exactly equivariant in distribution), average over the tie-breaking permutations (frame averaging), or "
+        "gamma=\"haar\".")
+
+
+def _lexsort(x: Tensor, order: Tensor) -> Tensor:
+    """Stable lexicographic sort of the rows of ``x (b, n, d)``, ties kept in the order ``order`` lists them."""
+    for k in reversed(range(x.shape[-1])):  # stable sorts, least significant column first
+        keys = torch.gather(x[..., k], -1, order)
+        order = torch.gather(order, -1, torch.sort(keys, dim=-1, stable=True).indices)
+    return order
+
+
+def _nonfinite(x: Tensor) -> tuple[Tensor, Callable[[int], str]]:
+    return ~torch.isfinite(x.flatten(1)).all(-1), lambda i: f"non-finite input (NaN or inf) at batch index {i}"
+
+
+def _verdict_of(x: Tensor, what: str, failures: list[tuple[Tensor, Callable[[int], str]]]) -> None:
+    """:func:`_verdict` for masks already computed (cheap ones): refused where any of them holds."""
+    refused = failures[0][0]
+    for mask, _ in failures[1:]:
+        refused = refused | mask
+    _verdict(x, what, refused, [(lambda mask=mask: mask, message) for mask, message in failures])
+
+
 class Lexsort:
     """``S_n`` canonicalisation of sets ``(n, d)``: the permutation ``p`` listing the rows in lexicographic order.
 
     ``p[i]`` is the index of the ``i``-th row in order (as ``argsort``), so
-    ``gamma(p'.x) = p' o gamma(x)`` and ``gamma(x)^-1 . x`` is the sorted set.  Degenerate:
-    two equal rows (the set's stabiliser is then non-trivial).
+    ``gamma(p'.x) = p' o gamma(x)`` and ``gamma(x)^-1 . x`` is the sorted set.  Exact (no
+    rounding is involved), so equivariant exactly where the rows are distinct.
+
+    Two identical rows (every zero-padded set has them) make the stabiliser
+    non-trivial.  ``ties="refuse"`` (the default, with ``validate=True``) raises there.
+    ``ties="allow"`` accepts them, ties kept in input order: every tie-break gives the
+    same sorted set, so an *invariant* output ``f(gamma(x)^-1 . x)`` is exactly
+    invariant; an *equivariant* output is then not equivariant at that input (use
+    :class:`RandomTiesLexsort`).  ``validate=True`` also refuses NaN or inf (one host
+    sync); ``validate=False`` checks nothing.
     """
 
     reason = "lexicographic order does not depend on the order the rows come in"
 
-    def __init__(self, validate: bool = True) -> None:
-        self.validate = validate
+    def __init__(self, validate: bool = True, ties: str = "refuse") -> None:
+        self.validate, self.ties = validate, _check_ties(ties)
 
     def __call__(self, x: Tensor) -> Tensor:
         batch, n, d = x.shape
-        order = torch.arange(n, device=x.device).expand(batch, n)
-        for k in reversed(range(d)):  # stable sorts, least significant column first
-            keys = torch.gather(x[..., k], -1, order)
-            order = torch.gather(order, -1, torch.sort(keys, dim=-1, stable=True).indices)
-        if self.validate and n > 1:
-            rows = torch.gather(x, -2, order.unsqueeze(-1).expand(batch, n, d))
-            _refuse((rows[:, 1:] == rows[:, :-1]).all(-1).any(-1), "two rows of the set are equal")
+        order = _lexsort(x, torch.arange(n, device=x.device).expand(batch, n))
+        if self.validate:
+            failures = [_nonfinite(x)]
+            if self.ties == "refuse" and n > 1:
+                rows = torch.gather(x, -2, order.unsqueeze(-1).expand(batch, n, d))
+                failures.append(((rows[:, 1:] == rows[:, :-1]).all(-1).any(-1), _identical_rows_message("Lexsort")))
+            _verdict_of(x, "Lexsort", failures)
         return order
+
+
+class RandomTiesLexsort:
+    """Stochastic ``S_n`` gamma on sets ``(n, d)``: lexicographic order, ties between identical rows broken at random.
+
+    ``gamma(x)`` is uniform over the permutations that sort ``x`` (index vectors, as
+    :class:`Lexsort`): a random permutation is drawn first (``generator=``), then a
+    stable lexicographic sort keeps identical rows in its order.  Sorting permutations of
+    ``p.x`` are ``p o`` those of ``x``, so ``gamma(p.x) = p o gamma(x)`` in law: an
+    equivariant Markov kernel everywhere, ties included, and ``sym`` with it is exactly
+    equivariant in distribution.  Without ties it equals :class:`Lexsort`.
+    ``validate=True`` refuses NaN or inf (one host sync).
+    """
+
+    reason = "ties broken uniformly at random among the sorting permutations: p o gamma(x) has the law of gamma(p.x)"
+    deterministic = False
+
+    def __init__(self, validate: bool = True) -> None:
+        self.validate = validate
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        batch, n, _ = x.shape
+        if self.validate:
+            _verdict_of(x, "RandomTiesLexsort", [_nonfinite(x)])
+        shuffle = torch.argsort(rand((batch, n), generator, torch.float64, x.device), dim=-1)
+        return _lexsort(x, shuffle)
 
 
 class OrbitArgmax:
@@ -202,15 +408,23 @@ class OrbitArgmax:
     ``gamma(g.x) = g gamma(x)`` because ``h |-> g h`` permutes the orbit.  ``score``
     defaults to a fixed random linear functional (``seed``) on the action's space.
     The group is enumerated once (at most ``limit`` elements; a group may provide its
-    own ``elements()``).  Degenerate: a tie for the maximum within ``rtol`` times the
-    largest score magnitude (e.g. an image with a rotational symmetry).
+    own ``elements()``).  Equivariant exactly where the best score is unique.
+
+    With ``validate=True`` it refuses non-finite input, and ties for the best score
+    (within ``rtol`` times the largest score magnitude; default ``ROUNDING * eps`` of the
+    scores' dtype).  A tie between elements ``h, h'`` with ``h^-1.x = h'^-1.x`` means the
+    input has a symmetry: ``ties="allow"`` accepts it (every choice gives the same
+    canonical input, so an invariant output is exact; an equivariant one is then not
+    equivariant at that input), ``ties="refuse"`` (the default) raises.  A tie between
+    different canonical inputs is always refused: choose another ``score`` or ``seed``.
     """
 
     reason = "h |-> g h permutes the orbit, so the argmax moves by g"
 
     def __init__(self, action: TorchAction, score: Callable[[Tensor], Tensor] | None = None,
-                 validate: bool = True, rtol: float = 1e-9, seed: int = 0, limit: int = 5040) -> None:
-        self.action, self.validate, self.rtol = action, validate, rtol
+                 validate: bool = True, rtol: float | None = None, seed: int = 0, limit: int = 5040,
+                 ties: str = "refuse") -> None:
+        self.action, self.validate, self.rtol, self.ties = action, validate, rtol, _check_ties(ties)
         if score is None:
             shape = tuple(int(s) for s in action.spec.shape)  # type: ignore[arg-type]
             score = _Linear(torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
@@ -225,10 +439,27 @@ class OrbitArgmax:
         moved = self.action.act(group.inv(hs), x.repeat_interleave(m, 0))
         scores = self.score(moved).reshape(batch, m)
         best = scores.argmax(-1)
-        if self.validate and m > 1:
-            top = scores.topk(2, dim=-1).values
-            _refuse(~(top[:, 0] - top[:, 1] > self.rtol * scores.abs().amax(-1)),
-                    "two elements of the orbit tie for the best score (the input has a symmetry)")
+        if self.validate:
+            failures = [_nonfinite(x)]
+            if m > 1:
+                rtol = self.rtol if self.rtol is not None else ROUNDING * float(torch.finfo(scores.dtype).eps)
+                top = scores.gather(-1, best.unsqueeze(-1))
+                near = top - scores <= rtol * scores.abs().amax(-1, keepdim=True)  # (batch, m), best included
+                flat = moved.reshape(batch, m, -1)
+                same = (flat == flat.gather(1, best[:, None, None].expand(batch, 1, flat.shape[-1]))).all(-1)
+                failures.append(((near & ~same).any(-1), lambda i: (
+                    f"two elements of the orbit of the input at batch index {i} tie for the best score but give "
+                    "different canonical inputs, so the choice is a matter of rounding: choose another score (or "
+                    "seed), or another gamma (gamma=\"haar\", or frame averaging)")))
+                if self.ties == "refuse":
+                    failures.append(((near & same).sum(-1) > 1, lambda i: (
+                        f"the input at batch index {i} has a symmetry (two elements of the group map it to the same "
+                        "canonical input), so it has no unique canonical element and no deterministic "
+                        "canonicalisation is equivariant at it. If the output is invariant, pass ties=\"allow\" "
+                        "(every choice gives the same canonical input). For an equivariant output, average over "
+                        "the tied elements (frame averaging, or gamma=\"haar\" for a finite group), or for S_n "
+                        "use gamma=\"canonical-random-ties\".")))
+            _verdict_of(x, "OrbitArgmax", failures)
         return candidates[best]
 
 
@@ -244,85 +475,135 @@ class LowerCholesky:
     """``x (d, n) |-> chol(x x^T)``, lower triangular with a positive diagonal: ``chol(A x x^T A^T) = A L Q`` for an
     orthogonal ``Q``, so it is GL-equivariant up to a right ``O(d)`` factor (absorbed by a Haar draw).
 
-    Degenerate: ``x`` not of full row rank (``x x^T`` singular), detected by the
-    factorisation failing or a pivot ``<= rtol`` times the largest; always refused,
-    since no fallback is GL-equivariant.
+    Always refuses (no fallback is GL-equivariant): non-finite input; and ``x`` not of
+    numerically full row rank, judged by the factorisation failing or the estimated
+    relative error ``ROUNDING * eps * (max pivot / min pivot)^2`` of the factor exceeding
+    ``tol`` (default :func:`default_tol` of the dtype; the pivot ratio squared is a lower
+    estimate of the condition number of ``x x^T``).  Half precision is computed in float32.
     """
 
-    def __init__(self, rtol: float = 1e-10) -> None:
-        self.rtol = rtol
+    def __init__(self, tol: float | None = None) -> None:
+        self.tol = tol
 
     def __call__(self, x: Tensor) -> Tensor:
-        gram = x @ x.transpose(-1, -2)
-        factor, info = torch.linalg.cholesky_ex(gram)
+        w = _working(x, "LowerCholesky")
+        xs, scale = _prescale(w)
+        factor, info = torch.linalg.cholesky_ex(torch.nan_to_num(xs @ xs.transpose(-1, -2), nan=0.0, posinf=0.0,
+                                                                 neginf=0.0))
         pivots = torch.diagonal(factor, dim1=-2, dim2=-1)
-        ok = (info == 0) & torch.isfinite(pivots).all(-1) & (pivots.amin(-1) > self.rtol * pivots.amax(-1).abs())
-        _refuse(~ok, "x x^T is singular (x does not have full row rank)")
-        return factor
+        eps, tol = float(torch.finfo(x.dtype).eps), self.tol or default_tol(x.dtype)
+        error = ROUNDING * eps * (pivots.amax(-1) / pivots.amin(-1)) ** 2
+        ok = (info == 0) & (error <= tol)
+        _verdict_of(w, "LowerCholesky", [_nonfinite(w), (~ok, lambda i: (
+            f"degenerate input at batch index {i} for LowerCholesky: x x^T is (numerically) singular, x does not "
+            f"have full row rank in {str(x.dtype).replace('torch.', '')}, so it has no GL canonical element. Use "
+            "float64 or another gamma."))])
+        return (factor * scale).to(x.dtype)
 
 
 class MomentCanonicaliser:
     """Deterministic O(d)-equivariant frame of a point cloud ``(n, d)`` (canonicalisation).
 
-    The frame is the Gram-Schmidt orthonormalisation (QR with positive diagonal) of the
-    ``d`` moment vectors ``v_k = sum_i |x_i|^(2k) x_i``, ``k = 0..d-1``; since
-    ``v_k(g x) = g v_k(x)`` and QR commutes with rotations, ``frame(g.x) = g frame(x)``.
-    A cloud whose moment vectors are (nearly) dependent, e.g. a planar or highly
-    symmetric one, has no well-defined frame: with ``validate=True`` (the default) that
-    raises a ``ValueError`` (a data-dependent check, so leave it off under ``torch.compile``);
-    with ``validate=False`` the frame is still orthogonal and finite, but not equivariant
-    there.  ``special=True`` gives an ``SO(d)`` frame: the last column's sign makes the
+    The frame is :func:`~markovcat.backends.torch.linalg.qr_positive`'s ``Q`` of the ``d``
+    moment vectors ``v_k = sum_i |x_i|^(2k) x_i``, ``k = 0..d-1``; since
+    ``v_k(g x) = g v_k(x)`` and QR with the sign fix commutes with rotations,
+    ``frame(g.x) = g frame(x)``, exactly where the moment vectors are independent.  The
+    cloud is first divided by its largest coordinate (``Q`` does not depend on the
+    scale), so the frame, and the verdict, are scale-invariant and any finite input
+    works.  ``special=True`` gives an ``SO(d)`` frame: the last column's sign makes the
     determinant 1, so only the first ``d - 1`` moment vectors need be independent.
-    ``layout="columns"`` takes ``(d, n)`` matrices acted on by ``x -> g x`` instead (see :func:`as_rows`).
+    ``layout="columns"`` takes ``(d, n)`` matrices acted on by ``x -> g x`` (see :func:`as_rows`).
+
+    ``validate=True`` (one host sync) refuses non-finite input, a cloud at the origin,
+    and clouds whose computed frame may be off by more than ``tol`` (default
+    :func:`default_tol` of the input dtype): the bound is the first-order QR perturbation
+    bound ``ROUNDING * eps * sqrt(2 d) * ||R_W^-1||_F`` for ``W``, the moment vectors each
+    divided by its natural scale ``sum_i |x_i|^(2k+1)`` (rounding moves each column of
+    ``W`` by about ``eps``).  Nearly planar, collinear or symmetric clouds are refused.
+    ``validate=False`` checks nothing, with no host sync: the frame is orthogonal and
+    finite for finite input (NaN for non-finite input), but may be that far off at such
+    inputs.  Half precision is computed in float32, returned in the input's dtype.
     """
 
     reason = "the moment frame is O(d)-equivariant: frame(g.x) = g frame(x)"
 
-    def __init__(self, validate: bool = True, rtol: float = 1e-6, special: bool = False, layout: str = "rows") -> None:
-        self.validate, self.rtol, self.special, self.layout = validate, rtol, special, check_layout(layout)
+    def __init__(self, validate: bool = True, tol: float | None = None, special: bool = False,
+                 layout: str = "rows") -> None:
+        self.validate, self.tol, self.special, self.layout = validate, tol, special, check_layout(layout)
 
     def __call__(self, x: Tensor) -> Tensor:
         x = as_rows(x, self.layout)
-        d = x.shape[-1]
-        norms = (x * x).sum(-1, keepdim=True)
-        v = torch.stack([(x * norms**k).sum(-2) for k in range(d)], dim=-1)
-        q, r = torch.linalg.qr(v)
-        diag = torch.diagonal(r, dim1=-2, dim2=-1)
+        w = _working(x, "MomentCanonicaliser")
+        d = w.shape[-1]
+        xs, scale = _prescale(w)
+        sq = (xs * xs).sum(-1, keepdim=True)
+        columns = [torch.ones_like(sq)]
+        for _ in range(d - 1):
+            columns.append(columns[-1] * sq)
+        powers = torch.cat(columns, dim=-1)  # (b, n, d): |x_i|^(2k)
+        q, r = qr_positive(xs.transpose(-1, -2) @ powers)  # columns v_k; NaN where the input is not finite
         if self.validate:
-            used = diag[..., : d - 1] if self.special and d > 1 else diag
-            ratio = used.abs().amin(-1) / diag.abs().amax(-1).clamp_min(torch.finfo(x.dtype).tiny)
-            bad = ~(ratio > self.rtol)
-            if bool(bad.any()):
-                index = int(bad.nonzero()[0, 0])
-                raise ValueError(
-                    f"degenerate point cloud at batch index {index}: its {d} moment vectors are (nearly) linearly "
-                    f"dependent (conditioning {float(ratio[index]):.2g} <= {self.rtol:g}), e.g. a planar, collinear "
-                    "or symmetric cloud, so it has no canonical frame"
-                )
-        q = q * torch.where(diag < 0, -1.0, 1.0).to(q.dtype).unsqueeze(-2)
-        if self.special:
-            flip = torch.where(torch.linalg.det(q) < 0, -1.0, 1.0).to(q.dtype)
-            q = torch.cat([q[..., :-1], q[..., -1:] * flip[..., None, None]], dim=-1)
-        return q
+            self._check(w, x.dtype, sq, powers, r, scale)
+        return (to_special(q) if self.special else q).to(x.dtype)
+
+    def _check(self, w: Tensor, dtype: torch.dtype, sq: Tensor, powers: Tensor, r: Tensor, scale: Tensor) -> None:
+        d = w.shape[-1]
+        eps, tol = float(torch.finfo(dtype).eps), self.tol or default_tol(dtype)
+        used = d - 1 if self.special else d
+        if used:
+            sizes = sq.sqrt().transpose(-1, -2) @ powers[..., :used]  # (b, 1, used): sum_i |x_i|^(2k+1)
+            rw = r[..., :used, :used] / sizes
+            eye = torch.eye(used, dtype=w.dtype, device=w.device)
+            inverse = torch.linalg.solve_triangular(rw, eye.expand_as(rw), upper=True)
+            error = ROUNDING * eps * math.sqrt(2 * d) * torch.linalg.matrix_norm(inverse)
+        else:  # SO(1): nothing to check but finiteness
+            error = (scale - scale).flatten(1)[:, 0]
+        name = str(dtype).replace("torch.", "")
+        _verdict(w, "MomentCanonicaliser", ~(error <= tol), [  # NaN for non-finite input or a cloud at the origin
+            (lambda: ~(scale.flatten(1) > 0).all(-1), lambda i: (
+                f"degenerate point cloud at batch index {i} for MomentCanonicaliser: all its points are at the "
+                "origin, so it has no moment frame. Use another gamma (gamma=\"haar\").")),
+            (lambda: ~(error <= tol), lambda i: (
+                f"degenerate point cloud at batch index {i} for MomentCanonicaliser: its {used} moment vectors are "
+                f"(nearly) linearly dependent for {name}, so the computed frame may be off by up to "
+                f"{float(error[i]):.2g} (tolerance {tol:.2g}); e.g. a planar, collinear or (nearly) symmetric "
+                "cloud. " + _ADVICE)),
+        ])
 
 
 class SortCanonicaliser:
     """Deterministic S_n-equivariant ``gamma : (n, d) -> S_n``: the permutation sorting a per-row score.
 
-    ``gamma(x) = argsort(x @ weights)``, so ``gamma(p.x) = p o gamma(x)``; tied scores
-    (e.g. repeated rows) make the frame ambiguous and, with ``validate=True``, raise.
+    ``gamma(x) = argsort(x @ weights)``, so ``gamma(p.x) = p o gamma(x)``, exactly where the
+    scores are distinct.  With ``validate=True`` (one host sync) it refuses non-finite
+    input and equal scores of different rows (choose other weights, or :class:`Lexsort`).
+    Equal scores of identical rows (a zero-padded set) are refused with
+    ``ties="refuse"`` (the default) and accepted with ``ties="allow"``: every tie-break
+    gives the same sorted set, so an invariant output is exact, an equivariant one is
+    then not equivariant at that input.
     """
 
-    def __init__(self, weights: Tensor, validate: bool = True) -> None:
-        self.weights, self.validate = weights, validate
+    reason = "sorting by a per-row score does not depend on the order the rows come in"
+
+    def __init__(self, weights: Tensor, validate: bool = True, ties: str = "refuse") -> None:
+        self.weights, self.validate, self.ties = weights, validate, _check_ties(ties)
 
     def __call__(self, x: Tensor) -> Tensor:
         score = torch.matmul(x, self.weights.to(x.dtype))
-        order = torch.argsort(score, dim=-1)
+        order = torch.argsort(score, dim=-1, stable=True)
         if self.validate:
+            batch, n, d = x.shape
             ordered = torch.gather(score, -1, order)
-            if bool((ordered[..., 1:] == ordered[..., :-1]).any()):
-                raise ValueError("tied sorting scores: two rows of a set score equally, so its ordering is ambiguous")
+            rows = torch.gather(x, -2, order.unsqueeze(-1).expand(batch, n, d))
+            tied = ordered[..., 1:] == ordered[..., :-1]
+            identical = (rows[:, 1:] == rows[:, :-1]).all(-1)
+            failures = [_nonfinite(x), ((tied & ~identical).any(-1), lambda i: (
+                f"tied sorting scores: two different rows of the set at batch index {i} have equal sorting scores, "
+                "so its ordering is ambiguous: choose other weights, or use Lexsort"))]
+            if self.ties == "refuse":
+                identical_rows = _identical_rows_message("SortCanonicaliser")
+                failures.append(((tied & identical).any(-1), lambda i: "tied sorting scores: " + identical_rows(i)))
+            _verdict_of(x, "SortCanonicaliser", failures)
         return order
 
 
@@ -331,15 +612,15 @@ class UniformPCAFrame(UniformFrame):
 
     ``elements(x)`` is ``{V diag(s)}``, ``V`` the centred covariance's eigenvectors by increasing
     eigenvalue, over ``s in {+-1}^d`` (for SO(d) the ``2^(d-1)`` with ``det = +1``), so
-    ``F(g.x) = g F(x)`` as a set; degenerate inputs (NaN, repeated eigenvalues) raise ``ValueError``
-    (see :mod:`markovcat.backends.torch.frames`).  Calling it draws one element uniformly (``generator=``);
-    its ``coupling`` ``r -> g r`` preserves that law, so checks of sampled frames are pathwise.
+    ``F(g.x) = g F(x)`` as a set; inputs refused by :class:`PCAFrames` (non-finite, coincident
+    points, eigenvalues too close for the dtype) raise ``ValueError``.  Calling it draws one element uniformly
+    (``generator=``); its ``coupling`` ``r -> g r`` preserves that law, so checks of sampled frames are pathwise.
     """
 
     reason = "the PCA frame is O(d)-equivariant: F(g.x) = g F(x) as a set, so Unif F(x) is too"
 
-    def __init__(self, group: Any, layout: str = "rows", rtol: float = 1e-6, validate: bool = True) -> None:
+    def __init__(self, group: Any, layout: str = "rows", tol: float | None = None, validate: bool = True) -> None:
         if type(group).__name__ != "Orthogonal":
             raise TypeError(f"UniformPCAFrame is a frame for O(d) or SO(d), got {group!r}")
         self.group, self.coupling = group, LeftTranslation(group)
-        super().__init__(PCAFrames(group.special, validate, rtol, layout, descending=False))
+        super().__init__(PCAFrames(group.special, validate, tol, layout, descending=False))

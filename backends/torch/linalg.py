@@ -1,18 +1,23 @@
-"""Batched QR for small matrices, with a positive diagonal in R.
+"""Linear algebra shared by the torch backend: one QR with the sign fix, the SO(d) flip, samplers, ``accepts``.
+
+:func:`qr_positive` is the only QR factorisation in the backend.  Every orthogonal
+matrix the backend makes from a general one goes through it: Haar draws
+(:func:`haar_orthogonal`), projections of network outputs onto O(d)
+(:func:`orthonormalise`, used by the learned and recursive gammas) and the moment
+frame (:class:`~markovcat.backends.torch.frames.MomentCanonicaliser`).  :func:`to_special`
+is the only determinant flip onto SO(d).
 
 ``torch.linalg.qr`` on CUDA factors a batch of small matrices one by one (about 2,300
-kernel launches and 10 ms for 256 matrices of size 3 x 3 on an H200), which dominated
-a symmetrised model's step.  For small ``d`` the Gram-Schmidt process on whole
-batches is a handful of fused tensor operations on any device, and it is
-differentiable by autograd.
+kernel launches and 10 ms for 256 matrices of size 3 x 3 on an H200).  For small ``d``
+the Gram-Schmidt process on whole batches is a handful of fused tensor operations, and
+it is differentiable by autograd; on the CPU, LAPACK's Householder QR is the faster, so
+:func:`qr_positive` picks by device.  Each column is orthogonalised twice
+("twice is enough", Giraud et al. 2005), which keeps ``Q`` orthogonal to working
+precision.
 
-Gram-Schmidt yields the unique ``Q`` whose ``R`` has a positive diagonal: exactly
-"QR with the sign fix", so QR of a Gaussian matrix gives a Haar-distributed element
-of O(d).  Each column is orthogonalised twice ("twice is enough", Giraud et al.
-2005), which keeps ``Q`` orthogonal to working precision unless the input is
-numerically rank deficient; a rank-deficient input gives non-finite columns, so
-callers that cannot rule it out must check (Gaussian draws are full rank with
-probability one).
+The sign fix: ``Q`` is the unique factor whose ``R`` has a positive diagonal, so
+``Q(g a) = g Q(a)`` for orthogonal ``g``, and QR of a Gaussian matrix gives a
+Haar-distributed element of O(d).
 
 >>> import torch
 >>> a = torch.randn(4, 3, 3, dtype=torch.float64)
@@ -30,64 +35,116 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["qr_positive", "SMALL", "orthonormalise", "haar_orthogonal", "randn", "rand", "accepts"]
+__all__ = ["qr_positive", "SMALL", "orthonormalise", "to_special", "haar_orthogonal", "randn", "rand", "accepts"]
 
-#: Up to this many columns the batched Gram-Schmidt process is used; beyond, Householder.
+#: Up to this many columns the batched Gram-Schmidt process is used; beyond, Householder (``torch.linalg.qr``).
 SMALL = 16
 
+#: A column whose residual after orthogonalisation is at most this many machine epsilons times the column's
+#: norm counts as dependent on the previous ones (see :func:`qr_positive`).
+DEPENDENT = 64
 
-def qr_positive(a: Tensor) -> tuple[Tensor, Tensor]:
-    """``a = q @ r`` for ``a`` of shape ``(..., n, d)``, ``n >= d``, ``q`` orthonormal columns, ``diag(r) > 0``."""
+
+def qr_positive(a: Tensor, method: str = "auto", complete: bool = True) -> tuple[Tensor, Tensor]:
+    """``a = q @ r`` for ``a (..., n, d)``, ``n >= d``: ``q`` with orthonormal columns, ``r`` upper triangular.
+
+    Where ``a`` has full column rank, ``diag(r) > 0``: the unique such factorisation, so
+    ``qr_positive(g a) = (g q, r)`` for every orthogonal ``g`` (up to rounding).
+
+    ``method``: ``"householder"`` (``torch.linalg.qr``, then the sign fix),
+    ``"gram-schmidt"`` (batched, ``d <= SMALL`` only), or ``"auto"``: Householder on the
+    CPU, where LAPACK's batched factorisation is the faster, and for ``d > SMALL``;
+    Gram-Schmidt on other devices.  Both give the same ``q`` at full rank (up to rounding).
+
+    Never NaN for finite ``a``.  Where a column of ``a`` is (numerically) dependent on the
+    previous ones, ``q``'s column is a unit vector orthogonal to the previous ones chosen
+    without reference to ``a`` (Householder's choice; for Gram-Schmidt the standard basis
+    vector farthest from the span so far), ``r``'s diagonal entry there is about zero (its
+    sign is not fixed), and ``q @ r = a`` still holds up to rounding; equivariance is lost
+    at such an input.  "Dependent", for Gram-Schmidt, means a residual at most
+    ``DEPENDENT * eps`` times the column's norm.  ``complete=False`` skips that completion
+    in Gram-Schmidt (the column is then left unnormalised, finite but not unit): for
+    inputs of full rank with probability one, such as Gaussian draws.  A non-finite ``a``
+    gives a non-finite result.
+
+    Differentiable by autograd; the gradient is finite where ``a`` has full rank.
+    """
     n, d = a.shape[-2], a.shape[-1]
     if n < d:
         raise ValueError(f"qr_positive needs at least as many rows as columns, got a {n} x {d} matrix")
-    if d > SMALL:
+    if method not in ("auto", "householder", "gram-schmidt"):
+        raise ValueError(f"unknown QR method {method!r}: use 'auto', 'householder' or 'gram-schmidt'")
+    if method == "gram-schmidt" and d > SMALL:
+        raise ValueError(f"the batched Gram-Schmidt QR is for at most {SMALL} columns, got {d}: use 'householder'")
+    if method == "householder" or (method == "auto" and (d > SMALL or a.device.type == "cpu")):
         q, r = torch.linalg.qr(a)
-        signs = torch.sgn(torch.diagonal(r, dim1=-2, dim2=-1))
-        return q * signs.unsqueeze(-2), r * signs.unsqueeze(-1)
+        sign = torch.where(torch.diagonal(r, dim1=-2, dim2=-1) < 0, -1.0, 1.0).to(a.dtype)
+        return q * sign.unsqueeze(-2), r * sign.unsqueeze(-1)
+    return _gram_schmidt(a, complete)
+
+
+def _gram_schmidt(a: Tensor, complete: bool) -> tuple[Tensor, Tensor]:
+    n, d = a.shape[-2], a.shape[-1]
+    tolerance = DEPENDENT * torch.finfo(a.dtype).eps
+    eye = torch.eye(n, dtype=a.dtype, device=a.device)
     columns: list[Tensor] = []
     for j in range(d):
         v = a[..., j]
         for _ in range(2):
             for q_i in columns:
                 v = v - (q_i * v).sum(-1, keepdim=True) * q_i
-        columns.append(v / torch.linalg.vector_norm(v, dim=-1, keepdim=True))
+        norm = torch.linalg.vector_norm(v, dim=-1, keepdim=True)
+        independent = ~(norm <= tolerance * torch.linalg.vector_norm(a[..., j], dim=-1, keepdim=True))  # NaN stays
+        column = v / torch.where(independent, norm, torch.ones_like(norm))
+        if complete:  # the standard basis vector farthest from the span so far, normalised
+            if columns:
+                span = torch.stack(columns, dim=-1)
+                residuals = eye - span @ span.transpose(-1, -2)  # column i: e_i minus its projection
+                lengths = torch.linalg.vector_norm(residuals, dim=-2, keepdim=True)  # (..., 1, n)
+                best = lengths.argmax(-1, keepdim=True)  # (..., 1, 1)
+                fallback = (torch.gather(residuals, -1, best.expand(*best.shape[:-2], n, 1))
+                            / torch.gather(lengths, -1, best)).squeeze(-1)
+            else:
+                fallback = eye[0].expand_as(v)
+            column = torch.where(independent, column, fallback.detach())
+        columns.append(column)
     q = torch.stack(columns, dim=-1)
-    r = torch.triu(q.transpose(-2, -1) @ a)
-    return q, r
+    return q, torch.triu(q.transpose(-2, -1) @ a)
+
+
+def to_special(q: Tensor) -> Tensor:
+    """Flip the sign of the last column of ``q (..., d, d)`` where ``det q < 0``: O(d) onto SO(d).
+
+    ``to_special(g q) = g to_special(q)`` for ``g`` in SO(d) (the flip depends on
+    ``det q`` only), so it keeps SO(d)-equivariance, and it maps Haar on O(d) to Haar
+    on SO(d).
+    """
+    sign = torch.where(torch.linalg.det(q) < 0, -1.0, 1.0).to(q.dtype)
+    return torch.cat([q[..., :-1], q[..., -1:] * sign[..., None, None]], dim=-1)
 
 
 def orthonormalise(m: Tensor, special: bool = False) -> Tensor:
-    """``Q`` of the QR factorisation of ``m (.., d, d)`` with ``diag(R) >= 0``; ``Q(g m) = g Q(m)`` for ``g`` in O(d).
+    """``q`` of :func:`qr_positive` of ``m (..., d, d)``: ``Q(g m) = g Q(m)`` for ``g`` in O(d).
 
-    Householder QR always returns an orthogonal ``Q``; a zero pivot keeps its column's
-    sign (no NaN), though equivariance is then lost at that input.  ``special=True``
-    multiplies the first column by ``det Q``, landing in SO(d) (still ``Q(g m) = g Q(m)``
-    for ``g`` in SO(d)).
+    Always orthogonal, never NaN for finite ``m``: at a singular ``m`` the columns past
+    the rank are completed to an orthonormal basis without reference to ``m`` (see
+    :func:`qr_positive`; ``orthonormalise(0)`` is the identity), and equivariance is lost
+    at that input.  ``special=True`` applies :func:`to_special`, landing in SO(d) (still
+    ``Q(g m) = g Q(m)`` for ``g`` in SO(d)).  Differentiable (it feeds learned gammas).
     """
-    q, r = torch.linalg.qr(m)
-    sign = torch.where(torch.diagonal(r, dim1=-2, dim2=-1) < 0, -1.0, 1.0).to(m.dtype)
-    q = q * sign.unsqueeze(-2)
-    if special:
-        flip = torch.sgn(torch.linalg.det(q))
-        q = torch.cat([q[..., :1] * flip[..., None, None], q[..., 1:]], dim=-1)
-    return q
+    q, _ = qr_positive(m)
+    return to_special(q) if special else q
 
 
 def haar_orthogonal(batch: int, d: int, generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
                     device: torch.device | str = "cpu", special: bool = False) -> Tensor:
-    """``batch`` Haar-distributed elements of O(d) (or SO(d)): QR of a Gaussian matrix with the sign fix.
+    """``batch`` Haar-distributed elements of O(d) (or SO(d)): :func:`qr_positive` of a Gaussian matrix.
 
-    The factorisation is :func:`markovcat.backends.torch.linalg.qr_positive` (batched Gram-Schmidt
-    for small ``d``, whose ``R`` has a positive diagonal: the sign fix built in).
+    ``special=True`` applies :func:`to_special`.
     """
     dtype = dtype or torch.get_default_dtype()
-    z = randn((batch, d, d), generator, dtype, device)
-    q, _ = qr_positive(z)
-    if special:
-        flip = torch.sgn(torch.linalg.det(q))
-        q = torch.cat([q[..., :1] * flip[:, None, None], q[..., 1:]], dim=-1)
-    return q
+    q, _ = qr_positive(randn((batch, d, d), generator, dtype, device), complete=False)
+    return to_special(q) if special else q
 
 
 def randn(shape: Sequence[Any], generator: torch.Generator | None, dtype: torch.dtype,
