@@ -206,3 +206,81 @@ def test_c4_symmetrisation_of_a_cnn_on_images() -> None:
     report = check_equivariance(model, c4, images)
     assert report.passed and report.method == "pathwise" and report.statistic == 0.0
     assert not check_equivariance(mct.compile(k, interpretation), c4, images).passed  # (3, 1) kernels: not C4
+
+
+def _cubic(x: torch.Tensor) -> torch.Tensor:
+    return x * (x**2).sum(-1, keepdim=True)  # O(3)-equivariant per point
+
+
+class _PointLinear(torch.nn.Module):
+    """A linear map on the point axis (mixes points, not coordinates): O(3)-equivariant."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(n, n, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.transpose(-1, -2)).transpose(-1, -2)
+
+
+def _sym_of_equivariant(k) -> tuple[mct.CompiledDiagram, ex.Setup]:  # type: ignore[no-untyped-def]
+    setup = ex.haar_sym(hidden=8)
+    return mct.compile(setup.diagram, setup.interpretation.override({"mlp": k})), setup
+
+
+@pytest.mark.parametrize(("k", "dtype", "seeds"), [(_cubic, torch.float32, (0, 1, 2)), (_cubic, torch.float64, (1, 2)),
+                                                  (_PointLinear(16), torch.float32, (0, 1))])
+def test_outputs_equal_up_to_rounding_are_not_rejected(k, dtype: torch.dtype, seeds: tuple[int, ...]) -> None:  # type: ignore[no-untyped-def]
+    """sym of an equivariant map is deterministic up to rounding: the energy test must not see the rounding."""
+    model, setup = _sym_of_equivariant(k)
+    for seed in seeds:
+        report = check_equivariance(model, setup.group, setup.action, method="two-sample", seed=seed, dtype=dtype)
+        assert report.passed and report.p_value is not None and report.p_value >= 0.5, str(report)
+
+
+class _InverseAction:
+    """The output acted on by g^-1: a wrong output action, for checking that the rounding floor hides nothing."""
+
+    def __init__(self, action: mct.TorchAction) -> None:
+        self.action, self.name = action, f"inverse {action.name}"
+
+    def act(self, g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.action.act(g.transpose(-1, -2), x)
+
+
+def test_outputs_equal_up_to_rounding_are_still_caught_when_broken() -> None:
+    model, setup = _sym_of_equivariant(_cubic)
+    report = check_equivariance(model, setup.group, setup.action, _InverseAction(setup.action), method="two-sample")
+    assert not report.passed and report.p_value is not None and report.p_value < 0.01, str(report)
+    offset = 1e-3 * torch.ones(16, 3)  # a fixed translation of relative size 1e-3: not O(3)-equivariant
+
+    def shifted(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return model(x, generator=generator) + offset.to(x.dtype)
+
+    report = check_equivariance(shifted, setup.group, setup.action, stochastic=True)
+    assert not report.passed and report.p_value is not None and report.p_value < 0.01, str(report)
+
+
+def test_energy_test_has_a_rounding_floor() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 48, generator=g, dtype=torch.float64).repeat(100, 1)
+    noise = 1e-13 * torch.randn(200, 48, generator=g, dtype=torch.float64)
+    a, b = x + noise[:100], x + noise[100:] + 1e-12  # equal up to rounding (float64), offset by 10x the noise
+    _, p = energy_test(a, b, 999, g)
+    assert p == 1.0
+    _, p_exact = energy_test(a, b, 999, g, floor=0.0)  # without the floor the rounding difference is "significant"
+    assert p_exact < 0.01
+    _, p_far = energy_test(a, b + 1e-3, 999, g)  # a difference above the floor is still seen
+    assert p_far == pytest.approx(1 / 1000)
+
+
+def test_str_report_keeps_the_users_print_options(models) -> None:  # type: ignore[no-untyped-def]
+    saved = dict(vars(torch._tensor_str.PRINT_OPTS))
+    try:
+        torch.set_printoptions(precision=7, threshold=5, edgeitems=1, linewidth=50, sci_mode=True)
+        mine = dict(vars(torch._tensor_str.PRINT_OPTS))
+        text = str(check(models["plain"]))
+        assert "k(g.x) =" in text
+        assert dict(vars(torch._tensor_str.PRINT_OPTS)) == mine
+    finally:
+        torch.set_printoptions(**saved)
