@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pytest
@@ -15,6 +16,7 @@ from markovcat.backends.torch.gammas import Gamma
 gm = mct.gammas
 O3, SO3, N = mct.Orthogonal(3), mct.Orthogonal(3, special=True), 10
 S6, P6 = mct.Symmetric(6), mct.PermutationMatrices(6)
+T3, C4, D4 = mct.Translation(3), mct.Cyclic(4), mct.Dihedral(4)  # one object per group: actions are built from it
 
 
 def seeded(seed: int = 0) -> torch.Generator:
@@ -31,23 +33,21 @@ BUILDERS: dict[str, Callable[[], Gamma]] = {
     "PCA SO(3)": lambda: gm.canonical(mct.PCACanonicaliser(special=True), SO3, SO3.points(N)),
     "Gram-Schmidt O(3)": lambda: gm.canonical(mct.MomentCanonicaliser(), O3, O3.points(N)),
     "Gram-Schmidt SO(3)": lambda: gm.canonical(mct.MomentCanonicaliser(special=True), SO3, SO3.points(N)),
-    "centroid T(3)": lambda: gm.canonical(mct.Centroid(), mct.Translation(3), mct.Translation(3).points(N)),
+    "centroid T(3)": lambda: gm.canonical(mct.Centroid(), T3, T3.points(N)),
     "lexsort S6": lambda: gm.canonical(mct.Lexsort(), S6, S6.sets(2)),
-    "orbit argmax C4": lambda: gm.canonical(mct.OrbitArgmax(mct.Cyclic(4).images(2, 5)), mct.Cyclic(4),
-                                            mct.Cyclic(4).images(2, 5)),
-    "orbit argmax D4": lambda: gm.canonical(mct.OrbitArgmax(mct.Dihedral(4).images(1, 5)), mct.Dihedral(4),
-                                            mct.Dihedral(4).images(1, 5)),
+    "orbit argmax C4": lambda: gm.canonical(mct.OrbitArgmax(C4.images(2, 5)), C4, C4.images(2, 5)),
+    "orbit argmax D4": lambda: gm.canonical(mct.OrbitArgmax(D4.images(1, 5)), D4, D4.images(1, 5)),
     "E(3) centroid + PCA": lambda: gm.euclidean(gm.canonical(mct.PCACanonicaliser(), O3, O3.points(N)),
                                                 mct.Euclidean(3)),
     "SE(3) centroid + PCA": lambda: gm.euclidean(gm.canonical(mct.PCACanonicaliser(special=True), SO3, SO3.points(N)),
                                                  mct.Euclidean(3, special=True)),
-    "Haar O(3)": lambda: gm.haar(O3, O3.points(N)),
-    "Haar D4": lambda: gm.haar(mct.Dihedral(4), mct.Dihedral(4).images(1, 4)),
+    "Haar O(3)": lambda: gm.haar_gamma(O3, O3.points(N)),
+    "Haar D4": lambda: gm.haar_gamma(D4, D4.images(1, 4)),
     "Kim et al. O(3)": lambda: gm.noise_outsourced(gm.EquivariantVectors(3), O3, O3.points(N), O3.points(4)),
     "recursive O(3)": lambda: gm.recursive(point_mlp_frame(), O3, O3.points(N), (3, 3)),
     "E(3) centroid + recursive": lambda: gm.euclidean(gm.recursive(point_mlp_frame(), O3, O3.points(N), (3, 3)),
                                                       mct.Euclidean(3)),
-    "E(3) centroid + Haar": lambda: gm.euclidean(gm.haar(O3, O3.points(N)), mct.Euclidean(3)),
+    "E(3) centroid + Haar": lambda: gm.euclidean(gm.haar_gamma(O3, O3.points(N)), mct.Euclidean(3)),
     "noisy sort S6": lambda: gm.noisy_sort(nn.Linear(2, 1), S6, S6.sets(2)),
     "noisy sort S6 (matrices)": lambda: gm.noisy_sort(nn.Linear(2, 1), P6, P6.sets(2)),
     "GL(3) Cholesky": lambda: gm.general_linear(mct.GeneralLinear(3), 8),
@@ -116,16 +116,16 @@ def test_degenerate_inputs_raise_clear_errors_not_nans() -> None:
     x = torch.randn(4, N, 3, generator=seeded(), dtype=torch.float64)
     coincident = x.clone()
     coincident[1] = 1.0
-    with pytest.raises(ValueError, match="batch index 1: all points coincide"):
+    with pytest.raises(ValueError, match="batch index 1 .*all its points coincide"):
         mct.PCACanonicaliser()(coincident)
     sphere = x.clone()
     sphere[2] = torch.cat([torch.eye(3), -torch.eye(3), torch.zeros(4, 3)]).double()  # isotropic: equal eigenvalues
     for frame in (mct.PCACanonicaliser(), mct.PCAFrames()):
-        with pytest.raises(ValueError, match="batch index 2: the covariance has repeated eigenvalues"):
+        with pytest.raises(ValueError, match="batch index 2 .*eigenvalues of its covariance are too close"):
             frame(sphere)
     symmetric = x.clone()
     symmetric[3] = torch.cat([x[3, :5], -x[3, :5]])  # centrally symmetric: every third moment vanishes
-    with pytest.raises(ValueError, match="batch index 3: the cloud is symmetric"):
+    with pytest.raises(ValueError, match="batch index 3 .*symmetric along principal axis"):
         mct.PCACanonicaliser()(symmetric)
     assert mct.PCAFrames()(symmetric).isfinite().all()  # frames need no sign rule
     for bad in (coincident, sphere, symmetric):  # the documented fallback: finite, orthogonal, not equivariant
@@ -134,12 +134,12 @@ def test_degenerate_inputs_raise_clear_errors_not_nans() -> None:
         assert torch.allclose(frame.transpose(-1, -2) @ frame, torch.eye(3, dtype=torch.float64), atol=1e-10)
     singular = torch.randn(3, 3, 8, generator=seeded(1), dtype=torch.float64)
     singular[0, 2] = singular[0, 0] + singular[0, 1]
-    with pytest.raises(ValueError, match="batch index 0: x x\\^T is singular"):
+    with pytest.raises(ValueError, match="batch index 0 .*x x\\^T is \\(numerically\\) singular"):
         mct.LowerCholesky()(singular)
-    with pytest.raises(ValueError, match="two rows of the set are equal"):
+    with pytest.raises(ValueError, match="two rows of the set at batch index 0 are identical"):
         mct.Lexsort()(torch.tensor([[[1.0, 2.0], [0.0, 1.0], [1.0, 2.0]]]))
     symmetric_image = torch.ones(1, 1, 4, 4)
-    with pytest.raises(ValueError, match="tie for the best score"):
+    with pytest.raises(ValueError, match="batch index 0 has a symmetry"):
         mct.OrbitArgmax(mct.Cyclic(4).images(1, 4))(symmetric_image)
     zero = gm.orthonormalise(torch.zeros(2, 3, 3, dtype=torch.float64))  # rank 0: still orthogonal, no NaN
     assert torch.allclose(zero.transpose(-1, -2) @ zero, torch.eye(3, dtype=torch.float64), atol=1e-12)
@@ -193,3 +193,123 @@ def test_two_sample_check_of_the_gl_gamma_false_alarms_and_power() -> None:
     alarms = sum(not good.check(seed=s).passed for s in range(40))
     caught = sum(not bad.check(seed=s).passed for s in range(40))
     assert alarms <= 3 and caught == 40, (alarms, caught)
+
+
+# -- one gamma type: guarantees, immutability, conversion ------------------------------------------------
+KINDS = {"Haar O(3)": "in law", "Haar D4": "in law", "Kim et al. O(3)": "in law", "recursive O(3)": "in law",
+         "E(3) centroid + recursive": "in law", "E(3) centroid + Haar": "in law", "noisy sort S6": "in law",
+         "noisy sort S6 (matrices)": "in law", "GL(3) Cholesky": "in law", "uniform PCA frame O(3)": "in law"}
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_every_built_in_gamma_states_its_guarantee_in_its_evidence(name: str) -> None:
+    gamma = BUILDERS[name]()
+    assert isinstance(gamma, Gamma)
+    assert gamma.guarantee.kind == KINDS.get(name, "exact")
+    assert (gamma.guarantee.kind == "exact") == gamma.deterministic
+    reasons = [a.reason for a in gamma.morphism.assumptions()]
+    assert any(gamma.guarantee.sentence in r or r in gamma.guarantee.sentence for r in reasons), reasons
+    assert gamma.guarantee.kind in gamma.explain()
+
+
+def test_gammas_are_immutable_and_refuse_inconsistent_guarantees() -> None:
+    gamma = gm.haar_gamma(O3, O3.points(N))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        gamma.guarantee = gm.Guarantee("exact", "no")  # type: ignore[misc]
+    with pytest.raises(ValueError, match="cannot be 'exact'"):
+        dataclasses.replace(gamma, guarantee=gm.Guarantee("exact", "a Haar draw is not deterministic"))
+    with pytest.raises(ValueError, match="unknown guarantee kind"):
+        gm.Guarantee("probably", "it looked fine")
+    with pytest.raises(TypeError, match="TorchAction of its group"):
+        dataclasses.replace(gamma, action=SO3.points(N))
+
+
+def test_user_gammas_are_assumed_and_library_frames_are_vouched_for() -> None:
+    user = gm.as_gamma(unsigned_pca, O3, O3.points(N))
+    assert user.guarantee.kind == "assumed" and user.deterministic
+    assert "declared" in user.guarantee.sentence
+    ours = gm.as_gamma(mct.PCACanonicaliser(), O3, O3.points(N))
+    assert ours.guarantee.kind == "exact" and "refused" in ours.guarantee.degenerate
+    loose = gm.as_gamma(mct.PCACanonicaliser(validate=False), O3, O3.points(N))
+    assert "not equivariant" in loose.guarantee.degenerate
+    wrapped = gm.uniform_frame(lambda x: mct.PCAFrames()(x), O3, O3.points(N))  # a user's frame in our sampler
+    assert wrapped.guarantee.kind == "assumed" and wrapped.elements is not None
+    assert gm.as_gamma(mct.UniformFrame(lambda x: mct.PCAFrames()(x)), O3, O3.points(N)).guarantee.kind == "assumed"
+    assert gm.uniform_frame(mct.PCAFrames(), O3, O3.points(N)).guarantee.kind == "in law"
+    assert gm.as_gamma(ours, O3, ours.action) is ours
+    with pytest.raises(TypeError, match="same group and action"):
+        gm.as_gamma(ours, O3, O3.points(N))
+    with pytest.raises(ValueError, match="unknown gamma 'pca'"):
+        gm.as_gamma("pca", O3, O3.points(N))
+    with pytest.raises(TypeError, match="a gamma is a name"):
+        gm.as_gamma(3, O3, O3.points(N))
+    with pytest.raises(TypeError, match="sampler"):
+        gm.canonical(mct.UniformPCAFrame(O3), O3, O3.points(N))
+
+
+def test_a_compiled_gamma_carries_its_symmetry_and_check_uses_it() -> None:
+    gamma = gm.canonical(mct.PCACanonicaliser(), O3, O3.points(N))
+    model = gamma.compile().double()
+    assert model.morphism is gamma.morphism and model.symmetry.group is O3
+    assert mct.check(model).passed
+    broken = gm.canonical(unsigned_pca, O3, O3.points(N)).compile().double()
+    assert not mct.check(broken).passed
+
+
+NAMED_CASES = {  # name -> (group, action, output) it serves
+    "haar": (S6, S6.sets(2), None),
+    "recursive": (O3, O3.points(N), None),
+    "canonical": (O3, O3.points(N), None),
+    "frame": (O3, O3.points(N), None),
+    "learned": (O3, O3.points(N), None),
+    "canonical-random-ties": (S6, S6.sets(2), None),
+}
+
+
+@pytest.mark.parametrize("name", list(gm.NAMED))
+def test_every_named_gamma_builds_a_gamma_that_passes_its_check(name: str) -> None:
+    group, action, output = NAMED_CASES[name]
+    torch.manual_seed(0)
+    gamma = gm.named(name, group, action, output, hidden=16)
+    assert isinstance(gamma, Gamma)
+    report = gamma.check(n_inputs=8)
+    assert report.passed, str(report)
+
+
+def padded_sets(batch: int = 6, seed: int = 0) -> torch.Tensor:
+    """Sets of 6 points in the plane, the last two rows zero padding (so two equal rows each)."""
+    x = torch.randn(batch, 6, 2, generator=seeded(seed), dtype=torch.float64)
+    x[:, 4:] = 0.0
+    return x
+
+
+def test_canonical_s_n_accepts_equal_rows_for_an_invariant_output_only() -> None:
+    x = padded_sets()
+    invariant = S6.trivial(mct.Spec((1,)))
+    accepting = gm.named("canonical", S6, S6.sets(2), invariant).compile()
+    assert accepting(x).shape == (6, 6)  # ties between equal rows: harmless for an invariant output
+    refusing = gm.named("canonical", S6, S6.sets(2)).compile()
+    with pytest.raises(Exception, match="two rows of the set at batch index 0 are identical"):
+        refusing(x)
+
+
+def test_random_ties_gamma_is_equivariant_in_law_on_padded_sets() -> None:
+    gamma = gm.named("canonical-random-ties", S6, S6.sets(2))
+    assert gamma.guarantee.kind == "in law" and not gamma.deterministic
+    report = gamma.check(inputs=padded_sets())
+    assert report.passed, str(report)
+
+
+def test_random_ties_gamma_sorts_and_breaks_ties_uniformly() -> None:
+    gamma = gm.named("canonical-random-ties", S6, S6.sets(2))
+    assert gamma.guarantee.kind == "in law" and not gamma.deterministic
+    x = padded_sets()
+    g = gamma.compile()(x, generator=seeded(1))
+    lexsorted = mct.Lexsort(validate=False)(x)
+    sets = S6.sets(2)
+    assert torch.equal(sets.act(S6.inv(g), x), sets.act(S6.inv(lexsorted), x))  # g^-1 . x is the sorted set
+    draws = gamma.compile()(x[:1].repeat(4000, 1, 1), generator=seeded(2))
+    position = (draws.unsqueeze(-1) == torch.tensor([4, 5])).int().argmax(-2)  # where the two padding rows land
+    assert torch.equal(position.sort(-1).values, position[:1].sort(-1).values.expand(4000, 2))  # next to each other
+    four_first = (position[:, 0] < position[:, 1]).double().mean()  # either order, each half of the time
+    assert abs(float(four_first) - 0.5) < 0.04, float(four_first)

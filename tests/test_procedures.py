@@ -6,8 +6,10 @@ the group elements and the noise from the same seeded generators and the same we
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
+import pickle
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from torch import Tensor, nn
 
 from markovcat import Diagram
 from markovcat.backends import torch as mct
+from markovcat.backends.torch import gammas as gm
 from markovcat.backends.torch import procedures as P
 from markovcat.backends.torch.equivariance import check_equivariance
 from markovcat.backends.torch.frames import UniformPCAFrame
@@ -88,8 +91,9 @@ def test_a_non_equivariant_canonicaliser_fails(o3: mct.Orthogonal, mlp: PointMLP
     def not_a_frame(x: Tensor) -> Tensor:  # QR of a fixed linear map of x: not equivariant
         return sign_fixed_qr((x.flatten(1) @ weights).view(-1, D, D))
 
-    report = P.check(P.canonicalise(mlp, o3, o3.points(N), frame=not_a_frame))
-    assert not report.passed
+    model = P.canonicalise(mlp, o3, o3.points(N), frame=not_a_frame)
+    assert "not_a_frame is declared O(3)-equivariant" in [a.reason for a in model.morphism.assumptions()]
+    assert not P.check(model).passed
 
 
 def test_canonicalise_refuses_degenerate_and_nan_clouds(o3: mct.Orthogonal, mlp: PointMLP) -> None:
@@ -141,7 +145,7 @@ def test_pca_frame_policy_for_repeated_eigenvalues(o3: mct.Orthogonal, mlp: Poin
     model = P.frame_average(mlp, o3, o3.points(N))
     square = torch.tensor([[[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 2], [0, 0, -2]]],
                           dtype=torch.float64)  # eigenvalues 2, 2, 8
-    with pytest.raises(ValueError, match="repeated eigenvalues"):
+    with pytest.raises(ValueError, match="eigenvalues"):
         model(square)
     with pytest.raises(ValueError, match="NaN"):
         model(torch.full((1, N, D), float("nan"), dtype=torch.float64))
@@ -153,7 +157,7 @@ def test_probabilistic_symmetrise_is_kim_et_al(o3: mct.Orthogonal, mlp: PointMLP
     n = 7
     model = P.probabilistic_symmetrise(mlp, o3, o3.points(N), samples=n).double()
     x = clouds(3)
-    h = next(m for m in model.modules() if isinstance(m, P.GramNet))
+    h = next(m for m in model.modules() if isinstance(m, gm.GramNet))
     gen = seeded(11)
     xs = x.repeat_interleave(n, 0)
     eps = torch.randn(xs.shape[0], 2, D, generator=gen, dtype=torch.float64)  # the same draws, same order
@@ -170,7 +174,7 @@ def test_kim_gamma_is_equivariant_pathwise_and_a_plain_one_fails(o3: mct.Orthogo
     single = P.symmetrise(mlp, o3, o3.points(N), gamma="learned").double()
     report = P.check(single)
     assert report.passed and report.method == "pathwise"  # eps moved by g: checks h's equivariance too
-    net = P.GroupNet(o3, N * D, D * D, 16).double()
+    net = gm.GroupNet(o3, N * D, D * D, 16).double()
 
     def plain_gamma(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return net(x, torch.randn(x.shape[0], D, D, generator=generator, dtype=x.dtype))
@@ -225,7 +229,7 @@ def test_janossy_sampled_is_invariant_in_law_and_needs_s_n() -> None:
 def test_stochastic_symmetrise_recursive_is_cornish_sample_path(o3: mct.Orthogonal, mlp: PointMLP) -> None:
     torch.manual_seed(7)
     model = P.stochastic_symmetrise(mlp, o3, o3.points(N), gamma="recursive", hidden=16).double()
-    f = next(m for m in model.modules() if isinstance(m, P.GroupNet))
+    f = next(m for m in model.modules() if isinstance(m, gm.GroupNet))
     x, gen = clouds(4), seeded(12)
     r0 = haar(4, gen)  # R0 ~ Haar, drawn first
     eps = torch.randn(4, D, D, generator=gen, dtype=torch.float64)
@@ -245,7 +249,7 @@ def test_stochastic_symmetrise_haar_sample_path(o3: mct.Orthogonal, mlp: PointML
 
 def test_a_gamma_ignoring_r0_fails(o3: mct.Orthogonal, mlp: PointMLP) -> None:
     torch.manual_seed(8)
-    net = P.GroupNet(o3, N * D, D * D, 16).double()
+    net = gm.GroupNet(o3, N * D, D * D, 16).double()
 
     def no_r0(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return net(x, torch.randn(x.shape[0], D, D, generator=generator, dtype=x.dtype))
@@ -320,7 +324,7 @@ def test_symmetrise_monte_carlo_average_and_explain(o3: mct.Orthogonal, mlp: Poi
     model.diagram.draw(tmp_path / "ave.svg")
     assert (tmp_path / "ave.svg").exists()
     assert model(clouds(2), generator=seeded(0)).shape == (2, N, D)
-    text = P.morphism_of(model).explain()
+    text = model.morphism.explain()
     assert "Haar" in text and "linear" in text  # assumptions on record: Haar invariance, linear action
 
 
@@ -339,7 +343,7 @@ def test_bad_input_gives_clear_errors(o3: mct.Orthogonal, mlp: PointMLP) -> None
         P.symmetrise(mlp, o3, o3.points(N), gamma="haar", average="exact")
     with pytest.raises(TypeError, match="no built-in"):
         P.symmetrise(mlp, o3, o3.vectors(), gamma="canonical")
-    with pytest.raises(KeyError, match="not built"):
+    with pytest.raises(ValueError, match="carries no symmetry"):
         P.check(mlp)
 
 
@@ -351,7 +355,7 @@ def test_diagram_gammas_from_the_gamma_library_plug_in(o3: mct.Orthogonal, mlp: 
     points = o3.points(N)
     torch.manual_seed(0)
     kim = gl.noise_outsourced(gl.EquivariantVectors(D), o3, points, o3.points(2))
-    for gamma in (gl.haar(o3, points), kim, gl.canonical(gammas.PCACanonicaliser(), o3, points)):
+    for gamma in (gl.haar_gamma(o3, points), kim, gl.canonical(gammas.PCACanonicaliser(), o3, points)):
         model = P.symmetrise(mlp, o3, points, gamma=gamma)
         assert P.check(model).passed
     frames = P.frame_average(mlp, o3, points, frame=gammas.PCAFrames())
@@ -360,7 +364,7 @@ def test_diagram_gammas_from_the_gamma_library_plug_in(o3: mct.Orthogonal, mlp: 
     euclidean = gl.euclidean(gl.canonical(gammas.PCACanonicaliser(), o3, points), e3)
     assert P.check(P.symmetrise(mlp, e3, euclidean.action, gamma=euclidean)).passed
     with pytest.raises(TypeError, match="same group and action"):
-        P.symmetrise(mlp, o3, o3.points(N), gamma=gl.haar(o3, points))
+        P.symmetrise(mlp, o3, o3.points(N), gamma=gl.haar_gamma(o3, points))
 
 
 def test_translation_and_general_linear_gammas_plug_in() -> None:
@@ -376,3 +380,74 @@ def test_translation_and_general_linear_gammas_plug_in() -> None:
     good, bad = gl.general_linear(gl3, N), gl.general_linear(gl3, N, broken=True)
     assert P.check(P.symmetrise(net, gl3, good.action, gamma=good)).passed  # in law: two-sample
     assert not P.check(P.symmetrise(net, gl3, bad.action, gamma=bad)).passed
+
+
+# -- a model carries its own morphism and symmetry ---------------------------------------------------------
+def test_every_procedure_sets_morphism_and_symmetry(o3: mct.Orthogonal, mlp: PointMLP) -> None:
+    points = o3.points(N)
+    s4 = mct.Symmetric(4)
+    out = s4.trivial(mct.Spec((1,)))
+    models = [P.symmetrise(mlp, o3, points), P.canonicalise(mlp, o3, points), P.frame_average(mlp, o3, points),
+              P.probabilistic_symmetrise(mlp, o3, points, samples=2), P.stochastic_symmetrise(mlp, o3, points),
+              P.symmetrise_along(Chiral(), o3, points), P.janossy(first_rows, s4, s4.sets(2), out)]
+    for model in models:
+        assert model.symmetry.group in (o3, s4) and model.symmetry.input.group is model.symmetry.group
+        assert model.morphism.dom.ty.atoms and model.morphism.assumptions()  # its evidence, on the model itself
+    assert models[-1].symmetry.output is out
+
+
+def test_morphism_symmetry_and_check_survive_deepcopy(o3: mct.Orthogonal, mlp: PointMLP) -> None:
+    model = P.canonicalise(mlp, o3, o3.points(N))
+    twin = copy.deepcopy(model)
+    assert twin.symmetry is not None and twin.symmetry.group.name == "O(3)"
+    assert twin.morphism is not None and twin.morphism.explain() == model.morphism.explain()
+    assert P.check(twin).passed
+    assert torch.allclose(twin(clouds()), model(clouds()), atol=1e-12)
+
+
+def test_morphism_symmetry_and_check_survive_pickle(o3: mct.Orthogonal, mlp: PointMLP) -> None:
+    model = P.canonicalise(mlp, o3, o3.points(N))
+    twin = pickle.loads(pickle.dumps(model))
+    assert twin.symmetry is not None and P.check(twin).passed
+    assert twin.morphism is not None and twin.morphism.explain() == model.morphism.explain()
+
+
+def test_the_public_namespace() -> None:
+    import sys
+
+    import markovcat.backends.torch.compile  # noqa: F401  (a submodule named like the function it defines)
+
+    assert mct.compile is sys.modules["markovcat.backends.torch.compile"].compile  # the function, not the module
+    assert mct.gammas.Gamma is mct.Gamma and mct.procedures.symmetrise is mct.symmetrise
+    assert not hasattr(P, "morphism_of") and not hasattr(P, "_MORPHISMS")
+    for name in mct.__all__:
+        assert getattr(mct, name) is not None, name
+
+
+# -- sets with equal rows (zero padding) ---------------------------------------------------------------------
+def padded(batch: int = 6, seed: int = 0) -> Tensor:
+    x = torch.randn(batch, 5, 2, generator=seeded(seed), dtype=torch.float64)
+    x[:, 3:] = 0.0  # two padding rows: every set has two equal rows
+    return x
+
+
+def test_canonicalise_sets_with_equal_rows() -> None:
+    """Invariant output: ties are harmless, accepted.  Equivariant output: refused by the deterministic canonical
+    gamma, and exactly equivariant in law with the random tie-break."""
+    s5 = mct.Symmetric(5)
+    torch.manual_seed(0)
+    net = PointMLP(5, 2, 16).double()
+    pooled = nn.Sequential(PointMLP(5, 2, 16), nn.Flatten(1), nn.Linear(10, 1)).double()
+    invariant = P.canonicalise(pooled, s5, s5.sets(2), s5.trivial(mct.Spec((1,))))
+    x = padded()
+    assert invariant(x).shape == (6, 1)
+    assert P.check(invariant, inputs=x).passed
+    refusing = P.canonicalise(net, s5, s5.sets(2))
+    with pytest.raises(ValueError, match="canonical-random-ties"):  # the error says what to use instead
+        refusing(x)
+    random_ties = P.symmetrise(net, s5, s5.sets(2), gamma="canonical-random-ties")
+    assert random_ties(x, generator=seeded(1)).shape == (6, 5, 2)
+    report = P.check(random_ties, inputs=x)
+    assert report.passed, str(report)
+    unfixed = P.symmetrise(net, s5, s5.sets(2), gamma="canonical", validate=False)  # the ties broken by position
+    assert not P.check(unfixed, inputs=x).passed

@@ -1,17 +1,24 @@
-"""The PyTorch backend: compile diagrams to ``nn.Module`` s, with batched groups.
+"""The PyTorch backend (Stoch): compile diagrams to ``nn.Module`` s, with batched groups, gammas and procedures.
 
-``from markovcat.backends import torch as mct`` gives :func:`compile`, :class:`Spec`,
-:class:`Interpretation`, the groups :class:`Orthogonal`, :class:`Cyclic`,
-:class:`Symmetric` and the gamma constructions :class:`HaarSampler`,
-:class:`MomentCanonicaliser`, :class:`SortCanonicaliser`.  See :mod:`markovcat.backends.torch.compile`
-(compiling), :mod:`markovcat.backends.torch.checks` (checks before compiling) and
-:mod:`markovcat.backends.torch.groups` (groups).  It also re-exports the group library
-(:mod:`~markovcat.backends.torch.matrix_groups`: ``GeneralLinear``, ``Translation``,
-``Euclidean``, ``Product`` and matrix actions; :mod:`~markovcat.backends.torch.finite_groups`:
-``Dihedral``, ``PermutationMatrices``, ``sequences``, ``graphs``, ``elements``) and the
-gamma constructions (:mod:`~markovcat.backends.torch.frames`: deterministic canonicalisers and
-frames; :mod:`~markovcat.backends.torch.gammas`: the ``Gamma`` bundles, as
-``mct.gammas``).
+``from markovcat.backends import torch as mct``.  One concern per submodule:
+
+* :mod:`~markovcat.backends.torch.compile` - :func:`compile` (a diagram or a ``C^G`` morphism and an
+  :class:`Interpretation` to straight-line generated code), :class:`Spec` (what a type means),
+  :class:`Symmetry` (the group and actions a compiled model carries, with its ``morphism``);
+* :mod:`~markovcat.backends.torch.checks` - the checks run before a model is returned (dry run on meta
+  tensors, group and action axioms, fusions);
+* :mod:`~markovcat.backends.torch.equivariance` - :func:`check_equivariance`, the numerical checker
+  (deterministic, pathwise, two-sample), and what each verdict proves;
+* :mod:`~markovcat.backends.torch.linalg` - the one QR with a sign fix, the samplers, ``accepts``;
+* :mod:`~markovcat.backends.torch.groups`, :mod:`~markovcat.backends.torch.matrix_groups`,
+  :mod:`~markovcat.backends.torch.finite_groups`, :mod:`~markovcat.backends.torch.homomorphisms` -
+  batched groups, their actions and homomorphisms;
+* :mod:`~markovcat.backends.torch.frames` - deterministic canonicalisers and frames;
+* :mod:`~markovcat.backends.torch.gammas` - the one gamma type, :class:`~.gammas.Gamma`, its
+  guarantees, and the built-in gammas (``mct.gammas``);
+* :mod:`~markovcat.backends.torch.procedures` - the named procedures (:func:`symmetrise`,
+  :func:`canonicalise`, :func:`frame_average`, ...) and :func:`check` (``check_equivariance`` with the
+  symmetry a model carries).
 
 >>> import torch
 >>> from markovcat import Box, Ty
@@ -20,14 +27,11 @@ frames; :mod:`~markovcat.backends.torch.gammas`: the ``Gamma`` bundles, as
 >>> model = compile(double >> double, Interpretation({double: lambda x: 2 * x}, {X: Spec((3,))}))
 >>> model(torch.ones(1, 3))
 tensor([[4., 4., 4.]])
->>> print(model.code, end="")
+>>> print(model.code.splitlines()[0])  # the generated forward: one line per box (see model.code)
 def forward(self, x0, *, generator=None):
-    w1 = f_double(x0)  # double
-    w2 = f_double(w1)  # double
-    return w2
 """
 
-from markovcat.backends.torch import gammas
+from markovcat.backends.torch import checks, equivariance, frames, gammas, groups, linalg, procedures
 from markovcat.backends.torch.checks import check_fusions, check_laws, dry_run, relative_error
 from markovcat.backends.torch.compile import (
     CompiledDiagram,
@@ -36,9 +40,11 @@ from markovcat.backends.torch.compile import (
     InterpretationError,
     Invariant,
     Spec,
+    Symmetry,
     Trace,
     compile,
 )
+from markovcat.backends.torch.equivariance import EquivarianceReport, check_equivariance
 from markovcat.backends.torch.finite_groups import Dihedral, PermutationMatrices, elements, graphs, sequences
 from markovcat.backends.torch.frames import (
     Centroid,
@@ -52,6 +58,7 @@ from markovcat.backends.torch.frames import (
     UniformFrame,
     UniformPCAFrame,
 )
+from markovcat.backends.torch.gammas import Gamma, Guarantee, as_gamma
 from markovcat.backends.torch.groups import (
     Cyclic,
     HaarSampler,
@@ -73,17 +80,52 @@ from markovcat.backends.torch.matrix_groups import (
     right_transpose,
     vectors,
 )
+from markovcat.backends.torch.procedures import (
+    canonicalise,
+    check,
+    frame_average,
+    janossy,
+    probabilistic_symmetrise,
+    stochastic_symmetrise,
+    symmetrise,
+    symmetrise_along,
+)
 
 __all__ = [
+    # submodules
+    "checks",
+    "equivariance",
+    "frames",
+    "gammas",
+    "groups",
+    "linalg",
+    "procedures",
+    # compiling and checking
+    "compile",
+    "Spec",
+    "Interpretation",
+    "Symmetry",
+    "check_equivariance",
+    "EquivarianceReport",
+    "check",
+    # gammas and procedures
+    "Gamma",
+    "Guarantee",
+    "as_gamma",
+    "symmetrise",
+    "canonicalise",
+    "frame_average",
+    "probabilistic_symmetrise",
+    "janossy",
+    "stochastic_symmetrise",
+    "symmetrise_along",
+    # the rest of the toolbox
     "CompiledDiagram",
     "Gaussian",
-    "Interpretation",
     "InterpretationError",
-    "Spec",
     "Trace",
     "check_fusions",
     "check_laws",
-    "compile",
     "dry_run",
     "relative_error",
     "Cyclic",
@@ -122,5 +164,4 @@ __all__ = [
     "Lexsort",
     "OrbitArgmax",
     "LowerCholesky",
-    "gammas",
 ]
