@@ -7,6 +7,7 @@ import torch
 
 from markovcat.backends import torch as mct
 from markovcat.backends.torch.equivariance import energy_test
+from markovcat.backends.torch.groups import SMALL_MATMUL_BATCH, SMALL_MATMUL_DIM, elementwise_matmul, small_matmul
 from markovcat.groups import Action, Group
 from markovcat.syntax import Ty
 
@@ -107,3 +108,110 @@ def test_sort_frame_is_equivariant_and_refuses_ties() -> None:
     x[1, 3] = x[1, 0]
     with pytest.raises(ValueError, match="tied sorting scores"):
         frame(x)
+
+
+# -- the small-matrix kernels -------------------------------------------------------------------------
+
+
+def _small_case(batch: int, n: int, k: int, m: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = seeded(seed)
+    a = torch.randn(batch, n, k, dtype=torch.float64, generator=generator, requires_grad=True)
+    b = torch.randn(batch, k, m, dtype=torch.float64, generator=generator, requires_grad=True)
+    return a, b
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, SMALL_MATMUL_DIM, SMALL_MATMUL_DIM + 1, 9])
+@pytest.mark.parametrize("batch", [SMALL_MATMUL_BATCH - 1, SMALL_MATMUL_BATCH, 256])
+def test_small_matmul_agrees_with_matmul_on_and_off_the_fast_path(d: int, batch: int,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Values equal ``torch.matmul``'s to 1e-12 in float64, contiguous like matmul's; the elementwise kernel runs
+    exactly where the rule says (no gradient to record, small d, large batch)."""
+    from markovcat.backends.torch import groups
+
+    calls: list[int] = []
+
+    def counted(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return elementwise_matmul(a, b)
+
+    monkeypatch.setattr(groups, "elementwise_matmul", counted)
+    a, b = _small_case(batch, 5, d, d)
+    fast = d <= SMALL_MATMUL_DIM and batch >= SMALL_MATMUL_BATCH
+    with torch.no_grad():
+        out, ref = small_matmul(a, b), torch.matmul(a, b)
+    assert len(calls) == int(fast) and out.is_contiguous()
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-12)
+    recorded = small_matmul(a, b)  # a gradient to record: bmm (its backward is the cheaper one)
+    assert len(calls) == int(fast) and recorded.grad_fn is not None
+    torch.testing.assert_close(recorded, ref, atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 6, 9])
+@pytest.mark.parametrize("batch", [1, 256])
+def test_elementwise_matmul_has_matmuls_values_and_gradients(d: int, batch: int) -> None:
+    """The elementwise kernel against ``torch.matmul``: values, first and second derivatives to 1e-12 in float64."""
+    a, b = _small_case(batch, 5, d, d)
+    out, ref = elementwise_matmul(a, b), torch.matmul(a, b)
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=1e-12)
+    weight = torch.randn(ref.shape, dtype=torch.float64, generator=seeded(1))
+    grads = torch.autograd.grad((out.sin() * weight).sum(), (a, b), create_graph=True)
+    expected = torch.autograd.grad((ref.sin() * weight).sum(), (a, b), create_graph=True)
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-12)
+    second = torch.autograd.grad(sum(g.square().sum() for g in grads), (a, b))
+    second_expected = torch.autograd.grad(sum(g.square().sum() for g in expected), (a, b))
+    for got, want in zip(second, second_expected, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-10, rtol=1e-10)
+
+
+def test_small_matmul_comparison_catches_a_wrong_kernel() -> None:
+    """The 1e-12 comparison above is not vacuous: a kernel off by a transpose fails it."""
+    a, b = _small_case(256, 5, 3, 3)
+    with pytest.raises(AssertionError):
+        torch.testing.assert_close(elementwise_matmul(a, b.transpose(-1, -2)), a @ b, atol=1e-12, rtol=1e-12)
+
+
+def test_small_matmul_keeps_matmul_errors_and_broadcasting() -> None:
+    a = torch.randn(128, 4, 3)
+    with pytest.raises(RuntimeError):  # mixed dtypes are refused, as by matmul, not silently promoted
+        small_matmul(a, torch.randn(128, 3, 3, dtype=torch.float64))
+    eye = torch.eye(3).expand(128, 3, 3)  # an expanded unit: stride 0 in the batch
+    torch.testing.assert_close(small_matmul(a, eye), a)
+    torch.testing.assert_close(small_matmul(a, torch.eye(3)), a)  # unbatched right factor: matmul's broadcasting
+
+
+@pytest.mark.parametrize("d", [2, 3, SMALL_MATMUL_DIM + 2])
+def test_orthogonal_kernels_agree_with_matmul_on_the_fast_path(d: int) -> None:
+    """Each O(d) kernel (mul, both point and vector actions, left and conjugation actions and their inverse
+    fusions) against its matmul definition, in float64 at a batch above the fast-path threshold."""
+    group, batch, generator = mct.Orthogonal(d), 2 * SMALL_MATMUL_BATCH, seeded(2)
+    g = group.sample(batch, generator, torch.float64)
+    h = group.sample(batch, generator, torch.float64)
+    gt = g.transpose(-1, -2)
+    x = torch.randn(batch, 7, d, dtype=torch.float64, generator=generator)
+    v = torch.randn(batch, d, dtype=torch.float64, generator=generator)
+    c = torch.randn(batch, d, d, dtype=torch.float64, generator=generator)
+    left, conj = group.left(5), group.conjugation()
+    cols = torch.randn(batch, d, 5, dtype=torch.float64, generator=generator)
+    cases = [
+        (group.mul(g, h), g @ h),
+        (group.points(7).act(g, x), x @ gt),
+        (group.points(7).act_inverse(g, x), x @ g),  # type: ignore[misc]
+        (group.vectors().act(g, v), (g @ v.unsqueeze(-1)).squeeze(-1)),
+        (group.vectors().act_inverse(g, v), (gt @ v.unsqueeze(-1)).squeeze(-1)),  # type: ignore[misc]
+        (left.act(g, cols), g @ cols),
+        (left.act_inverse(g, cols), gt @ cols),  # type: ignore[misc]
+        (conj.act(g, c), g @ c @ gt),
+        (conj.act_inverse(g, c), gt @ c @ g),  # type: ignore[misc]
+    ]
+    for got, want in cases:
+        torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-12)
+
+
+def test_orthogonal_axioms_hold_on_the_fast_path() -> None:
+    """The axiom checks at a batch where the elementwise kernels run (check_laws' default batch is below it)."""
+    group = mct.Orthogonal(3)
+    G = Group(group.name)
+    pairs = [(Action("pts", G, Ty("X")), group.points(4)), (Action("vec", G, Ty("V")), group.vectors()),
+             (Action("conj", G, Ty("C")), group.conjugation())]
+    mct.check_laws(None, group.interpretation(G, *pairs), batch=2 * SMALL_MATMUL_BATCH, tolerance=1e-12)

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from markovcat.backends.torch.compile import InterpretationError, Spec
-from markovcat.backends.torch.groups import Cyclic, Symmetric, TorchAction, TorchGroup
+from markovcat.backends.torch.groups import Cyclic, Symmetric, TorchAction, TorchGroup, small_matmul
 from markovcat.backends.torch.homomorphisms import TorchHomomorphism
 
 __all__ = ["Dihedral", "PermutationMatrices", "sequences", "graphs", "elements"]
@@ -149,7 +149,7 @@ class PermutationMatrices(TorchGroup):
         return m.argmax(-2)
 
     def mul(self, a: Tensor, b: Tensor) -> Tensor:
-        return a @ b
+        return small_matmul(a, b)
 
     def inv(self, a: Tensor) -> Tensor:
         return a.transpose(-1, -2)
@@ -168,7 +168,7 @@ class PermutationMatrices(TorchGroup):
 
 
 def _left(m: Tensor, x: Tensor) -> Tensor:
-    return m @ x
+    return small_matmul(m, x)
 
 
 class _Sequence:
@@ -177,7 +177,7 @@ class _Sequence:
 
     def __call__(self, g: Tensor, x: Tensor) -> Tensor:
         if isinstance(self.group, PermutationMatrices):
-            return (g @ x.unsqueeze(-1)).squeeze(-1)
+            return small_matmul(x.unsqueeze(-2), g.transpose(-1, -2)).squeeze(-2)
         return torch.gather(x, -1, torch.argsort(g, dim=-1))
 
 
@@ -187,7 +187,7 @@ class _Graph:
 
     def __call__(self, g: Tensor, a: Tensor) -> Tensor:
         if isinstance(self.group, PermutationMatrices):
-            return g @ a @ g.transpose(-1, -2)
+            return small_matmul(small_matmul(g, a), g.transpose(-1, -2))
         q = torch.argsort(g, dim=-1)  # inverse permutation: A'[i, j] = A[q[i], q[j]]
         rows = torch.gather(a, -2, q.unsqueeze(-1).expand_as(a))
         return torch.gather(rows, -1, q.unsqueeze(-2).expand_as(a))

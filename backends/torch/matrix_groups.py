@@ -41,6 +41,7 @@ from markovcat.backends.torch.groups import (
     TorchAction,
     TorchGroup,
     haar_orthogonal,
+    small_matmul,
 )
 from markovcat.backends.torch.homomorphisms import TorchHomomorphism
 from markovcat.backends.torch.linalg import randn
@@ -67,19 +68,30 @@ def _t(a: Tensor) -> Tensor:
 
 
 class _MatrixAct:
-    """``kind`` in left / conjugate / points / vector, for a group with ``inv``."""
+    """``kind`` in left / conjugate / points / vector, for a group with ``inv``; ``inverse=True`` acts by ``g^T``.
 
-    def __init__(self, group: TorchGroup, kind: str) -> None:
-        self.group, self.kind = group, kind
+    The inverse kernels are declared (as ``act_inverse``) only for orthogonal groups,
+    where ``g^-1 = g^T``; :func:`compile` checks each declared fusion numerically.
+    """
+
+    def __init__(self, group: TorchGroup, kind: str, inverse: bool = False) -> None:
+        self.group, self.kind, self.inverse = group, kind, inverse
 
     def __call__(self, g: Tensor, x: Tensor) -> Tensor:
+        if self.inverse:
+            g = _t(g)
         if self.kind == "left":
-            return g @ x
+            return small_matmul(g, x)
         if self.kind == "points":
-            return x @ _t(g)
+            return small_matmul(x, _t(g))
         if self.kind == "vector":
-            return (g @ x.unsqueeze(-1)).squeeze(-1)
-        return g @ x @ self.group.inv(g)
+            return small_matmul(x.unsqueeze(-2), _t(g)).squeeze(-2)
+        return small_matmul(small_matmul(g, x), _t(g) if self.inverse else self.group.inv(g))
+
+
+def _matrix_action(name: str, group: TorchGroup, spec: Spec, kind: str) -> TorchAction:
+    inverse = _MatrixAct(group, kind, inverse=True) if isinstance(group, Orthogonal) else None
+    return TorchAction(name, group, spec, _MatrixAct(group, kind), inverse)
 
 
 def _dim(group: TorchGroup) -> int:
@@ -91,23 +103,23 @@ def _dim(group: TorchGroup) -> int:
 
 def left_multiplication(group: TorchGroup, n: int) -> TorchAction:
     """``x |-> g x`` on ``(d, n)`` matrices (columns are points)."""
-    return TorchAction("left multiplication", group, Spec((_dim(group), n)), _MatrixAct(group, "left"))
+    return _matrix_action("left multiplication", group, Spec((_dim(group), n)), "left")
 
 
 def conjugation(group: TorchGroup) -> TorchAction:
     """``x |-> g x g^-1`` on ``(d, d)`` matrices (``g x g^T`` for orthogonal ``g``)."""
     d = _dim(group)
-    return TorchAction("conjugation", group, Spec((d, d)), _MatrixAct(group, "conjugate"))
+    return _matrix_action("conjugation", group, Spec((d, d)), "conjugate")
 
 
 def right_transpose(group: TorchGroup, n: int) -> TorchAction:
     """``x |-> x g^T`` on ``(n, d)`` point clouds (each row is a point ``x_i |-> g x_i``)."""
-    return TorchAction("right transpose", group, Spec((n, _dim(group))), _MatrixAct(group, "points"))
+    return _matrix_action("right transpose", group, Spec((n, _dim(group))), "points")
 
 
 def vectors(group: TorchGroup) -> TorchAction:
     """``v |-> g v`` on ``(d,)`` vectors."""
-    return TorchAction("vector", group, Spec((_dim(group),)), _MatrixAct(group, "vector"))
+    return _matrix_action("vector", group, Spec((_dim(group),)), "vector")
 
 
 # ------------------------------------------------------------------------------------
@@ -131,7 +143,7 @@ class GeneralLinear(TorchGroup):
         self.spec = Spec((d, d), None, self.sample)
 
     def mul(self, a: Tensor, b: Tensor) -> Tensor:
-        return a @ b
+        return small_matmul(a, b)
 
     def inv(self, a: Tensor) -> Tensor:
         return torch.linalg.inv(a)
@@ -245,11 +257,11 @@ class Euclidean(TorchGroup):
         return g[..., : self.d, : self.d]
 
     def mul(self, a: Tensor, b: Tensor) -> Tensor:
-        return a @ b
+        return small_matmul(a, b)
 
     def inv(self, a: Tensor) -> Tensor:
         rt = _t(self.rotation(a))
-        return self.element(-(rt @ self.translation(a).unsqueeze(-1)).squeeze(-1), rt)
+        return self.element(-small_matmul(self.translation(a).unsqueeze(-2), _t(rt)).squeeze(-2), rt)
 
     def unit(self, *, like: Tensor) -> Tensor:
         n = self.d + 1
@@ -309,7 +321,7 @@ class _EuclideanPoints:
         self.group = group
 
     def __call__(self, g: Tensor, x: Tensor) -> Tensor:
-        return x @ _t(self.group.rotation(g)) + self.group.translation(g).unsqueeze(-2)
+        return small_matmul(x, _t(self.group.rotation(g))) + self.group.translation(g).unsqueeze(-2)
 
 
 class _EmbedRotation:
@@ -428,4 +440,4 @@ class _TwoSided:
         a, b = self.group.split(g)
         if self.swap:
             a, b = b, a
-        return a @ x @ _t(b)
+        return small_matmul(small_matmul(a, x), _t(b))
