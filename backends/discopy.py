@@ -1,4 +1,20 @@
-"""Adapter to DisCoPy 1.2.2 (the only module of markovcat that imports ``discopy``).
+"""DisCoPy interoperability: import and export ``discopy.markov`` diagrams (the only module importing ``discopy``).
+
+Interoperability: diagrams written with DisCoPy
+-----------------------------------------------
+:func:`from_discopy` imports a ``discopy.markov.Diagram`` (for instance a symmetrisation
+written with ``discopy.markov.Box``, ``Copy``, ``Swap`` and ``Id``, as in published
+research code), after which :func:`markovcat.equal` decides it against a diagram built in
+markovcat, :func:`markovcat.explain` says where two differ, and a backend compiles it
+(``markovcat.backends.torch.compile`` with one callable per box name).  DisCoPy boxes do
+not say which are functions: name them in ``from_discopy(d, deterministic={...})``, or
+map DisCoPy box names to markovcat's own boxes with ``from_discopy(d, boxes={...})``.
+:func:`to_discopy` goes the other way, for drawing or rewriting with DisCoPy.  A worked
+example, from a DisCoPy diagram to a PyTorch module checked for equivariance, is
+:mod:`markovcat.experiments.discopy_interop`.
+
+This module imports ``discopy`` (a dependency of markovcat, tested with 1.2.2; ``import markovcat`` alone does
+not import it).
 
 Conversions
 -----------
@@ -55,7 +71,7 @@ generic VF2 search whose graph vertices hash through their ``repr``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from discopy import markov  # type: ignore[import-untyped]
@@ -195,7 +211,20 @@ def to_discopy(diagram: Diagram) -> DiscopyDiagram:
 
     Copies and discards become ``markov.Copy`` / ``markov.Discard`` boxes and the
     wiring becomes atomic ``markov.Swap`` boxes; each box becomes a ``markov.Box``
-    whose ``data`` records whether it is deterministic.
+    whose ``data`` records whether it is deterministic, so :func:`from_discopy` gives
+    back the same diagram.  The layers are one layout of the term graph (DisCoPy's own
+    ``==`` compares layouts; use :func:`discopy_equal` for its hypergraph equality).
+
+    >>> from markovcat import Box, Copy, Id, Ty, equal
+    >>> X = Ty("X")
+    >>> f = Box("f", X, X, deterministic=True)
+    >>> d = to_discopy(Copy(X) >> (f @ Id(X)))
+    >>> print(d)
+    Copy(X) >> X @ f >> Swap(X, X)
+    >>> d.inside[1].boxes[0].data
+    {'deterministic': True}
+    >>> equal(from_discopy(d), Copy(X) >> (f @ Id(X)))
+    True
     """
     _check_operand(diagram, "to_discopy")
     b = _Builder(diagram)
@@ -231,19 +260,66 @@ def _atoms(ty: Any) -> tuple[str, ...]:
     return tuple(str(ob.name) for ob in ty.inside)
 
 
-def from_discopy(diagram: DiscopyDiagram) -> Diagram:
-    """The markovcat diagram of a ``discopy.markov.Diagram`` (inverse of :func:`to_discopy`).
+def from_discopy(diagram: DiscopyDiagram, deterministic: Iterable[str] = (),
+                 boxes: Mapping[str, Diagram] | None = None) -> Diagram:
+    """The markovcat diagram of a ``discopy.markov.Diagram``: same types, same boxes, same wiring.
 
-    A ``markov.Box`` is deterministic when its ``data`` is a mapping with a true
-    ``"deterministic"`` entry.  Raises ``ValueError`` on ``Merge`` or other boxes
-    that are not Markov structure (traces, sums).
+    This imports diagrams written with DisCoPy, e.g. in the style of published research
+    code that builds symmetrisations from ``discopy.markov.Box``, ``Copy``, ``Swap`` and
+    ``Id``; the result can be decided with :func:`markovcat.equal`, explained, drawn, and
+    compiled by a backend.  ``markov.Copy(x, n)`` becomes ``n`` reads of one wire
+    (``n = 0``, ``markov.Discard``, reads it never), ``markov.Swap`` a crossing, and each
+    ``markov.Box`` a generator of the same name and types.
+
+    DisCoPy boxes do not say whether they are functions.  A box is deterministic when its
+    name is in ``deterministic`` or its ``data`` is a dict with a true ``"deterministic"``
+    entry (as :func:`to_discopy` writes); every other box is stochastic, which is always
+    sound (it only forgoes the law ``f >> copy == copy >> (f @ f)``).
+
+    ``boxes`` maps DisCoPy box names to markovcat diagrams put in their place (each with
+    the box's domain and codomain): a functor on boxes, e.g. ``{"inv": G.inv, "act_X":
+    alpha_X.act}`` to read a DisCoPy diagram in terms of markovcat's own group and action
+    boxes, so that it can be compared with a construction such as
+    :func:`markovcat.symmetrisation.sym`.
+
+    Raises ``ValueError`` on ``Merge`` and other boxes that are not Markov structure, on a
+    replacement whose type differs from its box's, and on a name in ``deterministic`` or
+    ``boxes`` that no box of the diagram has (a typo would otherwise pass silently).
+
+    >>> from discopy import markov
+    >>> X, G = markov.Ty("X"), markov.Ty("G")
+    >>> gamma, act = markov.Box("gamma", X, G), markov.Box("act", G @ X, X)
+    >>> d = from_discopy(markov.Copy(X) >> gamma @ X >> act, deterministic={"act"})
+    >>> d
+    <Diagram X -> X: 2 boxes (gamma, act)>
+    >>> [str(box) for box in d.boxes]
+    ['gamma : X -> G (stochastic)', 'act : G @ X -> X (deterministic)']
+    >>> from_discopy(to_discopy(d)) == d
+    True
+    >>> import markovcat as mc
+    >>> noise = mc.Box("noise", mc.Ty(), mc.Ty("G"))                # gamma read as: ignore x, draw noise
+    >>> e = from_discopy(markov.Copy(X) >> gamma @ X >> act, deterministic={"act"},
+    ...                  boxes={"gamma": mc.Discard(mc.Ty("X")) >> noise})
+    >>> e
+    <Diagram X -> X: 2 boxes (noise, act)>
     """
     if not isinstance(diagram, markov.Diagram):
         raise TypeError(f"from_discopy takes a discopy.markov.Diagram, got {type(diagram).__name__}")
+    declared = _names(deterministic)
+    replace = dict(boxes or {})
+    for name, value in replace.items():
+        if not isinstance(name, str) or not isinstance(value, Diagram):
+            raise TypeError(f"boxes maps DisCoPy box names (str) to markovcat diagrams, got {name!r}: "
+                            f"{type(value).__name__}")
+    both = declared & replace.keys()
+    if both:
+        raise ValueError(f"boxes {sorted(both)} are both declared deterministic and replaced: the replacement "
+                         f"decides; drop them from deterministic")
     dom, cod = Ty(*_atoms(diagram.dom)), Ty(*_atoms(diagram.cod))
     scan = list(range(len(dom)))
     fresh = len(scan)
     nodes: list[Node] = []
+    seen: set[str] = set()
     for layer in diagram.inside:
         offset = 0
         for i, item in enumerate(layer.boxes_or_types):
@@ -259,15 +335,50 @@ def from_discopy(diagram: DiscopyDiagram) -> Diagram:
             elif isinstance(box, markov.Merge) or type(box) is not markov.Box:
                 raise ValueError(f"{type(box).__name__} box {box} has no counterpart in a Markov category")
             else:
-                data = box.data
-                det = bool(data.get("deterministic", False)) if isinstance(data, dict) else False
-                gen = Generator(str(box.name), Ty(*_atoms(box.dom)), Ty(*_atoms(box.cod)), det)
-                outs = list(range(fresh, fresh + len(gen.cod)))
-                fresh += len(outs)
-                nodes.append(Node(gen, tuple(ins), tuple(outs)))
+                name, data = str(box.name), box.data
+                seen.add(name)
+                box_dom, box_cod = Ty(*_atoms(box.dom)), Ty(*_atoms(box.cod))
+                if name in replace:
+                    outs, fresh = _inline(replace[name], name, box_dom, box_cod, ins, fresh, nodes)
+                else:
+                    det = name in declared or (isinstance(data, dict) and bool(data.get("deterministic", False)))
+                    gen = Generator(name, box_dom, box_cod, det)
+                    outs = list(range(fresh, fresh + len(gen.cod)))
+                    fresh += len(outs)
+                    nodes.append(Node(gen, tuple(ins), tuple(outs)))
             scan[offset : offset + k] = outs
             offset += len(outs)
+    unknown = (declared | replace.keys()) - seen
+    if unknown:
+        raise ValueError(f"{sorted(unknown)} are not names of boxes of this diagram; its boxes are "
+                         f"{sorted(seen)} (names are compared exactly)")
     return Diagram(dom, cod, range(len(dom)), nodes, scan, fresh)
+
+
+def _inline(body: Diagram, name: str, dom: Ty, cod: Ty, ins: list[int], fresh: int,
+            nodes: list[Node]) -> tuple[list[int], int]:
+    """Put ``body``'s term graph in place of the box ``name`` read on ``ins``; its output wires and the next fresh."""
+    if (body.dom, body.cod) != (dom, cod):
+        raise ValueError(f"box {name!r} : {dom} -> {cod} of the DisCoPy diagram is replaced by a diagram "
+                         f"{body.dom} -> {body.cod}; the types must match")
+    wire = dict(zip(body.inputs, ins))
+    for node in body.nodes:
+        outs = tuple(range(fresh, fresh + len(node.outs)))
+        fresh += len(outs)
+        wire.update(zip(node.outs, outs))
+        nodes.append(Node(node.gen, tuple(wire[w] for w in node.ins), outs))
+    return [wire[w] for w in body.outputs], fresh
+
+
+def _names(names: Iterable[str]) -> frozenset[str]:
+    if isinstance(names, str):
+        raise TypeError(f"deterministic is a collection of box names, got the string {names!r}: "
+                        f"write deterministic={{{names!r}}}")
+    out = frozenset(names)
+    bad = [n for n in out if not isinstance(n, str)]
+    if bad:
+        raise TypeError(f"deterministic is a collection of box names (str), got {bad!r}")
+    return out
 
 
 def discopy_equal(a: Diagram, b: Diagram) -> bool:

@@ -1,4 +1,4 @@
-"""The ``markovcat`` command line."""
+"""The ``markovcat`` command line: ``markovcat demo`` and ``markovcat --version``."""
 
 from __future__ import annotations
 
@@ -6,19 +6,58 @@ import argparse
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="markovcat", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="build sym, check it, draw it, compile it and run it")
+def version() -> str:
+    """The installed distribution's version (``markovcat.__version__`` when run from a source tree)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("markovcat")
+    except PackageNotFoundError:
+        import markovcat
+
+        return markovcat.__version__
+
+
+def _steps(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (skip training) or a positive number of steps, got {value}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``markovcat`` command."""
+    from markovcat.experiments.demo import STEPS
+
+    top = argparse.ArgumentParser(prog="markovcat", description=__doc__)
+    top.add_argument("--version", action="version", version=f"markovcat {version()}")
+    sub = top.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="build sym, check it, draw it, compile it, run it and train it",
+                          description="Build the symmetrisation as a diagram, decide equations, draw figures, "
+                                      "compile to PyTorch, check equivariance and train a small model. Every "
+                                      "figure printed is the same on a rerun (fixed seeds and step counts).")
     demo.add_argument("--out", default="markovcat-demo", help="folder for the figures (default: %(default)s)")
-    demo.add_argument(
-        "--train-seconds", type=float, default=60, help="time budget of the training section, 0 to skip (%(default)s)"
-    )
-    args = parser.parse_args(argv)
+    demo.add_argument("--train-steps", "--steps", dest="train_steps", type=_steps, default=STEPS, metavar="N",
+                      help="Adam steps per model in the training section, 0 to skip it (default: %(default)s)")
+    demo.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars while training")
+    demo.add_argument("--train-seconds", help=argparse.SUPPRESS)  # replaced by --train-steps: a clear error
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    top = parser()
+    args = top.parse_args(argv)
     if args.command == "demo":
+        if args.train_seconds is not None:
+            top.error("--train-seconds was replaced by --train-steps N (training now runs a fixed number of steps, "
+                      "so its figures are the same on every run); use --train-steps 0 to skip training")
         from markovcat.experiments.demo import run
 
-        return run(args.out, train_seconds=args.train_seconds)
+        return run(args.out, train_steps=args.train_steps, progress=args.progress)
     return 2  # pragma: no cover
 
 

@@ -1,4 +1,4 @@
-"""``markovcat demo``: build the seed's diagrams, check them, draw them, compile and run sym."""
+"""``markovcat demo``: build the symmetrisation diagrams, check them, draw them, compile sym, run it and train it."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import markovcat as mc
 
 Out = Callable[[str], object]
 
+#: Adam steps per model in the demo's training section (about 10 s of CPU for both models, on one thread).
+STEPS = 1000
+
 
 def core(out_dir: Path, out: Out = print) -> None:
-    """The core language: the seed's sampling program, decided equality, figures."""
+    """The core language: the symmetrisation as a sampling program, decided equality, figures."""
     X, Y, G = mc.Ty("X"), mc.Ty("Y"), mc.Ty("G")
     gamma, k = mc.Box("gamma", X, G), mc.Box("k", X, Y)
     inv = mc.Box("inv", G, G, deterministic=True)
@@ -32,44 +35,58 @@ def core(out_dir: Path, out: Out = print) -> None:
         >> (mc.Id(G) @ ((inv @ mc.Id(X)) >> act_x >> k))
         >> act_y
     )
-    out("== The free Markov category ==")
-    out(f"sym_k : {sym_k.dom} -> {sym_k.cod}, {len(sym_k)} boxes, written as the seed's sampling program")
-    out(f"  program form == combinator form: {mc.equal(sym_k, combinators)}")
+    out("== 1. Diagrams in the free Markov category: decided equality ==")
+    out(f"sym_k : {sym_k.dom} -> {sym_k.cod}, {len(sym_k)} boxes, written as a sampling program "
+        "(G ~ gamma(x); Y ~ k(G^-1 . x); return G . Y).")
+    out("Each line below is an equation and mc.equal's verdict (True = equal in every Markov category):")
+    out(f"  the program equals the same diagram built from >>, @, Copy and Id: {mc.equal(sym_k, combinators)}")
     markov = mc.Equation(sym_k >> mc.Discard(Y), mc.Discard(X), name="I is terminal")
-    out(f"  {markov.name}: sym_k >> del == del: {markov.check()}")
+    out(f"  sym_k >> discard == discard (a Markov law: discarding a sample forgets its box): {markov.check()}")
     twice = mc.Equation(k >> mc.Copy(Y), mc.Copy(X) >> (k @ k), name="copying a stochastic box")
-    out(f"  {twice.name}: k >> copy == copy >> (k @ k): {twice.check()}")
-    out(f"    why not: {mc.explain(twice.lhs, twice.rhs)}")
+    out(f"  k >> copy == copy >> (k @ k) for a stochastic k: {twice.check()}, as expected "
+        "(drawing twice is not drawing once and copying);")
+    out(f"    mc.explain says: {mc.explain(twice.lhs, twice.rhs)}")
     written = []
     for suffix in (".svg", ".png"):
         sym_k.draw(out_dir / f"sym_program{suffix}", title="G ~ gamma(x); Y ~ k(G^-1 . x); return G . Y")
         twice.draw(out_dir / f"copy_stochastic{suffix}", title="not a law: copying a stochastic box")
         written += [f"sym_program{suffix}", f"copy_stochastic{suffix}"]
-    out(f"  figures: {', '.join(str(out_dir / w) for w in written)}")
+    out(f"  drew {', '.join(str(out_dir / w) for w in written)}")
 
 
-def run(out_dir: str | Path = "markovcat-demo", out: Out = print, train_seconds: float = 60) -> int:
-    """Run every section of the demo; figures go to ``out_dir``; ``train_seconds=0`` skips training."""
+def run(out_dir: str | Path = "markovcat-demo", out: Out = print, train_steps: int | None = None,
+        progress: bool = True) -> int:
+    """Run every section of the demo; figures go to ``out_dir``.
+
+    ``train_steps`` is the number of Adam steps per model in the training section
+    (default :data:`STEPS`); ``0`` skips training.
+    Everything printed but the final timing line is the same on every run.
+    """
+    steps = STEPS if train_steps is None else train_steps
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"train_steps must be a non-negative integer (0 skips training), got {train_steps!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     core(out_dir, out)
     out("")
-    out("== sym in C^G, from the adjunction, with checked proofs ==")
+    out("== 2. sym in C^G (the category of G-spaces), built from the adjunction, with checked proofs ==")
     from markovcat.diagrams.demo import demo as cg_demo
 
     cg_demo(out_dir, out)
     out("")
-    out("== Compiled to PyTorch and checked for equivariance ==")
+    out("== 3. Compiled to PyTorch, run, and checked for equivariance ==")
     from markovcat.experiments.torch_demo import demo as backend_demo
 
     backend_demo(out=out)
     out("")
-    if train_seconds > 0:
-        out("== Training: covariance estimation, an MLP and its stochastic symmetrisation ==")
+    if steps > 0:
+        out("== 4. Training: covariance estimation, an MLP against its stochastic symmetrisation ==")
         from markovcat.experiments.train_demo import demo as train_demo
 
-        train_demo(out=out, seconds=train_seconds)
+        train_demo(out=out, steps=steps, progress=progress)
         out("")
+    else:
+        out("(training skipped: --train-steps 0)")
     out(f"demo finished in {time.perf_counter() - start:.1f} s; figures in {out_dir}/")
     return 0

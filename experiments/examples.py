@@ -22,8 +22,9 @@ import torch
 from torch import Tensor, nn
 
 from markovcat.backends.torch.compile import CompiledDiagram, Gaussian, Interpretation, Spec, compile
-from markovcat.backends.torch.frames import MomentCanonicaliser
+from markovcat.backends.torch.frames import PCACanonicaliser
 from markovcat.backends.torch.groups import Orthogonal, TorchAction
+from markovcat.backends.torch.linalg import orthonormalise
 from markovcat.groups import Action, Group
 from markovcat.program import program
 from markovcat.syntax import Box, Diagram, Ty
@@ -56,8 +57,7 @@ class FrameNet(nn.Module):
     def forward(self, x: Tensor, eps: Tensor) -> Tensor:
         h = torch.cat([x.flatten(1), eps.flatten(1)], dim=1)
         m = self.layer2(torch.nn.functional.silu(self.layer1(h))).view(-1, self.d, self.d)
-        q, r = torch.linalg.qr(m)
-        return q * torch.sgn(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
+        return orthonormalise(m)
 
 
 @dataclass
@@ -133,7 +133,7 @@ def recursive_sym(n: int = 16, d: int = 3, hidden: int = 64, *, broken: str | No
 
 def canonical_sym(n: int = 16, d: int = 3, hidden: int = 64, *, broken: str | None = None, seed: int = 0,
                   validate: bool = True, **options: Any) -> Setup:
-    """Canonicalisation ``x |-> F(x) . k(F(x)^-1 . x)`` with the moment frame ``F`` (deterministic)."""
+    """Canonicalisation ``x |-> F(x) . k(F(x)^-1 . x)`` with the PCA frame ``F`` (deterministic; Kaba et al.)."""
     G, act, X, group, points, interpretation, k, mlp = _base(n, d, hidden, seed)
     frame = Box("frame", X, G.ty, deterministic=True)
     if broken not in (None, "inverse output"):
@@ -145,7 +145,7 @@ def canonical_sym(n: int = 16, d: int = 3, hidden: int = 64, *, broken: str | No
         out = r if broken is None else G.inv(r)
         return act.act(out, k(act.act(G.inv(r), x)))
 
-    interpretation = interpretation | Interpretation({k: mlp, frame: MomentCanonicaliser(validate=validate)})
+    interpretation = interpretation | Interpretation({k: mlp, frame: PCACanonicaliser(validate=validate)})
     return Setup(diagram, compile(diagram, interpretation, name="canonicalise", **options), group, points,
                  interpretation)
 

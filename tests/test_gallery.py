@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import markovcat as mc
-from markovcat.diagrams import MODULES, all_figures, render_all
+from markovcat.diagrams import MODULES, all_figures
+from markovcat.diagrams.__main__ import DEFAULT_OUT, main, parser
 from markovcat.diagrams.demo import demo
 
 GALLERY = Path(importlib.import_module("markovcat.diagrams").__file__ or "").parent
@@ -82,11 +85,14 @@ def test_all_proofs_check() -> None:
         assert fig.item.check(), fig.stem
 
 
-def test_render_all(tmp_path: Path) -> None:
-    written = render_all(tmp_path, formats=(".svg",))
+def test_render_all(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m markovcat.diagrams OUT_DIR --format svg`` draws every figure and the index into OUT_DIR."""
+    assert main([str(tmp_path), "--format", "svg"]) == 0
     figures = all_figures()
     assert len({f.stem for f in figures}) == len(figures)  # no file overwrites another
+    written = sorted(tmp_path.iterdir())
     assert len(written) == len(figures) + 1
+    assert f"wrote {len(written)} files to {tmp_path}" in capsys.readouterr().out
     for path in written:
         assert path.exists() and path.stat().st_size > 0
     index = (tmp_path / "README.md").read_text()
@@ -104,3 +110,29 @@ def test_demo(tmp_path: Path) -> None:
     text = "\n".join(lines)
     assert "in C^G" in text and "program form == combinator form" in text and "checked" in text
     assert (tmp_path / "sym.svg").exists() and (tmp_path / "sym.png").exists()
+
+
+def _tree(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if "__pycache__" not in p.parts}
+
+
+def test_gallery_script_help_writes_nothing(tmp_path: Path) -> None:
+    """``--help`` prints usage; it is not taken for an output folder, here or in the package."""
+    before = _tree(GALLERY)
+    result = subprocess.run([sys.executable, "-m", "markovcat.diagrams", "--help"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "usage: python -m markovcat.diagrams" in result.stdout and "OUT_DIR" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+    assert _tree(GALLERY) == before
+
+
+def test_gallery_script_defaults_to_the_current_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no OUT_DIR the figures go to ./markovcat-figures, never into the installed package."""
+    monkeypatch.chdir(tmp_path)
+    out = parser().parse_args([]).out
+    assert out == Path(DEFAULT_OUT) and not out.is_absolute()
+    assert out.resolve().parent == tmp_path.resolve()
+    assert GALLERY.resolve() not in out.resolve().parents
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--format", "gif"])
