@@ -86,7 +86,7 @@ def qr_positive(a: Tensor, method: str = "auto", complete: bool = True) -> tuple
 def _gram_schmidt(a: Tensor, complete: bool) -> tuple[Tensor, Tensor]:
     n, d = a.shape[-2], a.shape[-1]
     tolerance = DEPENDENT * torch.finfo(a.dtype).eps
-    eye = torch.eye(n, dtype=a.dtype, device=a.device)
+    eye = torch.eye(n, dtype=a.dtype).to(a.device)  # (device="meta" here would import torch._dynamo: seconds)
     columns: list[Tensor] = []
     for j in range(d):
         v = a[..., j]
