@@ -127,7 +127,7 @@ def _render(figures: list[Figure], out: Path, formats: tuple[str, ...]) -> list[
 
 
 def _index_lines(figures: list[Figure], formats: tuple[str, ...]) -> list[str]:
-    lines = [_TITLE, "", "Regenerate with `python -m markovcat.diagrams`.", ""]
+    lines = [_TITLE, "", "Regenerate with `python -m markovcat.diagrams diagrams/figures`.", ""]
     current = None
     for fig in figures:
         if fig.module != current:
