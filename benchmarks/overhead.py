@@ -12,12 +12,14 @@ interleaved in rounds in one process:
 each with the input validation on and off where the model offers an opt-out
 (``validate=False`` at construction, and ``model.validate = False`` when the compiled model
 has that attribute), and each once more with the point actions through ``torch.matmul``
-(the formulation before :func:`markovcat.backends.torch.groups.small_matmul`).  Target: at most 1.5x the bare
-backbone for a model with one backbone call.
+(the formulation before :func:`markovcat.backends.torch.groups.small_matmul`), and the Haar model once more
+with its draws by the sign-fixed QR (``haar_orthogonal(..., method="qr")``, the sampler before the closed
+forms).  Target: at most 1.5x the bare backbone for a model with one backbone call.
 
 Then the kernel table behind :data:`~markovcat.backends.torch.groups.SMALL_MATMUL_DIM` and
 :data:`~markovcat.backends.torch.groups.SMALL_MATMUL_BATCH`: ``small_matmul`` against
-``torch.matmul`` for ``(B, 16, d) @ (B, d, d)``, forward and forward + backward.
+``torch.matmul`` for ``(B, 16, d) @ (B, d, d)``, forward and forward + backward; and the
+Haar samplers, closed forms against QR.
 
 Times are CPU time of the timing thread (``time.thread_time``: other processes on a shared
 machine do not count), per call; each figure is the minimum over interleaved rounds, the
@@ -63,6 +65,22 @@ def matmul_only() -> Iterator[None]:
         torch_groups.small_matmul = saved
 
 
+@contextlib.contextmanager
+def qr_sampler() -> Iterator[None]:
+    """Haar draws on O(d) by the sign-fixed QR again, as before the closed forms (benchmark use only)."""
+    saved = torch_groups.haar_orthogonal
+
+    def qr(batch: int, d: int, generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
+           device: torch.device | str = "cpu", special: bool = False) -> Tensor:
+        return saved(batch, d, generator, dtype, device, special, method="qr")
+
+    torch_groups.haar_orthogonal = qr  # looked up by Orthogonal.sample at each call
+    try:
+        yield
+    finally:
+        torch_groups.haar_orthogonal = saved
+
+
 def timed_rounds(variants: Mapping[str, Callable[[], None]], rounds: int, calls: int) -> dict[str, float]:
     """Minimum over rounds of the mean thread CPU seconds per call; variants interleaved, order alternating.
 
@@ -83,8 +101,9 @@ def timed_rounds(variants: Mapping[str, Callable[[], None]], rounds: int, calls:
     return {name: min(values) for name, values in samples.items()}
 
 
-def step(model: Callable[[Tensor], Tensor], x: Tensor, params: Sequence[Tensor], fast: bool = True) -> None:
-    with contextlib.nullcontext() if fast else matmul_only():
+def step(model: Callable[[Tensor], Tensor], x: Tensor, params: Sequence[Tensor], fast: bool = True,
+         qr: bool = False) -> None:
+    with contextlib.nullcontext() if fast else matmul_only(), qr_sampler() if qr else contextlib.nullcontext():
         model(x).square().mean().backward()
     for p in params:
         p.grad = None
@@ -153,9 +172,12 @@ def model_table(rounds: int, calls: int) -> tuple[str, dict[str, float], nn.Modu
     haar_model: nn.Module | None = None
     for what, calls_of_backbone, build, on in built:
         haar_model = haar_model or on
-        for kernels, fast in (("small_matmul", True), ("torch.matmul (before)", False)):
+        kernel_variants = [("small_matmul", True, False), ("torch.matmul (before)", False, False)]
+        if calls_of_backbone == 1 and "Haar" in what:
+            kernel_variants.append(("small_matmul, QR sampler (before)", True, True))
+        for kernels, fast, qr in kernel_variants:
             key = f"{what}|on|{kernels}"
-            variants[key] = lambda m=on, f=fast: step(m, x, params, f)  # type: ignore[misc]
+            variants[key] = lambda m=on, f=fast, q=qr: step(m, x, params, f, q)  # type: ignore[misc]
             rows.append((key, "on", calls_of_backbone, kernels))
         off, how = without_validation(build)
         if off is not None:
@@ -194,6 +216,21 @@ def inference_table(haar: nn.Module, rounds: int, calls: int) -> str:
             f"| bare backbone | - | {t['bare'] * 1e6:.0f} | 1.000 |\n"
             f"| Haar-symmetrised | small_matmul | {t['fast'] * 1e6:.0f} | {t['fast'] / t['bare']:.3f} |\n"
             f"| Haar-symmetrised | torch.matmul (before) | {t['before'] * 1e6:.0f} | {t['before'] / t['bare']:.3f} |\n")
+
+
+def sampler_table(rounds: int, calls: int) -> str:
+    """Haar draws of a batch: the closed forms (d = 2, 3) against the sign-fixed QR path they replaced."""
+    from markovcat.backends.torch.linalg import haar_orthogonal
+
+    lines = ["| group | closed form (us) | QR path, before (us) | ratio |", "|---|---|---|---|"]
+    for d, special in ((3, False), (3, True), (2, False)):
+        t = timed_rounds({"new": lambda d=d, s=special: haar_orthogonal(BATCH, d, special=s),  # type: ignore[misc]
+                          "qr": lambda d=d, s=special: haar_orthogonal(BATCH, d, special=s,  # type: ignore[misc]
+                                                                       method="qr")}, rounds, calls)
+        name = f"{'SO' if special else 'O'}({d})"
+        new, qr = t["new"], t["qr"]
+        lines.append(f"| {name}, batch {BATCH} | {new * 1e6:.0f} | {qr * 1e6:.0f} | {new / qr:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 def _forward(f: Callable[[Tensor, Tensor], Tensor], a: Tensor, b: Tensor) -> Callable[[], None]:
@@ -299,8 +336,11 @@ def main() -> None:
     print(inference_md, flush=True)
     kernels_md = kernel_table(max(5, rounds // 2), 5)
     print(kernels_md, flush=True)
-    one_call = [v for k, v in ratios.items() if "|" in k and "small_matmul" in k and "frame" not in k]
-    frame = [v / FRAME for k, v in ratios.items() if "frame" in k and "small_matmul" in k]
+    samplers_md = sampler_table(rounds, 5)
+    print(samplers_md, flush=True)
+    current = {k: v for k, v in ratios.items() if "|" in k and "small_matmul" in k and "before" not in k}
+    one_call = [v for k, v in current.items() if "frame" not in k]
+    frame = [v / FRAME for k, v in current.items() if "frame" in k]
     worst = max(one_call + frame)
     header = (
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {torch.get_num_threads()} "
@@ -321,6 +361,9 @@ def main() -> None:
              "fwd+bwd: the gradient with respect to the left factor, with the elementwise form through autograd "
              "(why small_matmul keeps bmm when a gradient is recorded).\n\n"
              + kernels_md)
+    text += ("\n## Haar samplers: closed forms against the QR path\n\n``haar_orthogonal``: a uniform unit quaternion "
+             "for SO(3) (times a random sign for O(3)), a Gaussian direction for O(2); ``method=\"qr\"`` is the "
+             "sign-fixed QR of a Gaussian matrix used before.\n\n" + samplers_md)
     if worst > TARGET:
         text += ("\n## Where the time goes: the Haar-symmetrised model\n\nBuilt up part by part (thread CPU time, "
                  "interleaved as above):\n\n" + ablation_table(haar, rounds, calls)

@@ -76,7 +76,13 @@ def pca_canonical(x: Tensor) -> Tensor:
 
 
 def haar(batch: int, generator: torch.Generator) -> Tensor:
-    return sign_fixed_qr(torch.randn(batch, D, D, generator=generator, dtype=torch.float64))
+    """Haar on O(3) by hand: a uniform unit quaternion's rotation, times -1 with probability 1/2."""
+    q = torch.randn(5, batch, generator=generator, dtype=torch.float64)
+    w, x, y, z = q[:4] / torch.linalg.vector_norm(q[:4], dim=0)
+    r = torch.stack([w * w + x * x - y * y - z * z, 2 * (x * y - w * z), 2 * (x * z + w * y),
+                     2 * (x * y + w * z), w * w - x * x + y * y - z * z, 2 * (y * z - w * x),
+                     2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z], dim=-1)
+    return r.view(batch, D, D) * torch.where(q[4] < 0, -1.0, 1.0).to(r.dtype)[:, None, None]
 
 
 def act(g: Tensor, f: nn.Module, x: Tensor) -> Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from markovcat.backends.torch.equivariance import energy_test
 from markovcat.backends.torch.linalg import SMALL, haar_orthogonal, orthonormalise, qr_positive, to_special
 
 
@@ -104,3 +105,140 @@ def test_unknown_method_is_refused() -> None:
         qr_positive(torch.randn(2, 3, 3), "givens")
     with pytest.raises(ValueError, match="at most"):
         qr_positive(torch.randn(2, SMALL + 1, SMALL + 1), "gram-schmidt")
+
+
+# -- Haar samplers: the closed forms for d = 2, 3 and the QR path -------------------------------------------
+
+TOLERANCE = {torch.float32: 1e-6, torch.float64: 1e-13}
+
+
+def _seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("special", [False, True])
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 5])
+def test_haar_samples_are_orthogonal_with_the_right_determinants(d: int, special: bool, dtype: torch.dtype) -> None:
+    """The closed forms (d = 2, 3) to 1e-6 in float32 and 1e-13 in float64; the QR path (d > 3) to 4 times that."""
+    g = haar_orthogonal(4000, d, _seeded(d), dtype, special=special)
+    assert g.shape == (4000, d, d) and g.dtype == dtype
+    error = (g.double() @ g.double().transpose(-1, -2) - torch.eye(d, dtype=torch.float64)).abs().amax()
+    assert error < TOLERANCE[dtype] * (1 if d <= 3 else 4), f"orthogonality error {error:.2e}"
+    det = torch.linalg.det(g.double())
+    assert bool(((det - det.sign()).abs() < 1e-5).all())
+    positive = (det > 0).double().mean().item()
+    assert positive == 1.0 if special else 0.45 < positive < 0.55  # O(d): both components, equally likely
+
+
+@pytest.mark.parametrize("d", [2, 3])
+@pytest.mark.parametrize("special", [False, True])
+def test_haar_samples_are_reproducible_from_the_generator(d: int, special: bool) -> None:
+    first = haar_orthogonal(64, d, _seeded(3), torch.float64, special=special)
+    assert torch.equal(first, haar_orthogonal(64, d, _seeded(3), torch.float64, special=special))
+    assert not torch.equal(first, haar_orthogonal(64, d, _seeded(4), torch.float64, special=special))
+    generator = _seeded(3)
+    haar_orthogonal(64, d, generator, torch.float64, special=special)
+    assert not torch.equal(first, haar_orthogonal(64, d, generator, torch.float64, special=special))  # state moves
+
+
+def _uniform_ks(u: torch.Tensor) -> float:
+    """Kolmogorov-Smirnov distance of the sample ``u`` from the uniform law on [0, 1]."""
+    u, _ = torch.sort(u.double())
+    n = u.numel()
+    grid = torch.arange(1, n + 1, dtype=torch.float64) / n
+    return max((grid - u).abs().max().item(), (u - (grid - 1 / n)).abs().max().item())
+
+
+def _sphere_ks(g: torch.Tensor) -> float:
+    """The largest KS distance from uniform of the images of the basis vectors under ``g (B, d, d)``, d = 2 or 3.
+
+    A uniform point of S^2 has each coordinate uniform on [-1, 1] (Archimedes); a uniform
+    point of S^1 has a uniform angle.  Rows (images under ``g^T``) are tested too.
+    """
+    distances = []
+    for image in (*g.unbind(-1), *g.unbind(-2)):
+        if g.shape[-1] == 3:
+            distances += [_uniform_ks((image[:, i] + 1) / 2) for i in range(3)]
+        else:
+            distances.append(_uniform_ks(torch.atan2(image[:, 1], image[:, 0]) / (2 * torch.pi) + 0.5))
+    return max(distances)
+
+
+def _euler_angles_uniform(batch: int, generator: torch.Generator) -> torch.Tensor:
+    """A classic wrong "uniform rotation": Z-Y-Z Euler angles drawn uniformly (not Haar)."""
+    a, b, c = (torch.rand(3, batch, generator=generator, dtype=torch.float64) * torch.tensor([[2.0], [1.0], [2.0]])
+               * torch.pi)
+
+    def axis(angle: torch.Tensor, i: int, j: int) -> torch.Tensor:
+        r = torch.eye(3, dtype=torch.float64).repeat(batch, 1, 1)
+        r[:, i, i], r[:, i, j], r[:, j, i], r[:, j, j] = angle.cos(), -angle.sin(), angle.sin(), angle.cos()
+        return r
+
+    return axis(a, 0, 1) @ axis(b, 2, 0) @ axis(c, 0, 1)
+
+
+def _angle_from_a_square(batch: int, generator: torch.Generator) -> torch.Tensor:
+    """A wrong uniform rotation of the plane: the direction of a uniform point of a square (biased to diagonals)."""
+    v = torch.rand(batch, 2, generator=generator, dtype=torch.float64) * 2 - 1
+    c, s = (v / torch.linalg.vector_norm(v, dim=-1, keepdim=True)).unbind(-1)
+    return torch.stack([c, -s, s, c], dim=-1).view(batch, 2, 2)
+
+
+#: sqrt(n) times a KS distance above this has p < 0.01 / 18: with Bonferroni's bound, p < 0.01 for all 18 KS
+#: distances of :func:`_sphere_ks` together (fixed seeds, so each test is deterministic).
+KS_CRITICAL = 2.04
+N_LAW = 20_000
+
+
+@pytest.mark.parametrize("d", [2, 3])
+@pytest.mark.parametrize("special", [False, True])
+def test_haar_samples_have_the_haar_law(d: int, special: bool) -> None:
+    """Moments (E[g] = 0, E[g_ij^2] = 1/d), uniform images of the basis on the sphere, and the same law as QR's.
+
+    At n = 20,000 a KS distance is refused above 2.04 / sqrt(n) = 0.014; the biased samplers
+    in the next test are refused by the same check.  Proves the law to that resolution
+    only, not exactly.
+    """
+    n = N_LAW
+    g = haar_orthogonal(n, d, _seeded(10 + d), torch.float64, special=special)
+    assert g.mean(0).abs().max() < 4 / n**0.5  # each entry has variance 1/d: 4 sigma
+    torch.testing.assert_close(g.square().mean(0), torch.full((d, d), 1 / d, dtype=torch.float64), atol=0.03, rtol=0)
+    assert _sphere_ks(g) * n**0.5 < KS_CRITICAL
+    reference, _ = qr_positive(torch.randn(600, d, d, generator=_seeded(20), dtype=torch.float64))
+    if special:
+        reference = to_special(reference)
+    _, p = energy_test(g[:600].flatten(1), reference.flatten(1), 300, _seeded(21))
+    assert p > 0.01
+
+
+def test_the_law_checks_refuse_biased_samplers() -> None:
+    """The sphere check above is not vacuous: uniform Euler angles and directions of a square (orthogonal, wrong law)
+    fail it at the same sample size."""
+    n = N_LAW
+    for wrong in (_euler_angles_uniform(n, _seeded(30)), _angle_from_a_square(n, _seeded(32))):
+        d = wrong.shape[-1]
+        assert (wrong.transpose(-1, -2) @ wrong - torch.eye(d, dtype=torch.float64)).abs().max() < 1e-12
+        assert _sphere_ks(wrong) * n**0.5 > KS_CRITICAL
+
+
+def test_haar_sampler_follows_like_and_the_generator() -> None:
+    """``Orthogonal(3).haar()(..., like=x)`` draws in ``x``'s dtype and batch, reproducibly for a seeded generator."""
+    from markovcat.backends import torch as mct
+
+    sampler = mct.Orthogonal(3).haar()
+    x = torch.zeros(7, 5, 3, dtype=torch.float64)
+    g = sampler(like=x, generator=_seeded(40))
+    assert g.shape == (7, 3, 3) and g.dtype == torch.float64
+    assert torch.equal(g, haar_orthogonal(7, 3, _seeded(40), torch.float64))
+    assert sampler(x.float(), generator=_seeded(40)).dtype == torch.float32
+
+
+def test_the_qr_method_keeps_the_earlier_draws_and_unknown_methods_are_refused() -> None:
+    """``method="qr"`` is the sign-fixed QR of the same Gaussian draw; the default closed form is another draw."""
+    g = haar_orthogonal(8, 3, _seeded(50), torch.float64, method="qr")
+    expected, _ = qr_positive(torch.randn(8, 3, 3, generator=_seeded(50), dtype=torch.float64))
+    torch.testing.assert_close(g, expected, atol=1e-14, rtol=0)
+    assert not torch.allclose(haar_orthogonal(8, 3, _seeded(50), torch.float64), g)
+    with pytest.raises(ValueError, match="unknown Haar sampling method"):
+        haar_orthogonal(8, 3, method="givens")
