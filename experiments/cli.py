@@ -1,4 +1,4 @@
-"""The ``markovcat`` command line: ``markovcat demo`` and ``markovcat --version``."""
+"""The ``markovcat`` command line: ``markovcat demo``, ``markovcat experiment ...`` and ``markovcat --version``."""
 
 from __future__ import annotations
 
@@ -45,6 +45,22 @@ def parser() -> argparse.ArgumentParser:
                       help="Adam steps per model in the training section, 0 to skip it (default: %(default)s)")
     demo.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars while training")
     demo.add_argument("--train-seconds", help=argparse.SUPPRESS)  # replaced by --train-steps: a clear error
+    experiment = sub.add_parser("experiment", help="reproduce the paper's experiments and plot them",
+                                description="Reproduce the experiments of Cornish 2024 (sec. 7.3): train, evaluate, "
+                                            "record, and plot the records.")
+    kinds = experiment.add_subparsers(dest="experiment", required=True)
+    from markovcat.experiments.matrix.cli import add_matrix_arguments, add_plot_arguments
+
+    matrix = kinds.add_parser("matrix", help="the matrix tasks (cov, linreg, expm, inv): one run or --all",
+                              description="Train one matrix-task model (or the sweep, --all), evaluate its test error "
+                                          "and equivariance, and write a JSON record.")
+    add_matrix_arguments(matrix)
+    plot = kinds.add_parser("plot", help="the figure (PNG, PDF) and Markdown table from the records",
+                            description="Test error against d, one panel per task, one line per method, seeds as "
+                                        "error bars; and the table for the README.")
+    add_plot_arguments(plot)
+    matrix.set_defaults(subparser=matrix)  # for its error messages
+    plot.set_defaults(subparser=plot)
     return top
 
 
@@ -58,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         from markovcat.experiments.demo import run
 
         return run(args.out, train_steps=args.train_steps, progress=args.progress)
+    if args.command == "experiment":
+        from markovcat.experiments.matrix.cli import run_matrix, run_plot
+
+        return (run_matrix if args.experiment == "matrix" else run_plot)(args, args.subparser)
     return 2  # pragma: no cover
 
 

@@ -1,0 +1,498 @@
+"""Train, evaluate and record one matrix experiment (Cornish 2024, sec. 7.3), on one process or many.
+
+One run is a :class:`RunConfig` (task, method, d, seed, step budget and the paper's defaults:
+10,000 training and 1,000 test examples drawn from the seed, batch 100, Adam at lr 1e-4).
+:func:`train` trains it, evaluates the test relative squared error (mean and standard deviation
+over test examples, each prediction the mean of ``test_samples`` draws), measures the
+equivariance error of the trained model with
+:func:`~markovcat.backends.torch.equivariance.check_equivariance`, and writes one small JSON
+record (``<out>/<name>.json``).  A run whose record exists is skipped; an interrupted run resumes
+from its last checkpoint (model, optimizer, step, torch RNG states; every ``checkpoint_every``
+steps, in a separate folder that is not committed).
+
+Determinism.  Every draw comes from a generator seeded by the run's seed and a label: the
+datasets (``seed``), the order of the training examples (one permutation per epoch), and the
+model's noise, drawn per *shard*: each global batch is cut into ``shards`` equal shards, and shard
+``j`` of step ``t`` draws its noise from its own generator seeded by ``(seed, t, j)``.  So the
+numbers depend on the seed and the configuration only: not on the number of processes (any
+world size dividing ``shards``), not on where a run was interrupted.
+
+Distributed.  Under ``torchrun --nproc_per_node=N`` (``WORLD_SIZE > 1`` in the environment) the
+same loop runs with :class:`~torch.nn.parallel.DistributedDataParallel`: gloo on the CPU, NCCL on
+CUDA; each process takes ``shards / N`` consecutive shards of the global batch; its loss is the
+sum over its shards of (shard mean loss x shard size) x N / B, so DDP's gradient average is the
+gradient of the per-example mean over the global batch, as in one process.  Only rank 0 evaluates,
+writes records and checkpoints.
+
+    torchrun --standalone --nproc_per_node=2 -m markovcat.experiments.matrix.train --task cov --method haar --dim 4
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["RunConfig", "World", "train", "run", "record_path", "finished", "git_revision", "derived_seed",
+           "CHECKPOINT_EVERY", "RESULTS", "CHECKPOINTS"]
+
+RESULTS = Path("experiments/results/matrix")
+CHECKPOINTS = Path("experiments/checkpoints/matrix")
+CHECKPOINT_EVERY = 500
+EVAL_CHUNK = 100  # test examples per prediction call (memory: chunk x test_samples backbone rows)
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run's numbers (and nothing that does not: no device, world size, paths).
+
+    Defaults are the paper's: 10,000 training / 1,000 test examples, batch 100, Adam at lr 1e-4,
+    10 samples per training example, 100 averaged at test time, gamma hidden (250,), backbone
+    hidden chosen by the method (``None``).  ``shards`` is the noise granularity (see the module
+    docstring): runs with the same ``shards`` give the same numbers on any world size dividing it.
+    """
+
+    task: str
+    method: str
+    dim: int
+    seed: int
+    steps: int
+    batch: int = 100
+    lr: float = 1e-4
+    train_size: int = 10_000
+    test_size: int = 1_000
+    shards: int = 2
+    train_samples: int = 10
+    test_samples: int = 100
+    gamma_hidden: tuple[int, ...] = (250,)
+    backbone_hidden: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "steps", "batch", "train_size", "test_size", "shards", "train_samples", "test_samples"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name == "steps" else 1):
+                raise ValueError(f"{name} must be a {'non-negative' if name == 'steps' else 'positive'} integer, "
+                                 f"got {value!r}")
+        if self.batch % self.shards:
+            raise ValueError(f"the batch ({self.batch}) must be a multiple of shards ({self.shards}): each global "
+                             f"batch is cut into equal shards")
+        if self.batch > self.train_size:
+            raise ValueError(f"the batch ({self.batch}) is larger than the training set ({self.train_size})")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        object.__setattr__(self, "gamma_hidden", tuple(self.gamma_hidden))
+        if self.backbone_hidden is not None:
+            object.__setattr__(self, "backbone_hidden", tuple(self.backbone_hidden))
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["gamma_hidden"] = list(self.gamma_hidden)
+        data["backbone_hidden"] = None if self.backbone_hidden is None else list(self.backbone_hidden)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown run configuration fields {sorted(unknown)}: the record was written by a "
+                             f"different version; rerun it")
+        values = dict(data)
+        values["gamma_hidden"] = tuple(values.get("gamma_hidden", (250,)))
+        if values.get("backbone_hidden") is not None:
+            values["backbone_hidden"] = tuple(values["backbone_hidden"])
+        return cls(**values)
+
+    @property
+    def key(self) -> str:
+        """A short hash of the whole configuration: two runs with the same key give the same numbers."""
+        text = json.dumps(self.as_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+    @property
+    def name(self) -> str:
+        return f"{self.task}_{self.method}_d{self.dim}_seed{self.seed}_{self.key}"
+
+    def method_config(self) -> Any:
+        from markovcat.experiments.matrix.methods import MethodConfig
+
+        return MethodConfig(backbone_hidden=self.backbone_hidden, gamma_hidden=self.gamma_hidden,
+                            train_samples=self.train_samples, test_samples=self.test_samples)
+
+
+def derived_seed(*parts: object) -> int:
+    """A 63-bit seed from labelled parts, e.g. ``(seed, "noise", step, shard)``: the same parts, the same seed."""
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def generator(device: torch.device, *parts: object) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(derived_seed(*parts))
+
+
+# -- processes -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the training processes: ``rank`` of ``size``, on ``device``."""
+
+    rank: int = 0
+    size: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device; use --device cpu")
+    return device
+
+
+def world_from_environment(device: str = "auto") -> World:
+    """The process group torchrun describes (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``), joined; else one process.
+
+    gloo on the CPU, NCCL on CUDA (one device per process: ``cuda:LOCAL_RANK``).
+    """
+    import torch.distributed as dist
+
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    dev = _device(device)
+    if size <= 1:
+        return World(0, 1, dev)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return World(dist.get_rank(), dist.get_world_size(), dev)
+
+
+def _barrier(world: World) -> None:
+    if world.distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+# -- records and checkpoints ----------------------------------------------------------------------------------------
+
+
+def git_revision() -> str:
+    """``git rev-parse HEAD`` of the source tree this module is in, or ``"unknown"`` (not a checkout, no git)."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                                text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    revision = result.stdout.strip()
+    return revision if result.returncode == 0 and revision else "unknown"
+
+
+def record_path(config: RunConfig, out: Path | str = RESULTS) -> Path:
+    return Path(out) / f"{config.name}.json"
+
+
+def read_record(path: Path | str) -> dict[str, Any]:
+    """A record, checked to have the fields the plot and the skip logic read."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not a valid JSON record ({error}); delete it to rerun that run") from None
+    for key in ("config", "metrics", "equivariance"):
+        if key not in record:
+            raise ValueError(f"{path} has no {key!r}: not a matrix-experiment record; delete it to rerun that run")
+    return record
+
+
+def finished(config: RunConfig, out: Path | str = RESULTS) -> bool:
+    """Whether ``out`` holds the record of a run with exactly this configuration."""
+    path = record_path(config, out)
+    return path.exists() and read_record(path)["config"] == config.as_dict()
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    write(partial)
+    os.replace(partial, path)
+
+
+def checkpoint_path(config: RunConfig, checkpoints: Path | str = CHECKPOINTS) -> Path:
+    return Path(checkpoints) / f"{config.name}.pt"
+
+
+def _rng_states() -> dict[str, Any]:
+    states: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _save_checkpoint(path: Path, config: RunConfig, module: nn.Module, optimizer: torch.optim.Optimizer,
+                     step: int) -> None:
+    state = {"config": config.as_dict(), "step": step, "model": module.state_dict(),
+             "optimizer": optimizer.state_dict(), "rng": _rng_states()}
+    _atomic_write(path, lambda p: torch.save(state, p))
+
+
+def _load_checkpoint(path: Path, config: RunConfig, module: nn.Module, optimizer: torch.optim.Optimizer,
+                     device: torch.device) -> int:
+    state = torch.load(path, map_location=device, weights_only=False)
+    if state["config"] != config.as_dict():
+        raise ValueError(f"checkpoint {path} belongs to another configuration; delete it to start this run afresh")
+    module.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    _set_rng_states(state["rng"])
+    return int(state["step"])
+
+
+# -- the loop -------------------------------------------------------------------------------------------------------
+
+
+def datasets(task: Any, config: RunConfig) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(x_train, y_train, x_test, y_test)``, drawn from the run's seed (on the CPU: the same on any device)."""
+    data = generator(torch.device("cpu"), config.seed, "data")
+    x_train, y_train = task.sample(config.train_size, data)
+    x_test, y_test = task.sample(config.test_size, data)
+    return x_train, y_train, x_test, y_test
+
+
+def batch_indices(config: RunConfig, step: int) -> Tensor:
+    """The examples of global batch ``step``: a fresh seeded permutation per epoch, last partial batch dropped."""
+    per_epoch = config.train_size // config.batch
+    epoch, position = divmod(step, per_epoch)
+    order = torch.randperm(config.train_size, generator=generator(torch.device("cpu"), config.seed, "order", epoch))
+    return order[position * config.batch:(position + 1) * config.batch]
+
+
+class Objective(nn.Module):
+    """The loss of this process's shards of one global batch, normalised so DDP's average is the global mean.
+
+    ``forward(x, y, step)``: ``x, y`` the whole global batch (every process holds it); the
+    process's shards are ``rank * k, ..., rank * k + k - 1`` for ``k = shards / world_size``, shard
+    ``j``'s noise from the generator ``(seed, "noise", step, j)``.  Returns
+    ``world_size / B * sum_j |shard j| * model.loss(shard j)``.  The model's ``module`` is a
+    submodule, so wrapping this in DDP synchronises exactly the model's parameters.
+    """
+
+    def __init__(self, model: Any, config: RunConfig, world: World) -> None:
+        super().__init__()
+        if config.shards % world.size:
+            raise ValueError(f"{world.size} processes cannot share {config.shards} noise shards: use --shards a "
+                             f"multiple of the number of processes (the numbers depend on --shards, not on the "
+                             f"number of processes)")
+        self.net = model.module
+        self._model = model
+        self._config = config
+        self._world = world
+
+    def forward(self, x: Tensor, y: Tensor, step: int) -> Tensor:
+        config, world = self._config, self._world
+        size = config.batch // config.shards
+        per_rank = config.shards // world.size
+        total: Tensor | None = None
+        for j in range(world.rank * per_rank, (world.rank + 1) * per_rank):
+            noise = generator(world.device, config.seed, "noise", step, j)
+            loss = self._model.loss(x[j * size:(j + 1) * size], y[j * size:(j + 1) * size], generator=noise) * size
+            total = loss if total is None else total + loss
+        assert total is not None
+        return total * (world.size / config.batch)
+
+
+@torch.no_grad()
+def evaluate(model: Any, config: RunConfig, x: Tensor, y: Tensor, device: torch.device) -> dict[str, float]:
+    """Test relative squared error: mean and standard deviation over test examples (each the mean of the draws)."""
+    from markovcat.experiments.matrix.tasks import relative_squared_error
+
+    errors = []
+    for i, start in enumerate(range(0, x.shape[0], EVAL_CHUNK)):
+        noise = generator(device, config.seed, "test", i)
+        prediction = model.predict(x[start:start + EVAL_CHUNK], config.test_samples, generator=noise)
+        error = relative_squared_error(prediction, y[start:start + EVAL_CHUNK])
+        if error.shape != (prediction.shape[0],):
+            raise ValueError(f"relative_squared_error returned shape {tuple(error.shape)}; expected one error per "
+                             f"example ({prediction.shape[0]},)")
+        errors.append(error.double())
+    every = torch.cat(errors)
+    if not bool(torch.isfinite(every).all()):
+        raise FloatingPointError(f"{config.name}: non-finite test errors (diverged training?); try a smaller --lr")
+    return {"test_rse_mean": float(every.mean()), "test_rse_std": float(every.std()), "test_examples": every.numel()}
+
+
+def equivariance(model: Any, task: Any, x_test: Tensor, seed: int) -> dict[str, Any]:
+    """The trained model's equivariance check on the first 8 test inputs (its verdict, statistic and what it proves)."""
+    from markovcat.backends.torch import check_equivariance
+
+    with torch.no_grad():
+        report = check_equivariance(model.model, task.group, task.input, task.output, inputs=x_test[:8],
+                                    seed=derived_seed(seed, "equivariance"))
+    return {"method": report.method, "statistic": float(report.statistic), "threshold": float(report.threshold),
+            "passed": bool(report.passed), "p_value": report.p_value,
+            "min_detectable_effect": float(report.min_detectable_effect), "effect_unit": report.effect_unit}
+
+
+def fingerprint(module: nn.Module) -> dict[str, float | int]:
+    """A summary of the trained parameters (count, sum, sum of squares, in float64) that two equal runs share."""
+    flat = torch.cat([p.detach().double().flatten().cpu() for p in module.parameters()])
+    return {"count": flat.numel(), "sum": float(flat.sum()), "sum_of_squares": float(flat.square().sum())}
+
+
+@contextmanager
+def _progress(total: int, initial: int, enabled: bool, label: str) -> Iterator[Any]:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=initial, disable=not enabled, desc=label, leave=False, dynamic_ncols=True)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def train(config: RunConfig, *, world: World | None = None, out: Path | str = RESULTS,
+          checkpoints: Path | str = CHECKPOINTS, checkpoint_every: int = CHECKPOINT_EVERY, progress: bool = True,
+          compile: bool = False, on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Train, evaluate and record one run; returns its record (read from disk if the run was finished already).
+
+    Resumes from ``checkpoints`` if a checkpoint of this configuration is there; deletes it once
+    the record is written.  ``compile=True`` trains through ``torch.compile`` of the objective
+    (same numbers up to rounding).  ``on_step(step)`` is called after each step (tests use it
+    to interrupt a run).
+    """
+    from markovcat.experiments.matrix.methods import build
+    from markovcat.experiments.matrix.tasks import make_task
+
+    world = world or World()
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be a positive number of steps, got {checkpoint_every}")
+    path = record_path(config, out)
+    if finished(config, out):
+        return read_record(path)
+    started = time.perf_counter()
+    task = make_task(config.task, config.dim)
+    model = build(config.method, task, config.method_config(), config.seed)
+    module = model.module.to(world.device)
+    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr)
+    x_train, y_train, x_test, y_test = (t.to(world.device) for t in datasets(task, config))
+    saved = checkpoint_path(config, checkpoints)
+    step = _load_checkpoint(saved, config, module, optimizer, world.device) if saved.exists() else 0
+    objective: nn.Module = Objective(model, config, world)
+    if world.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        objective = DistributedDataParallel(objective, device_ids=[world.device] if world.device.type == "cuda"
+                                            else None)
+    if compile:
+        objective = torch.compile(objective)
+    first, tail_from = step, max(config.steps - 100, 0)
+    tail = torch.zeros((), dtype=torch.float64, device=world.device)
+    module.train()
+    train_started = time.perf_counter()
+    with _progress(config.steps, step, progress and world.main, config.name) as bar:
+        while step < config.steps:
+            index = batch_indices(config, step).to(world.device)
+            loss = objective(x_train[index], y_train[index], step)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if step >= tail_from:
+                tail += loss.detach().double()
+            step += 1
+            bar.update(1)
+            if step % 50 == 0 or step == config.steps:
+                bar.set_postfix(loss=f"{loss.item():.4g}")
+            if world.main and step % checkpoint_every == 0 and step < config.steps:
+                _save_checkpoint(saved, config, module, optimizer, step)
+            if on_step is not None:
+                on_step(step)
+    train_seconds = time.perf_counter() - train_started
+    if world.distributed:
+        import torch.distributed as dist
+
+        dist.all_reduce(tail)
+        tail /= world.size
+    record: dict[str, Any] = {}
+    if world.main:
+        module.eval()
+        metrics = evaluate(model, config, x_test, y_test, world.device)
+        counted = config.steps - max(first, tail_from)
+        metrics["train_loss_last"] = float(tail) / counted if counted > 0 else math.nan
+        metrics["train_loss_last_steps"] = counted
+        record = {
+            "version": RECORD_VERSION,
+            "name": config.name,
+            "config": config.as_dict(),
+            "seed": config.seed,
+            "git_revision": git_revision(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "device": str(world.device) if world.device.type != "cuda" else torch.cuda.get_device_name(world.device),
+            "world_size": world.size,
+            "threads": torch.get_num_threads(),
+            "resumed_from_step": first,
+            "steps_timed": config.steps - first,
+            "train_seconds": round(train_seconds, 3),
+            "steps_per_second": round((config.steps - first) / train_seconds, 3) if config.steps > first else None,
+            "metrics": metrics,
+            "parameters": fingerprint(module),
+            "equivariance": equivariance(model, task, x_test, config.seed),
+        }
+        record["wall_seconds"] = round(time.perf_counter() - started, 3)
+        _atomic_write(path, lambda p: p.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n"))
+        saved.unlink(missing_ok=True)
+    _barrier(world)
+    return record
+
+
+def run(config: RunConfig, **options: Any) -> dict[str, Any]:
+    """:func:`train` in the process group the environment describes (see :func:`world_from_environment`)."""
+    device = options.pop("device", "auto")
+    return train(config, world=world_from_environment(device), **options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m markovcat.experiments.matrix.train`` (or torchrun): ``markovcat experiment matrix`` 's options."""
+    import argparse
+
+    from markovcat.experiments.matrix.cli import add_matrix_arguments, run_matrix
+
+    top = argparse.ArgumentParser(prog="python -m markovcat.experiments.matrix.train",
+                                  description="One matrix experiment or the sweep; torchrun-ready.")
+    add_matrix_arguments(top)
+    return run_matrix(top.parse_args(argv), top)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
