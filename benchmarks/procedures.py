@@ -9,10 +9,12 @@ public reference code where it differs: averaging in a Python loop over frame
 elements, samples or permutations, against the one batched pass used here.
 
 All variants of one procedure run interleaved in rounds in one process; each figure
-is the median over rounds of the mean time per call within a round.
+is the median over rounds of the mean time per call within a round, timed by the CPU time
+of the (single) benchmarking thread, so that other processes on a shared machine
+disturb the figures less than they would wall-clock time.
 
-Then the training demo (:mod:`markovcat.experiments.train_demo`, about 60 s): test errors
-of the plain MLP and of its stochastic symmetrisation on covariance estimation.
+Then the training demo (:mod:`markovcat.experiments.train_demo`, a fixed number of steps, about 10 s):
+test errors of the plain MLP and of its stochastic symmetrisation on covariance estimation.
 
     python benchmarks/procedures.py [--quick] [--no-demo]
 
@@ -51,6 +53,34 @@ def moment_frame(x: Tensor) -> Tensor:
     return qr_fixed(torch.stack([(x * norms**k).sum(-2) for k in range(x.shape[-1])], dim=-1))
 
 
+def pca_canonical(x: Tensor, check: bool = False) -> Tensor:
+    """Kaba et al.'s PCA canonicalisation, written plainly: the centred covariance's eigenvectors by decreasing
+    eigenvalue, each signed so that the third moment along it is positive.
+
+    ``check=True`` adds the library's degeneracy check written plainly (the same bounds,
+    ``markovcat.backends.torch.frames``): refuse where the eigenvalue gap is too small for
+    the dtype or a third moment is within its rounding margin of zero.  No pre-scaling and
+    no non-finite handling (the library's safeguards against overflow and NaN).
+    """
+    mean = x.mean(-2, keepdim=True)
+    c = x - mean
+    values, vectors = torch.linalg.eigh(c.transpose(-1, -2) @ c)
+    p = c @ vectors
+    third = (p**3).sum(-2)
+    if check:
+        n, eps = x.shape[-2], torch.finfo(x.dtype).eps
+        rounding, tol = 2.0 * eps, eps**0.5
+        trace, mu2 = values.sum(-1), (mean**2).sum((-2, -1))
+        delta = rounding * (trace + trace.sqrt() * ((trace + n * mu2).sqrt() + (n * mu2).sqrt()))
+        error = delta / (values[..., 1:] - values[..., :-1]).amin(-1)
+        weight = torch.linalg.vector_norm(c, dim=-1) + mu2.sqrt().unsqueeze(-1)
+        margin = 3 * (error + rounding).unsqueeze(-1) * (p**2 * weight.unsqueeze(-1)).sum(-2)
+        refused = ~(error <= tol) | ~(third.abs() > margin).all(-1)
+        if bool(refused.any()):
+            raise ValueError(f"degenerate point cloud at batch index {int(refused.nonzero()[0, 0])}")
+    return (vectors * torch.where(third < 0, -1.0, 1.0).unsqueeze(-2)).flip(-1)
+
+
 SIGNS = torch.tensor(list(itertools.product((1.0, -1.0), repeat=D)))
 
 
@@ -60,14 +90,34 @@ def pca_frames(x: Tensor) -> Tensor:
     return v[:, None] * SIGNS.to(x.dtype)[None, :, None, :]
 
 
+def accepted_clouds(batch: int) -> tuple[Tensor, int]:
+    """Gaussian float32 clouds all accepted by the library's PCA check (so every variant runs on every cloud), and how
+    many were redrawn because it refused them."""
+    frame, x, redrawn = mct.PCACanonicaliser(), torch.randn(batch, N, D), 0
+    while True:
+        refused = [i for i in range(batch) if not _accepts(frame, x[i:i + 1])]
+        if not refused:
+            return x, redrawn
+        redrawn += len(refused)
+        x[refused] = torch.randn(len(refused), N, D)
+
+
+def _accepts(frame: Callable[[Tensor], Tensor], x: Tensor) -> bool:
+    try:
+        frame(x)
+    except ValueError:
+        return False
+    return True
+
+
 def module(model: nn.Module, kind: type) -> Any:
     return next(m for m in model.modules() if isinstance(m, kind))
 
 
 # -- the hand-written procedures (same parameters, same algorithm) ------------------------------------
-def hand_canonicalise(mlp: nn.Module) -> Callable[..., Tensor]:
+def hand_canonicalise(mlp: nn.Module, check: bool = False) -> Callable[..., Tensor]:
     def run(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        h = moment_frame(x)
+        h = pca_canonical(x, check)
         return torch.matmul(mlp(torch.matmul(x, h)), h.transpose(-1, -2))
 
     return run
@@ -86,7 +136,7 @@ def hand_frame_average(mlp: nn.Module, loop: bool = False) -> Callable[..., Tens
     return run
 
 
-def hand_kim(mlp: nn.Module, h: P.GramNet, loop: bool = False) -> Callable[..., Tensor]:
+def hand_kim(mlp: nn.Module, h: mct.gammas.GramNet, loop: bool = False) -> Callable[..., Tensor]:
     def gamma(x: Tensor, generator: torch.Generator | None) -> Tensor:
         eps = torch.randn(x.shape[0], 2, D, generator=generator, dtype=x.dtype)
         z = torch.cat([x, eps], dim=-2)
@@ -130,7 +180,7 @@ def hand_haar(mlp: nn.Module) -> Callable[..., Tensor]:
     return run
 
 
-def hand_recursive(mlp: nn.Module, f: P.GroupNet) -> Callable[..., Tensor]:
+def hand_recursive(mlp: nn.Module, f: mct.gammas.GroupNet) -> Callable[..., Tensor]:
     def run(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         r0 = mct.haar_orthogonal(x.shape[0], D, generator, x.dtype, x.device)
         eps = torch.randn(x.shape[0], D, D, generator=generator, dtype=x.dtype)
@@ -161,10 +211,10 @@ def timed_rounds(variants: Mapping[str, Callable[[], None]], rounds: int, calls:
     order = list(variants.items())
     for index in range(rounds):
         for name, run in order if index % 2 == 0 else order[::-1]:
-            start = time.perf_counter()
+            start = time.thread_time()
             for _ in range(calls):
                 run()
-            samples[name].append((time.perf_counter() - start) / calls)
+            samples[name].append((time.thread_time() - start) / calls)
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -188,39 +238,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--no-demo", action="store_true", help="skip the 60 s training demo")
+    parser.add_argument("--rounds", type=int, default=31, help="interleaved rounds per procedure")
+    parser.add_argument("--calls", type=int, default=10, help="calls per variant in a round")
+    parser.add_argument("--no-demo", action="store_true", help="skip the training demo (about 10 s)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    rounds, calls = (3, 4) if args.quick else (31, 10)
+    rounds, calls = (3, 4) if args.quick else (args.rounds, args.calls)
     torch.manual_seed(0)
     o3, s5 = mct.Orthogonal(D), mct.Symmetric(5)
     points = o3.points(N)
     mlp = PointMLP(N, D, HIDDEN)
     set_mlp = nn.Sequential(nn.Flatten(1), nn.Linear(10, HIDDEN), nn.SiLU(), nn.Linear(HIDDEN, 1))
     perms = torch.tensor(list(itertools.permutations(range(5))))
-    x = torch.randn(BATCH, N, D)
+    x, redrawn = accepted_clouds(BATCH)
     sets = torch.randn(BATCH // 4, 5, 2)
 
     kim = P.probabilistic_symmetrise(mlp, o3, points, samples=SAMPLES)
     recursive = P.stochastic_symmetrise(mlp, o3, points, gamma="recursive", hidden=HIDDEN)
     janossy = P.janossy(set_mlp, s5, s5.sets(2), s5.trivial(mct.Spec((1,))))
     procedures: list[tuple[str, nn.Module, Callable[..., Tensor], Tensor, Callable[..., Tensor] | None, str]] = [
-        ("canonicalise (Kaba)", P.canonicalise(mlp, o3, points, validate=False), hand_canonicalise(mlp), x, None,
-         ""),
-        ("canonicalise (Kaba), degeneracy check on", P.canonicalise(mlp, o3, points), hand_canonicalise(mlp), x,
+        ("canonicalise (Kaba, PCA)", P.canonicalise(mlp, o3, points, validate=False), hand_canonicalise(mlp), x,
          None, ""),
+        ("canonicalise (Kaba, PCA), degeneracy check on", P.canonicalise(mlp, o3, points),
+         hand_canonicalise(mlp, check=True), x, None, ""),
         ("frame_average (Puny), 8 frame elements", P.frame_average(mlp, o3, points, validate=False),
          hand_frame_average(mlp), x, hand_frame_average(mlp, loop=True), "loop over frame elements"),
-        ("probabilistic_symmetrise (Kim), 8 samples", kim, hand_kim(mlp, module(kim, P.GramNet)), x,
-         hand_kim(mlp, module(kim, P.GramNet), loop=True), "loop over samples"),
+        ("probabilistic_symmetrise (Kim), 8 samples", kim, hand_kim(mlp, module(kim, mct.gammas.GramNet)), x,
+         hand_kim(mlp, module(kim, mct.gammas.GramNet), loop=True), "loop over samples"),
         ("janossy (Murphy), S_5 exact, batch 64", janossy, hand_janossy(set_mlp, perms, gather=True), sets,
          hand_janossy(set_mlp, perms, loop=True), "loop over 120 permutations"),
         ("janossy (Murphy), S_5 exact, batch 64, hand-written with x[:, perms]", janossy,
          hand_janossy(set_mlp, perms), sets, None, ""),
         ("stochastic_symmetrise (Cornish), Haar", P.stochastic_symmetrise(mlp, o3, points, gamma="haar"),
          hand_haar(mlp), x, None, ""),
-        ("stochastic_symmetrise (Cornish), recursive", recursive, hand_recursive(mlp, module(recursive, P.GroupNet)),
-         x, None, ""),
+        ("stochastic_symmetrise (Cornish), recursive", recursive,
+         hand_recursive(mlp, module(recursive, mct.gammas.GroupNet)), x, None, ""),
         ("symmetrise_along SO(3) -> O(3)", P.symmetrise_along(mlp, o3, points, validate=False), hand_along(mlp), x,
          None, ""),
     ]
@@ -248,10 +300,13 @@ def main() -> None:
 
     header = (
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} thread(s); 2-layer MLP (width {HIDDEN}) on {N} points in R^{D} (O(3)) or "
+        f"{torch.get_num_threads()} thread(s), CPU time of that thread; 2-layer MLP (width {HIDDEN}) on {N} points "
+        f"in R^{D} (O(3)) or "
         f"5 points in R^2 (S_5); forward+backward at batch {BATCH} unless stated; median of {rounds} "
         "interleaved rounds. The built-in frames' degeneracy checks are off (the hand-written "
-        "versions have none) except in the row that says so.\n\n"
+        "versions have none) except in the row that says so, where the hand-written canonicalisation has the same "
+        f"check written plainly. float32 Gaussian clouds, redrawn where the PCA check refuses them ({redrawn} of "
+        f"{BATCH} redrawn), so that every variant runs on the same accepted inputs.\n\n"
     )
     table = ["| procedure | ratio | numerator (us) | denominator (us) | ratio value | target |",
              "|---|---|---|---|---|---|"]
@@ -267,21 +322,21 @@ def main() -> None:
 
 
 def demo_section(quick: bool) -> str:
-    """Run the training demo and tabulate its test errors."""
+    """Run the training demo (a fixed number of steps, as ``markovcat demo``) and tabulate its test errors."""
     from markovcat.experiments import covariance as cov
-    from markovcat.experiments.train_demo import run
+    from markovcat.experiments.train_demo import LR, STEPS, run
 
-    seconds = 10.0 if quick else 60.0
-    result = run(seconds, progress=False)
-    steps_plain, steps_sym = result["steps"]
+    steps = STEPS // 10 if quick else STEPS
+    result = run(steps, progress=False)
     lines = [
         f"## Training demo (`markovcat demo`): covariance estimation, d = {cov.D}, n = {cov.SAMPLES}\n",
-        f"10,000 training / 1,000 test examples, Adam lr 1e-4, batch 100, width 250, about {seconds / 2:.0f} s of "
-        f"CPU training each (one thread); total {result['seconds']:.1f} s with the equivariance checks.\n",
+        f"10,000 training / 1,000 test examples, Adam lr {LR:g}, batch 100, width 250, {steps} steps for each model "
+        f"(one thread, fixed seeds: the figures do not depend on the machine's load); {result['seconds']:.1f} s "
+        "in all with the equivariance checks.\n",
         "| model | test relative squared error | steps | equivariance check |",
         "|---|---|---|---|",
-        f"| MLP | {result['plain']:.4f} | {steps_plain} | {_verdict(result['report plain'])} |",
-        f"| sym(MLP), recursive gamma (one draw per example) | {result['sym']:.4f} | {steps_sym} | "
+        f"| MLP | {result['plain']:.4f} | {steps} | {_verdict(result['report plain'])} |",
+        f"| sym(MLP), recursive gamma (one draw per example) | {result['sym']:.4f} | {steps} | "
         f"{_verdict(result['report sym'])} |",
         f"| sample covariance x x^T / {cov.SAMPLES} (reference, not trained) | {result['sample covariance']:.4f} "
         "| - | - |",

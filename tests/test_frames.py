@@ -86,13 +86,53 @@ def test_every_accepted_frame_is_within_its_tolerance(make: type, dtype: torch.d
     assert float(frame_error(make(validate=False), x[ok], g[ok]).max()) <= F.default_tol(dtype)
 
 
-def test_the_rounding_bound_is_what_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("make", [F.MomentCanonicaliser, F.PCACanonicaliser, F.PCAFrames])
+def test_the_rounding_bound_is_what_refuses(make: type, monkeypatch: pytest.MonkeyPatch) -> None:
     """With the rounding constant removed, the check lets wrong float32 frames through (it catches them)."""
-    monkeypatch.setattr(F, "ROUNDING", 1e-12)
     x = tetrahedra(24, 1e-4).float()
     g = O3.sample(24, seeded(1), torch.float64)
-    errors = frame_error(F.MomentCanonicaliser(), x, g)  # nothing refused now
-    assert float(errors.max()) > 100 * F.default_tol(torch.float32)
+    assert not all(verdicts(make(), x))
+    monkeypatch.setattr(F, "ROUNDING", 1e-12)
+    errors = frame_error(make(), x, g)  # nothing refused now: frames off by several tolerances get through
+    assert float(errors.max()) > 4 * F.default_tol(torch.float32)
+
+
+def direct_verdicts(make: type, x: Tensor) -> list[bool]:
+    """The checks' bounds computed directly, term by term, in float64 from the library's own float32 quantities."""
+    eps, tol, c = float(torch.finfo(x.dtype).eps), F.default_tol(x.dtype), F.ROUNDING
+    xs = x / x.abs().amax((-2, -1), keepdim=True)
+    if make is F.MomentCanonicaliser:
+        sq = (xs * xs).sum(-1, keepdim=True)
+        powers = torch.cat([sq**k for k in range(3)], -1)
+        _, r = torch.linalg.qr(xs.transpose(-1, -2) @ powers)
+        rw = (r / (sq.sqrt() * powers).sum(-2, keepdim=True)).double()
+        inverse = torch.linalg.solve_triangular(rw, torch.eye(3, dtype=torch.float64).expand_as(rw), upper=True)
+        return (c * eps * math.sqrt(6) * torch.linalg.matrix_norm(inverse) <= tol).tolist()
+    mean = xs.mean(-2, keepdim=True)
+    y = xs - mean
+    values, vectors = torch.linalg.eigh(y.transpose(-1, -2) @ y / x.shape[-2])
+    values, mean, y = values.double(), mean.double(), y.double()
+    trace, mu = values.sum(-1), torch.linalg.vector_norm(mean, dim=(-2, -1))
+    delta = c * eps * (trace + trace.sqrt() * ((trace + mu**2).sqrt() + mu))
+    error = delta / (values[:, 1:] - values[:, :-1]).amin(-1)
+    ok = error <= tol
+    if make is F.PCAFrames:
+        return ok.tolist()
+    p = y @ vectors.double()
+    weight = torch.linalg.vector_norm(y, dim=-1) + mu.unsqueeze(-1)  # (b, n)
+    margin = 3 * (error + c * eps).unsqueeze(-1) * (p**2 * weight.unsqueeze(-1)).sum(-2)
+    return (ok & ((p**3).sum(-2).abs() > margin).all(-1)).tolist()
+
+
+@pytest.mark.parametrize("make", [F.MomentCanonicaliser, F.PCACanonicaliser, F.PCAFrames])
+def test_the_cheap_checks_refuse_what_the_direct_bounds_refuse(make: type) -> None:
+    """The checks are computed from quantities the frame already has (eigenvalues, projections, an exact small
+    inverse of R): the verdicts are those of the bounds written out in full, away from the boundary."""
+    x = torch.cat([torch.randn(300, 16, 3, generator=seeded(20)), tetrahedra(100, 1e-3, 21).float().repeat(1, 4, 1),
+                   0.1 * torch.randn(200, 16, 3, generator=seeded(22)) + torch.tensor([5.0, -3.0, 2.0])])
+    cheap, direct = verdicts(make(), x), direct_verdicts(make, x)
+    assert 0 < sum(cheap) < len(cheap)
+    assert sum(a != b for a, b in zip(cheap, direct)) <= len(cheap) // 100  # rounding at the boundary only
 
 
 def test_canonicalised_and_frame_averaged_models_refuse_or_are_equivariant_in_float32() -> None:

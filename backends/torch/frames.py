@@ -75,12 +75,15 @@ def _working(x: Tensor, what: str) -> Tensor:
 
 
 def _prescale(x: Tensor) -> tuple[Tensor, Tensor]:
-    """``x / s`` with ``s = max |x_ij|`` per batch element (``x`` itself where ``x = 0``), and ``s``.
+    """``x / s`` with ``s = max |x_ij|`` per batch element (``x`` itself where ``x = 0``), and ``s`` ``(batch, 1, 1)``.
 
     Frames do not depend on the scale, and the scaled cloud's squares and fifth powers
-    neither overflow nor underflow.  ``s`` is NaN or inf exactly where ``x`` is not finite.
+    neither overflow nor underflow.  ``s`` is NaN or inf exactly where ``x`` is not finite,
+    and then the scaled cloud is NaN throughout (``x / inf`` is 0 or NaN, and the centring
+    spreads the NaN), which is what carries non-finite input to the outputs.  Powers of two
+    scale exactly, so ``x`` and ``2^k x`` give the same scaled cloud, bit for bit.
     """
-    s = torch.linalg.vector_norm(x, ord=math.inf, dim=(-2, -1), keepdim=True)
+    s = x.abs().amax((-2, -1), keepdim=True)
     return x / s.clamp_min(torch.finfo(x.dtype).tiny), s
 
 
@@ -117,55 +120,63 @@ def _verdict(x: Tensor, what: str, refused: Tensor, failures: list[Failure]) -> 
     raise ValueError(failures[-1][1](index))
 
 
-def _principal_axes(x: Tensor, descending: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Pre-scaled centred points, mean, eigenvalues and eigenvectors (columns) of the covariance, and the scale.
+def _principal_axes(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Pre-scaled centred points, mean, and eigenvalues and eigenvectors (columns) of ``y^T y``, ascending; the scale.
 
-    Computed in :func:`_working` precision on the pre-scaled cloud (:func:`_prescale`), so
-    any finite input works (``x * 1e20`` in float32 included).  A non-finite input gives a
-    finite frame here; callers propagate NaN from the returned scale.
+    ``y^T y`` is ``n`` times the covariance (same eigenvectors).  Computed in
+    :func:`_working` precision on the pre-scaled cloud (:func:`_prescale`), so any finite
+    input works (``x * 1e20`` in float32 included).  Non-finite input gives a finite frame
+    here (``eigh`` refuses NaN) but a NaN ``y`` and mean, which callers propagate.
     """
     xs, scale = _prescale(x)
     mean = xs.mean(-2, keepdim=True)
     y = xs - mean
-    cov = torch.nan_to_num(y.transpose(-1, -2) @ y / x.shape[-2], nan=0.0, posinf=0.0, neginf=0.0)
-    values, vectors = torch.linalg.eigh(cov)
-    if descending:
-        values, vectors = values.flip(-1), vectors.flip(-1)
+    gram = torch.nan_to_num(y.mT @ y, nan=0.0, posinf=0.0, neginf=0.0)
+    values, vectors = torch.linalg.eigh(gram)
     return y, mean, values, vectors, scale
 
 
-def _eigen_error(values: Tensor, mean: Tensor, eps: float) -> tuple[Tensor, Tensor]:
-    """First-order bound on the error of the computed eigenvectors, and the smallest eigen-gap.
+def _eigen_check(values: Tensor, mean: Tensor, n: int, eps: float, tol: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Whether the computed eigenvectors are within ``tol``, from the eigenvalues alone: ``(ok, ratio, |mean|)``.
 
-    The computed covariance of the pre-scaled cloud (and of its rotation) is within
+    ``values``: ascending eigenvalues of ``y^T y`` (``n`` times the covariance ``C`` of the
+    pre-scaled cloud).  The computed ``C`` (and that of the rotated input) is within
     ``delta = ROUNDING * eps * (tr C + sqrt(tr C) (rms |x| + |mean|))`` of the exact one
-    (the second term: rounding in centring a cloud away from the origin), and by
-    Davis-Kahan each unit eigenvector moves by at most ``delta / gap`` where ``gap`` is
-    its distance to the other eigenvalues.  Returns ``(delta / min gap, min gap)``;
-    ``inf`` (or NaN) where the gap is zero.  Scale-invariant: every term scales as ``s^2``.
+    (the second term: rounding in centring a cloud away from the origin; ``rms |x|^2 =
+    tr C + |mean|^2``), and by Davis-Kahan each unit eigenvector moves by at most
+    ``error = delta / gap``, ``gap`` the smallest distance between eigenvalues.  Returns
+    ``ratio = error / (ROUNDING * eps)`` and ``ok = error <= tol``, which is False where
+    the gap is zero (coincident points, a repeated eigenvalue) or the input not finite
+    (NaN).  A handful of operations on ``(batch,)`` tensors, in units of ``y^T y`` (every
+    term times ``n``), with no Python-number arithmetic on tensors but one comparison.
+    Scale-invariant: every term scales as ``s^2``.  ``d = 1``: the "gap" is the variance
+    itself (so coincident points are refused).
     """
-    trace = values.sum(-1).clamp_min(0)
+    trace = values.sum(-1)  # n tr C; negative (a NaN square root) only by rounding when all points coincide
     mu2 = (mean * mean).sum((-2, -1))
-    delta = ROUNDING * eps * (trace + trace.sqrt() * ((trace + mu2).sqrt() + mu2.sqrt()))
-    if values.shape[-1] < 2:
-        return torch.zeros_like(trace), trace
-    gap = (values[..., :-1] - values[..., 1:]).abs().amin(-1)
-    return delta / gap, gap
+    mu = mu2.sqrt()
+    spread = torch.add(torch.add(trace, mu2, alpha=n).sqrt_(), mu, alpha=math.sqrt(n)).mul_(trace.sqrt()).add_(trace)
+    ratio = spread / (torch.diff(values, dim=-1).amin(-1) if values.shape[-1] > 1 else trace)
+    return ratio <= tol / (ROUNDING * eps), ratio, mu
 
 
-def _pca_failures(error: Tensor, gap: Tensor, values: Tensor, tol: float, dtype: torch.dtype,
+def _smallest_gap(values: Tensor) -> Tensor:
+    return torch.diff(values).min() if values.shape[-1] > 1 else values.sum()
+
+
+def _pca_failures(ok: Tensor, ratio: Tensor, values: Tensor, tol: float, dtype: torch.dtype,
                   what: str) -> list[Failure]:
-    name = str(dtype).replace("torch.", "")
+    name, eps = str(dtype).replace("torch.", ""), float(torch.finfo(dtype).eps)
     return [
         (lambda: ~(values.sum(-1) > 0), lambda i: f"degenerate point cloud at batch index {i} for {what}: all its "
                                                   "points coincide, so it has no principal axes. Use another gamma "
                                                   "(gamma=\"haar\")."),
-        (lambda: ~(error <= tol), lambda i: (
+        (lambda: ~ok, lambda i: (
             f"degenerate point cloud at batch index {i} for {what}: two eigenvalues of its covariance are too close "
-            f"for {name} (smallest gap {float(gap[i] / values[i].sum().clamp_min(1e-300)):.2g} of the total "
-            f"variance), so the computed principal axes may be off by up to {float(error[i]):.2g} "
-            f"(tolerance {tol:.2g}): the cloud is (nearly) symmetric and its principal axes are not well defined. "
-            + _ADVICE)),
+            f"for {name} (smallest gap {float(_smallest_gap(values[i]) / values[i].sum()):.2g} of the total "
+            f"variance), so the computed principal axes may be off by up to {float(ROUNDING * eps * ratio[i]):.2g} "
+            f"(tolerance {tol:.2g}): the cloud is (nearly) symmetric and its principal "
+            "axes are not well defined. " + _ADVICE)),
     ]
 
 
@@ -181,13 +192,15 @@ class PCACanonicaliser:
     eigenvalues are distinct and no fixed third moment vanishes.  With ``validate=True``
     it refuses, naming the batch index: non-finite input; coincident points; eigenvalues
     so close that the computed axes may be off by more than ``tol`` (the bound of
-    :func:`_eigen_error`, which follows the dtype's ``eps`` and the gaps achieved);
+    :func:`_eigen_check`, which follows the dtype's ``eps`` and the gaps achieved);
     a third moment within its own rounding bound of zero (the sign would be a coin
-    flip).  ``tol`` defaults to :func:`default_tol` of the input's dtype.  With
-    ``validate=False`` nothing is checked and no host sync happens: the frame is
-    orthogonal and finite for finite input (NaN for non-finite input), but may be that
-    far off, or flipped, at such inputs.  Half precision is computed in float32 and
-    returned in the input's dtype (the tolerance still follows the input's ``eps``).
+    flip).  ``tol`` defaults to :func:`default_tol` of the input's dtype.  The check costs
+    a few operations on ``(batch, d)`` tensors, one on ``(batch, d, n)`` and one host
+    sync; the reasons are worked out only after a refusal.  With ``validate=False``
+    nothing is checked and no host sync happens: the frame is orthogonal and finite for
+    finite input (NaN for non-finite input), but may be that far off, or flipped, at such
+    inputs.  Half precision is computed in float32 and returned in the input's dtype (the
+    tolerance still follows the input's ``eps``).
     """
 
     reason = "PCA axes rotate with the cloud and the third-moment sign rule is O(d)-invariant"
@@ -199,32 +212,40 @@ class PCACanonicaliser:
     def __call__(self, x: Tensor) -> Tensor:
         x = as_rows(x, self.layout)
         w = _working(x, "PCACanonicaliser")
-        y, mean, values, vectors, scale = _principal_axes(w, descending=True)
-        projections = y @ vectors
-        third = (projections**3).sum(-2)
+        y, mean, values, vectors, _ = _principal_axes(w)
+        projections = vectors.mT @ y.mT  # (b, d, n), ascending axes: the faster layout for bmm
+        squares = projections * projections
+        third = (squares * projections).sum(-1)  # (b, d): NaN where the input is not finite
         if self.validate:
-            eps, tol = float(torch.finfo(x.dtype).eps), self.tol or default_tol(x.dtype)
-            error, gap = _eigen_error(values, mean, eps)
-            # the third moment moves by at most 3 sum_i p_i^2 |dp_i|, |dp_i| <= (error + c eps)(|y_i| + |mean|)
-            weight = torch.linalg.vector_norm(y, dim=-1, keepdim=True) + torch.linalg.vector_norm(mean, dim=-1,
-                                                                                                    keepdim=True)
-            margin = 3 * (error.unsqueeze(-1) + ROUNDING * eps) * (weight.transpose(-1, -2) @ projections**2)[..., 0, :]
-            fixed = slice(0, x.shape[-1] - 1) if self.special else slice(None)
-            signed = (third.abs() > margin)[..., fixed]
-            refused = ~(error <= tol) | ~signed.all(-1) | ~torch.isfinite(scale.flatten(1)).all(-1)
+            self._check(w, x.dtype, mean, values, squares, third)
+        sign = torch.copysign((third - third).add_(1), third)  # +-1 (so the frame stays orthogonal), NaN at NaN
+        frame = (vectors * sign.unsqueeze(-2)).flip(-1)  # by decreasing eigenvalue
+        return (to_special(frame) if self.special else frame).to(x.dtype)
 
-            def message(i: int) -> str:
-                axis = int((~signed[i]).nonzero()[0, 0])
-                return (f"degenerate point cloud at batch index {i} for PCACanonicaliser: it is (nearly) symmetric "
-                        f"along principal axis {axis}, whose third moment is within its rounding bound of zero, so "
-                        "the axis's sign is not determined. Use frame averaging over PCAFrames (no sign rule), "
-                        "or float64, or validate=False (accepting a possibly flipped axis), or gamma=\"haar\".")
+    def _check(self, w: Tensor, dtype: torch.dtype, mean: Tensor, values: Tensor, squares: Tensor,
+               third: Tensor) -> None:
+        eps, tol = float(torch.finfo(dtype).eps), self.tol or default_tol(dtype)
+        ok, ratio, mu = _eigen_check(values, mean, w.shape[-2], eps, tol)
+        # The third moment moves by at most 3 sum_i p_i^2 |dp_i|, where |dp_i| <= (error + c eps)(|y_i| + |mean|)
+        # with error = c eps ratio the eigenvector bound: so the sign is sure where |third| exceeds that margin,
+        # 3 c eps (1 + ratio) sum_i p_i^2 (|y_i| + |mean|).  |y_i|^2 is the sum of its squared projections.
+        weight = squares.sum(-2).sqrt_().add_(mu.unsqueeze(-1))  # (b, n): |y_i| + |mean|
+        moment = (squares * weight.unsqueeze(-2)).sum(-1)  # (b, d)
+        signed = third.abs().mul_(1 / (3 * ROUNDING * eps)) > torch.addcmul(moment, moment, ratio.unsqueeze(-1))
+        fixed = signed[..., 1:] if self.special else signed  # SO(d): the last axis (smallest) is fixed by det
+        accepted = ok & fixed.all(-1)  # False for NaN
+        if bool(accepted.all()):  # the one host sync
+            return
 
-            failures = _pca_failures(error, gap, values, tol, x.dtype, "PCACanonicaliser")
-            _verdict(w, "PCACanonicaliser", refused, [*failures, (lambda: ~signed.all(-1), message)])
-        frame = vectors * torch.where(third < 0, -1.0, 1.0).to(w.dtype).unsqueeze(-2)
-        frame = to_special(frame) if self.special else frame
-        return (frame + (scale - scale)).to(x.dtype)  # NaN where the input is not finite
+        def message(i: int) -> str:
+            axis = int((~fixed[i].flip(-1)).nonzero()[0, 0])
+            return (f"degenerate point cloud at batch index {i} for PCACanonicaliser: it is (nearly) symmetric "
+                    f"along principal axis {axis}, whose third moment is within its rounding bound of zero, so "
+                    "the axis's sign is not determined. Use frame averaging over PCAFrames (no sign rule), "
+                    "or float64, or validate=False (accepting a possibly flipped axis), or gamma=\"haar\".")
+
+        failures = _pca_failures(ok, ratio, values, tol, dtype, "PCACanonicaliser")
+        _verdict(w, "PCACanonicaliser", ~accepted, [*failures, (lambda: ~fixed.all(-1), message)])
 
 
 class PCAFrames:
@@ -253,12 +274,14 @@ class PCAFrames:
     def __call__(self, x: Tensor) -> Tensor:
         x = as_rows(x, self.layout)
         w = _working(x, "PCAFrames")
-        _, mean, values, vectors, scale = _principal_axes(w, self.descending)
+        _, mean, values, vectors, scale = _principal_axes(w)
         if self.validate:
             eps, tol = float(torch.finfo(x.dtype).eps), self.tol or default_tol(x.dtype)
-            error, gap = _eigen_error(values, mean, eps)
-            refused = ~(error <= tol) | ~torch.isfinite(scale.flatten(1)).all(-1)
-            _verdict(w, "PCAFrames", refused, _pca_failures(error, gap, values, tol, x.dtype, "PCAFrames"))
+            ok, ratio, _ = _eigen_check(values, mean, w.shape[-2], eps, tol)  # False for non-finite input
+            if not bool(ok.all()):  # the one host sync
+                _verdict(w, "PCAFrames", ~ok, _pca_failures(ok, ratio, values, tol, x.dtype, "PCAFrames"))
+        if self.descending:
+            vectors = vectors.flip(-1)
         if self.special:
             vectors = to_special(vectors)
         vectors = (vectors + (scale - scale)).to(x.dtype)  # NaN where the input is not finite
@@ -519,8 +542,10 @@ class MomentCanonicaliser:
     :func:`default_tol` of the input dtype): the bound is the first-order QR perturbation
     bound ``ROUNDING * eps * sqrt(2 d) * ||R_W^-1||_F`` for ``W``, the moment vectors each
     divided by its natural scale ``sum_i |x_i|^(2k+1)`` (rounding moves each column of
-    ``W`` by about ``eps``).  Nearly planar, collinear or symmetric clouds are refused.
-    ``validate=False`` checks nothing, with no host sync: the frame is orthogonal and
+    ``W`` by about ``eps``).  ``R_W^-1`` is computed exactly (a batched inverse of the
+    small triangle, not a condition estimate), so the bound is the bound; the reasons
+    are worked out only after a refusal.  Nearly planar, collinear or symmetric clouds
+    are refused.  ``validate=False`` checks nothing, with no host sync: the frame is orthogonal and
     finite for finite input (NaN for non-finite input), but may be that far off at such
     inputs.  Half precision is computed in float32, returned in the input's dtype.
     """
@@ -541,7 +566,7 @@ class MomentCanonicaliser:
         for _ in range(d - 1):
             columns.append(columns[-1] * sq)
         powers = torch.cat(columns, dim=-1)  # (b, n, d): |x_i|^(2k)
-        q, r = qr_positive(xs.transpose(-1, -2) @ powers)  # columns v_k; NaN where the input is not finite
+        q, r = qr_positive(xs.mT @ powers)  # columns v_k; NaN where the input is not finite
         if self.validate:
             self._check(w, x.dtype, sq, powers, r, scale)
         return (to_special(q) if self.special else q).to(x.dtype)
@@ -551,19 +576,22 @@ class MomentCanonicaliser:
         eps, tol = float(torch.finfo(dtype).eps), self.tol or default_tol(dtype)
         used = d - 1 if self.special else d
         if used:
-            sizes = sq.sqrt().transpose(-1, -2) @ powers[..., :used]  # (b, 1, used): sum_i |x_i|^(2k+1)
-            rw = r[..., :used, :used] / sizes
-            eye = torch.eye(used, dtype=w.dtype, device=w.device)
-            inverse = torch.linalg.solve_triangular(rw, eye.expand_as(rw), upper=True)
+            sizes = sq.sqrt().mT @ powers[..., :used]  # (b, 1, used): sum_i |x_i|^(2k+1)
+            # ||R_W^-1||_F exactly: LAPACK's batched LU inverse is the cheapest exact route for small d
+            inverse, info = torch.linalg.inv_ex(r[..., :used, :used] / sizes)
             error = ROUNDING * eps * math.sqrt(2 * d) * torch.linalg.matrix_norm(inverse)
+            accepted = (error <= tol) & (info == 0)  # False for NaN: non-finite input, a cloud at the origin
         else:  # SO(1): nothing to check but finiteness
             error = (scale - scale).flatten(1)[:, 0]
+            accepted = error <= tol
+        if bool(accepted.all()):  # the one host sync
+            return
         name = str(dtype).replace("torch.", "")
-        _verdict(w, "MomentCanonicaliser", ~(error <= tol), [  # NaN for non-finite input or a cloud at the origin
+        _verdict(w, "MomentCanonicaliser", ~accepted, [
             (lambda: ~(scale.flatten(1) > 0).all(-1), lambda i: (
                 f"degenerate point cloud at batch index {i} for MomentCanonicaliser: all its points are at the "
                 "origin, so it has no moment frame. Use another gamma (gamma=\"haar\").")),
-            (lambda: ~(error <= tol), lambda i: (
+            (lambda: ~accepted, lambda i: (
                 f"degenerate point cloud at batch index {i} for MomentCanonicaliser: its {used} moment vectors are "
                 f"(nearly) linearly dependent for {name}, so the computed frame may be off by up to "
                 f"{float(error[i]):.2g} (tolerance {tol:.2g}); e.g. a planar, collinear or (nearly) symmetric "
