@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
+from timing import timed_rounds as shared_timed_rounds  # benchmarks/ is the script's folder
 from torch import Tensor, nn
 
 from markovcat.experiments.matrix.methods import METHODS, build
@@ -52,18 +53,7 @@ MINUTES, CORES = 90, 2
 
 def timed_rounds(variants: Mapping[str, Callable[[], None]], rounds: int, calls: int) -> dict[str, float]:
     """Minimum over rounds of the mean thread CPU seconds per call; variants interleaved, order alternating."""
-    for run in variants.values():
-        for _ in range(2):
-            run()
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    order = list(variants.items())
-    for index in range(rounds):
-        for name, run in order if index % 2 == 0 else order[::-1]:
-            start = time.thread_time()
-            for _ in range(calls):
-                run()
-            samples[name].append((time.thread_time() - start) / calls)
-    return {name: min(values) for name, values in samples.items()}
+    return shared_timed_rounds(variants, rounds, calls, warmup=2)
 
 
 class HandWritten(nn.Module):

@@ -37,12 +37,12 @@ import argparse
 import contextlib
 import os
 import platform
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from timing import timed_rounds as shared_timed_rounds  # benchmarks/ is the script's folder
 from torch import Tensor, nn
 
 import markovcat as mc
@@ -87,18 +87,7 @@ def timed_rounds(variants: Mapping[str, Callable[[], None]], rounds: int, calls:
     The minimum (as ``timeit`` advises): on a shared machine the median of one variant can
     double between runs, the minimum is the least disturbed round.
     """
-    for run in variants.values():
-        for _ in range(3):
-            run()
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    order = list(variants.items())
-    for index in range(rounds):
-        for name, run in order if index % 2 == 0 else order[::-1]:
-            start = time.thread_time()
-            for _ in range(calls):
-                run()
-            samples[name].append((time.thread_time() - start) / calls)
-    return {name: min(values) for name, values in samples.items()}
+    return shared_timed_rounds(variants, rounds, calls, warmup=3)
 
 
 def step(model: Callable[[Tensor], Tensor], x: Tensor, params: Sequence[Tensor], fast: bool = True,

@@ -27,12 +27,12 @@ import argparse
 import itertools
 import platform
 import statistics
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from timing import timed_rounds as shared_timed_rounds  # benchmarks/ is the script's folder
 from torch import Tensor, nn
 
 from markovcat.backends import torch as mct
@@ -204,18 +204,7 @@ def hand_along(mlp: nn.Module) -> Callable[..., Tensor]:
 # -- timing -----------------------------------------------------------------------------------------
 def timed_rounds(variants: Mapping[str, Callable[[], None]], rounds: int, calls: int) -> dict[str, float]:
     """Median over rounds of the mean seconds per call; variants interleaved, order alternating."""
-    for run in variants.values():
-        for _ in range(max(2, calls // 3)):
-            run()
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    order = list(variants.items())
-    for index in range(rounds):
-        for name, run in order if index % 2 == 0 else order[::-1]:
-            start = time.thread_time()
-            for _ in range(calls):
-                run()
-            samples[name].append((time.thread_time() - start) / calls)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return shared_timed_rounds(variants, rounds, calls, warmup=max(2, calls // 3), statistic=statistics.median)
 
 
 def step(model: Callable[..., Tensor], x: Tensor, params: list[Tensor], generator: torch.Generator) -> None:
