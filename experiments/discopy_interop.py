@@ -105,7 +105,7 @@ def compile_sym(diagram: Diagram, net: torch.nn.Module | None = None, d: int = c
     """Compile ``diagram`` (imported or built) for the covariance task; the model, the group and the two actions.
 
     ``f`` is ``net`` (default a fresh :class:`~markovcat.experiments.covariance.CovarianceMLP`),
-    the Haar draw is ``Orthogonal(d).haar()``, ``act_X`` left multiplication and ``act_Y``
+    the Haar draw is ``Orthogonal(d).haar_sampler()``, ``act_X`` left multiplication and ``act_Y``
     conjugation; :func:`compile` checks the group's and actions' axioms numerically.
     """
     t = theory(d)
@@ -113,5 +113,5 @@ def compile_sym(diagram: Diagram, net: torch.nn.Module | None = None, d: int = c
     x_action, y_action = cov.left_multiplication(group, n), cov.conjugation(group)
     lam = next(box for box in t.gamma.diagram.boxes if not box.deterministic)
     interpretation = group.interpretation(t.group, (t.x.action, x_action), (t.y.action, y_action)) | Interpretation(
-        {t.f: net if net is not None else cov.CovarianceMLP(d, n), lam.name: group.haar()})
+        {t.f: net if net is not None else cov.CovarianceMLP(d, n), lam.name: group.haar_sampler()})
     return compile(diagram, interpretation, name="sym_from_discopy"), group, x_action, y_action

@@ -102,7 +102,7 @@ def haar_sym(n: int = 16, d: int = 3, hidden: int = 64, *, broken: str | None = 
             return act.act(G.inv(r), k(act.act(G.inv(r), x)))
     else:
         raise ValueError(f"unknown breakage {broken!r}")
-    interpretation = interpretation | Interpretation({k: mlp, f"lambda_{G.name}": group.haar()})
+    interpretation = interpretation | Interpretation({k: mlp, f"lambda_{G.name}": group.haar_sampler()})
     return Setup(diagram, compile(diagram, interpretation, name="sym_haar", **options), group, points, interpretation)
 
 
@@ -124,7 +124,7 @@ def recursive_sym(n: int = 16, d: int = 3, hidden: int = 64, *, broken: str | No
         return act.act(r, k(act.act(G.inv(r), x)))
 
     interpretation = interpretation | Interpretation(
-        {k: mlp, f: FrameNet(n, d, hidden), lam: group.haar(), noise: Gaussian((d, d))},
+        {k: mlp, f: FrameNet(n, d, hidden), lam: group.haar_sampler(), noise: Gaussian((d, d))},
         types={E: Spec((d, d))},
     )
     model = compile(diagram, interpretation, name="sym_recursive", **options)

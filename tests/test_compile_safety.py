@@ -46,7 +46,7 @@ def haar_model(net: nn.Module, **options: Any) -> tuple[mct.CompiledDiagram, Any
     k = Box("net", X, X, deterministic=True)
     morphism = sym(k, haar_gamma(space), space)
     interpretation = group.interpretation(G, (rot, points)) | mct.Interpretation(
-        {k: net, f"lambda_{G.name}": group.haar()})
+        {k: net, f"lambda_{G.name}": group.haar_sampler()})
     symmetry = Symmetry(group, points, points)
     return mct.compile(morphism, interpretation, symmetry=symmetry, **options), group, points
 

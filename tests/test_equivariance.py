@@ -201,7 +201,7 @@ def test_c4_symmetrisation_of_a_cnn_on_images() -> None:
     uniform = Box("uniform", X, G.ty)  # the Haar measure of a finite group, ignoring x
     cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(4, 1, (3, 1),
                                                                                                      padding=(1, 0)))
-    interpretation = c4.interpretation(G, (act, images)) | mct.Interpretation({k: cnn, uniform: c4.haar()})
+    interpretation = c4.interpretation(G, (act, images)) | mct.Interpretation({k: cnn, uniform: c4.haar_sampler()})
     model = mct.compile(_sym_program(uniform, act, act, G, k), interpretation)
     report = check_equivariance(model, c4, images)
     assert report.passed and report.method == "pathwise" and report.statistic == 0.0

@@ -100,7 +100,7 @@ def test_inverses_are_exact(group: mct.TorchGroup) -> None:
 
 
 def test_haar_samplers_land_in_the_group_and_are_uniform() -> None:
-    so = SO3.haar()(like=torch.zeros(500, dtype=torch.float64), generator=seeded())
+    so = SO3.haar_sampler()(like=torch.zeros(500, dtype=torch.float64), generator=seeded())
     assert torch.allclose(torch.linalg.det(so), torch.ones(500, dtype=torch.float64), atol=1e-12)
     dihedral = mct.Dihedral(4).sample(8000, seeded(1))
     counts = torch.bincount(dihedral, minlength=8).double() / 8000
@@ -108,12 +108,12 @@ def test_haar_samplers_land_in_the_group_and_are_uniform() -> None:
     m = P5.sample(100, seeded(2), torch.float64)
     assert torch.equal(m.sum(-1), torch.ones(100, 5, dtype=torch.float64))
     assert torch.equal(m @ m.transpose(-1, -2), torch.eye(5, dtype=torch.float64).expand(100, 5, 5))
-    pair = O3xO2.haar()(like=torch.zeros(10, dtype=torch.float64), generator=seeded(3))
+    pair = O3xO2.haar_sampler()(like=torch.zeros(10, dtype=torch.float64), generator=seeded(3))
     a, b = O3xO2.split(pair)
     assert torch.allclose(b @ b.transpose(-1, -2), torch.eye(2, dtype=torch.float64).expand(10, 2, 2), atol=1e-12)
     for group in (GL3, T3, E3):
         with pytest.raises(mct.InterpretationError, match="not compact"):
-            group.haar()
+            group.haar_sampler()
 
 
 def test_grid_actions_are_exact_and_dihedral_relations_hold() -> None:

@@ -223,10 +223,10 @@ def test_the_law_checks_refuse_biased_samplers() -> None:
 
 
 def test_haar_sampler_follows_like_and_the_generator() -> None:
-    """``Orthogonal(3).haar()(..., like=x)`` draws in ``x``'s dtype and batch, reproducibly for a seeded generator."""
+    """``Orthogonal(3).haar_sampler()(..., like=x)`` draws in ``x``'s dtype and batch, reproducibly when seeded."""
     from markovcat.backends import torch as mct
 
-    sampler = mct.Orthogonal(3).haar()
+    sampler = mct.Orthogonal(3).haar_sampler()
     x = torch.zeros(7, 5, 3, dtype=torch.float64)
     g = sampler(like=x, generator=_seeded(40))
     assert g.shape == (7, 3, 3) and g.dtype == torch.float64

@@ -551,7 +551,7 @@ def haar_gamma(group: TorchGroup, action: TorchAction) -> Gamma:
     """The Haar gamma with its torch interpretation: ``gamma(x) = R0 ~ Haar(G)``, ignoring ``x`` (compact groups).
 
     The morphism is :func:`markovcat.symmetrisation.haar_gamma`; the draw is
-    ``group.haar()``, coupled by ``R0 -> g R0`` (pathwise checks).  For a finite group
+    ``group.haar_sampler()``, coupled by ``R0 -> g R0`` (pathwise checks).  For a finite group
     ``elements`` lists the whole group (exact averaging: Janossy pooling).
     """
     space, interpretation = diagram_space(group, action)
@@ -559,7 +559,8 @@ def haar_gamma(group: TorchGroup, action: TorchAction) -> Gamma:
     lam = next(b for b in morphism.diagram.boxes if not b.deterministic)
     guarantee = Guarantee("in law", _reasons(morphism))  # the evidence's own words: left-invariance of Haar
     support = _AllElements(group) if enumerable(group) and _countable(group) else None
-    return Gamma(morphism, interpretation | Interpretation({lam: group.haar()}), group, action, guarantee, support)
+    boxes = Interpretation({lam: group.haar_sampler()})
+    return Gamma(morphism, interpretation | boxes, group, action, guarantee, support)
 
 
 def _reasons(morphism: Equivariant) -> str:
@@ -640,7 +641,7 @@ def recursive(net: nn.Module, group: TorchGroup, action: TorchAction, noise_shap
     base = _haar_morphism(space)
     morphism = recursive_gamma(with_noise(f, eps), base)
     lam = next(b for b in base.diagram.boxes if not b.deterministic)
-    boxes = {eps: Gaussian(noise_shape), f: net, lam: group.haar()}
+    boxes = {eps: Gaussian(noise_shape), f: net, lam: group.haar_sampler()}
     guarantee = Guarantee("in law", f"sym of any network with the Haar gamma, by {_reasons(morphism)}")
     return Gamma(morphism, interpretation | Interpretation(boxes, {E: Spec(tuple(noise_shape))}), group, action,
                  guarantee)

@@ -205,7 +205,7 @@ class TorchGroup:
         """The plain function implementing ``op`` (cheaper to call than the bound method), if any."""
         return getattr(self, f"_{op}_function", None) or getattr(self, op)
 
-    def haar(self) -> HaarSampler:
+    def haar_sampler(self) -> HaarSampler:
         """A sampler of uniform (Haar) elements ignoring its inputs; see :class:`HaarSampler`."""
         if not self.compact:
             raise InterpretationError(f"{self.name} is not compact: it has no Haar probability measure")

@@ -388,7 +388,7 @@ class Product(TorchGroup):
                device: torch.device | str = "cpu") -> Tensor:
         return self.pack(*(f.sample(batch, generator, dtype, device) for f in self.factors))
 
-    def haar(self) -> HaarSampler:
+    def haar_sampler(self) -> HaarSampler:
         if not self.compact:
             raise InterpretationError(f"{self.name} is not compact: it has no Haar probability measure")
         return HaarSampler(self)
