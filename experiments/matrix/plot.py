@@ -90,7 +90,7 @@ def plot(records: Path | str, out: Path | str, steps: int | None = None) -> list
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FormatStrFormatter
 
     found = load(records, steps)
     budget = found[0]["config"]["steps"]
@@ -110,7 +110,9 @@ def plot(records: Path | str, out: Path | str, steps: int | None = None) -> list
         ax.set_title(task)
         ax.set_xlabel("d")
         ax.set_yscale("log")
-        ax.yaxis.set_minor_formatter(NullFormatter())  # labels on decades only
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))  # a panel may span less than a decade:
+        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g"))  # label the minor ticks too
+        ax.tick_params(axis="y", which="both", labelsize="x-small")
         ax.set_xticks(sorted({r["dim"] for r in rows}))
     axes[0][0].set_ylabel("test relative squared error")
     axes[0][-1].legend(fontsize="small")
