@@ -207,6 +207,24 @@ def test_the_sweep_runs_what_is_missing(tmp_path: Path) -> None:
     assert [r["config"]["method"] for r in records] == ["mlp", "haar"]
 
 
+def test_a_diverged_run_is_reported_and_the_sweep_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from markovcat.experiments.matrix import sweep as sweep_module
+
+    configs = plan(["cov"], ["mlp", "haar"], [3], [0], 4, **TINY)
+
+    def diverging(config: Any, **options: Any) -> dict[str, Any]:
+        if config.method == "mlp":
+            raise FloatingPointError(f"{config.name}: non-finite test errors")
+        return train(config, **options)
+
+    monkeypatch.setattr(sweep_module, "train", diverging)
+    said: list[str] = []
+    records = sweep(configs, say=said.append, progress=False, **folders(tmp_path))
+    assert [r["config"]["method"] for r in records] == ["haar"]  # the other run still ran and wrote its record
+    assert any("cov_mlp_d3_seed0" in line and "FAILED, no record written" in line for line in said)
+    assert said[-1].startswith("sweep: 1 run(s) failed and have no record: cov_mlp_d3_seed0")
+
+
 def test_the_budget_fills_the_time_asked_for() -> None:
     speeds = {("mlp", 4): 20.0, ("haar", 4): 10.0}
     steps = budget(speeds, runs_per_method_and_dim=15, cores=2, minutes=90, overhead_seconds=5)

@@ -104,15 +104,32 @@ def sweep(configs: Sequence[RunConfig], *, out: Path | str = RESULTS, jobs: int 
             say(f"[{done}/{len(pending)}] {name}: {_summary(record)}; elapsed {elapsed / 60:.1f} min, "
                 f"about {left / 60:.1f} min left")
 
+    failed: list[str] = []
+
+    def fail(name: str, error: BaseException) -> None:
+        nonlocal done
+        done += 1
+        failed.append(name)
+        if world.main:
+            say(f"[{done}/{len(pending)}] {name}: FAILED, no record written ({type(error).__name__}: {error})")
+
     if jobs == 1:
         for config in pending:
-            report(config.name, train(config, out=out, world=world, **options))
+            try:
+                report(config.name, train(config, out=out, world=world, **options))
+            except FloatingPointError as error:  # a diverged run is a result to report, not a reason to stop
+                fail(config.name, error)
     else:
         options = dict(options, out=out, progress=False)
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(_one, config, dict(options)) for config in pending]
+            futures = {pool.submit(_one, config, dict(options)): config for config in pending}
             for future in as_completed(futures):
-                report(*future.result())
+                try:
+                    report(*future.result())
+                except FloatingPointError as error:
+                    fail(futures[future].name, error)
+    if failed and world.main:
+        say(f"sweep: {len(failed)} run(s) failed and have no record: {', '.join(failed)}")
     return [read_record(record_path(c, out)) for c in configs if finished(c, out)] if world.main else []
 
 
