@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from markovcat.experiments.arguments import whole_number
+
 
 def version() -> str:
     """The installed distribution's version (``markovcat.__version__`` when run from a source tree)."""
@@ -19,14 +21,7 @@ def version() -> str:
         return markovcat.__version__
 
 
-def _steps(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of steps, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 (skip training) or a positive number of steps, got {value}")
-    return value
+_steps = whole_number(0, "a number of steps; 0 skips training")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -6,30 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from markovcat.experiments.arguments import whole_number
 from markovcat.experiments.matrix.sweep import CPU_DIMS, CPU_SEEDS, CPU_STEPS, PAPER_DIMS, PAPER_STEPS
 from markovcat.experiments.matrix.train import CHECKPOINT_EVERY, CHECKPOINTS, RESULTS
 
 __all__ = ["add_matrix_arguments", "run_matrix", "add_plot_arguments", "run_plot"]
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or a positive number, got {value}")
-    return value
+_positive = whole_number(1)
+_count = whole_number(0)
 
 
 def _widths(text: str) -> tuple[int, ...]:
