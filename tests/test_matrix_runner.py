@@ -225,6 +225,36 @@ def test_a_diverged_run_is_reported_and_the_sweep_goes_on(tmp_path: Path, monkey
     assert said[-1].startswith("sweep: 1 run(s) failed and have no record: cov_mlp_d3_seed0")
 
 
+def _poison(monkeypatch: pytest.MonkeyPatch, steps: set[int]) -> None:
+    """Make the loss (so every gradient) NaN at the given steps, as a singular QR input would."""
+    forward = Objective.forward
+
+    def poisoned(self: Objective, x: torch.Tensor, y: torch.Tensor, step: int) -> torch.Tensor:
+        loss = forward(self, x, y, step)
+        return loss * math.nan if step in steps else loss
+
+    monkeypatch.setattr(Objective, "forward", poisoned)
+
+
+def test_a_step_with_non_finite_gradients_is_skipped_and_counted(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    clean = train(tiny(), progress=False, out=tmp_path / "clean", checkpoints=tmp_path / "c")
+    _poison(monkeypatch, {19})  # the last step: skipping it leaves the parameters of a 19-step run
+    record = train(tiny(), progress=False, **folders(tmp_path))
+    assert record["skipped_steps"] == 1 and clean["skipped_steps"] == 0
+    assert math.isfinite(record["metrics"]["test_rse_mean"]) and record["metrics"]["train_loss_last_steps"] == 19
+    monkeypatch.undo()
+    shorter = train(tiny(steps=19), progress=False, out=tmp_path / "short", checkpoints=tmp_path / "c")
+    assert record["parameters"] == shorter["parameters"] != clean["parameters"]
+
+
+def test_a_run_that_keeps_skipping_has_diverged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _poison(monkeypatch, {3, 7})  # two of 20 steps: more than 1% and more than one
+    with pytest.raises(FloatingPointError, match="non-finite gradients at 2 steps .*diverged"):
+        train(tiny(), progress=False, **folders(tmp_path))
+    assert not record_path(tiny(), tmp_path / "records").exists()
+
+
 def test_the_budget_fills_the_time_asked_for() -> None:
     speeds = {("mlp", 4): 20.0, ("haar", 4): 10.0}
     steps = budget(speeds, runs_per_method_and_dim=15, cores=2, minutes=90, overhead_seconds=5)

@@ -10,6 +10,13 @@ record (``<out>/<name>.json``).  A run whose record exists is skipped; an interr
 from its last checkpoint (model, optimizer, step, torch RNG states; every ``checkpoint_every``
 steps, in a separate folder that is not committed).
 
+Non-finite gradients.  Orthonormalising a gamma-network's output (QR) has no derivative where
+that output is singular, and a batch that comes close gives a non-finite gradient.  Such a step
+is skipped (no optimizer update; the count is recorded as ``skipped_steps``), as mixed-precision
+training does with overflowing steps.  A run that skips more than ``MAX_SKIPPED`` of its steps (and more than one),
+or whose test errors are not finite, has diverged: it raises :class:`FloatingPointError` and
+writes no record.
+
 Determinism.  Every draw comes from a generator seeded by the run's seed and a label: the
 datasets (``seed``), the order of the training examples (one permutation per epoch), and the
 model's noise, drawn per *shard*: each global batch is cut into ``shards`` equal shards, and shard
@@ -55,6 +62,7 @@ CHECKPOINTS = Path("experiments/checkpoints/matrix")
 CHECKPOINT_EVERY = 500
 EVAL_CHUNK = 100  # test examples per prediction call (memory: chunk x test_samples backbone rows)
 RECORD_VERSION = 1
+MAX_SKIPPED = 0.01  # a run that skips more than this fraction of its steps (non-finite gradients) has diverged
 
 
 @dataclass(frozen=True)
@@ -262,21 +270,22 @@ def _set_rng_states(states: dict[str, Any]) -> None:
 
 
 def _save_checkpoint(path: Path, config: RunConfig, module: nn.Module, optimizer: torch.optim.Optimizer,
-                     step: int) -> None:
-    state = {"config": config.as_dict(), "step": step, "model": module.state_dict(),
+                     step: int, skipped: int) -> None:
+    state = {"config": config.as_dict(), "step": step, "skipped": skipped, "model": module.state_dict(),
              "optimizer": optimizer.state_dict(), "rng": _rng_states()}
     _atomic_write(path, lambda p: torch.save(state, p))
 
 
 def _load_checkpoint(path: Path, config: RunConfig, module: nn.Module, optimizer: torch.optim.Optimizer,
-                     device: torch.device) -> int:
+                     device: torch.device) -> tuple[int, int]:
+    """Load a checkpoint into ``module`` and ``optimizer``; returns ``(step, skipped steps so far)``."""
     state = torch.load(path, map_location=device, weights_only=False)
     if state["config"] != config.as_dict():
         raise ValueError(f"checkpoint {path} belongs to another configuration; delete it to start this run afresh")
     module.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     _set_rng_states(state["rng"])
-    return int(state["step"])
+    return int(state["step"]), int(state.get("skipped", 0))
 
 
 # -- the loop -------------------------------------------------------------------------------------------------------
@@ -370,6 +379,12 @@ def fingerprint(module: nn.Module) -> dict[str, float | int]:
     return {"count": flat.numel(), "sum": float(flat.sum()), "sum_of_squares": float(flat.square().sum())}
 
 
+def _finite_gradients(parameters: list[nn.Parameter]) -> bool:
+    """Whether every gradient is finite (one reduction and one synchronisation)."""
+    grads = [p.grad for p in parameters if p.grad is not None]
+    return not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
+
+
 @contextmanager
 def _progress(total: int, initial: int, enabled: bool, label: str) -> Iterator[Any]:
     from tqdm.auto import tqdm
@@ -407,7 +422,8 @@ def train(config: RunConfig, *, world: World | None = None, out: Path | str = RE
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr)
     x_train, y_train, x_test, y_test = (t.to(world.device) for t in datasets(task, config))
     saved = checkpoint_path(config, checkpoints)
-    step = _load_checkpoint(saved, config, module, optimizer, world.device) if saved.exists() else 0
+    step, skipped = _load_checkpoint(saved, config, module, optimizer, world.device) if saved.exists() else (0, 0)
+    parameters = [p for p in module.parameters() if p.requires_grad]
     objective: nn.Module = Objective(model, config, world)
     if world.distributed:
         from torch.nn.parallel import DistributedDataParallel
@@ -418,6 +434,7 @@ def train(config: RunConfig, *, world: World | None = None, out: Path | str = RE
         objective = torch.compile(objective)
     first, tail_from = step, max(config.steps - 100, 0)
     tail = torch.zeros((), dtype=torch.float64, device=world.device)
+    tail_steps = 0
     module.train()
     train_started = time.perf_counter()
     with _progress(config.steps, step, progress and world.main, config.name) as bar:
@@ -426,15 +443,23 @@ def train(config: RunConfig, *, world: World | None = None, out: Path | str = RE
             loss = objective(x_train[index], y_train[index], step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-            if step >= tail_from:
-                tail += loss.detach().double()
+            if _finite_gradients(parameters):
+                optimizer.step()
+                if step >= tail_from:
+                    tail += loss.detach().double()
+                    tail_steps += 1
+            else:
+                skipped += 1
+                if skipped > max(1, int(MAX_SKIPPED * config.steps)):
+                    raise FloatingPointError(f"{config.name}: non-finite gradients at {skipped} steps (the last "
+                                             f"at step {step}): more than {MAX_SKIPPED:.0%} of the run; the "
+                                             f"training diverged; try a smaller --lr")
             step += 1
             bar.update(1)
             if step % 50 == 0 or step == config.steps:
                 bar.set_postfix(loss=f"{loss.item():.4g}")
             if world.main and step % checkpoint_every == 0 and step < config.steps:
-                _save_checkpoint(saved, config, module, optimizer, step)
+                _save_checkpoint(saved, config, module, optimizer, step, skipped)
             if on_step is not None:
                 on_step(step)
     train_seconds = time.perf_counter() - train_started
@@ -442,14 +467,13 @@ def train(config: RunConfig, *, world: World | None = None, out: Path | str = RE
         import torch.distributed as dist
 
         dist.all_reduce(tail)
-        tail /= world.size
+        tail /= world.size  # every process skips the same steps (gradients are all-reduced first)
     record: dict[str, Any] = {}
     if world.main:
         module.eval()
         metrics = evaluate(model, config, x_test, y_test, world.device)
-        counted = config.steps - max(first, tail_from)
-        metrics["train_loss_last"] = float(tail) / counted if counted > 0 else math.nan
-        metrics["train_loss_last_steps"] = counted
+        metrics["train_loss_last"] = float(tail) / tail_steps if tail_steps > 0 else math.nan
+        metrics["train_loss_last_steps"] = tail_steps
         record = {
             "version": RECORD_VERSION,
             "name": config.name,
@@ -462,6 +486,7 @@ def train(config: RunConfig, *, world: World | None = None, out: Path | str = RE
             "world_size": world.size,
             "threads": torch.get_num_threads(),
             "resumed_from_step": first,
+            "skipped_steps": skipped,
             "steps_timed": config.steps - first,
             "train_seconds": round(train_seconds, 3),
             "steps_per_second": round((config.steps - first) / train_seconds, 3) if config.steps > first else None,
