@@ -255,6 +255,23 @@ def test_a_run_that_keeps_skipping_has_diverged(tmp_path: Path, monkeypatch: pyt
     assert not record_path(tiny(), tmp_path / "records").exists()
 
 
+def test_a_checkpoint_with_non_finite_parameters_is_refused(tmp_path: Path) -> None:
+    config = tiny(steps=4)
+
+    def interrupt(step: int) -> None:
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress=False, checkpoint_every=2, on_step=interrupt, **folders(tmp_path))
+    saved = checkpoint_path(config, tmp_path / "checkpoints")
+    state = torch.load(saved, weights_only=False)
+    next(iter(state["model"].values())).fill_(math.nan)
+    torch.save(state, saved)
+    with pytest.raises(ValueError, match="non-finite parameters"):
+        train(config, progress=False, **folders(tmp_path))
+
+
 def test_the_budget_fills_the_time_asked_for() -> None:
     speeds = {("mlp", 4): 20.0, ("haar", 4): 10.0}
     steps = budget(speeds, runs_per_method_and_dim=15, cores=2, minutes=90, overhead_seconds=5)

@@ -282,6 +282,9 @@ def _load_checkpoint(path: Path, config: RunConfig, module: nn.Module, optimizer
     state = torch.load(path, map_location=device, weights_only=False)
     if state["config"] != config.as_dict():
         raise ValueError(f"checkpoint {path} belongs to another configuration; delete it to start this run afresh")
+    if not all(bool(torch.isfinite(v).all()) for v in state["model"].values() if v.is_floating_point()):
+        raise ValueError(f"checkpoint {path} holds non-finite parameters (a diverged run); delete it to start this "
+                         f"run afresh")
     module.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     _set_rng_states(state["rng"])
