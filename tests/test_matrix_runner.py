@@ -225,6 +225,15 @@ def test_a_diverged_run_is_reported_and_the_sweep_goes_on(tmp_path: Path, monkey
     assert said[-1].startswith("sweep: 1 run(s) failed and have no record: cov_mlp_d3_seed0")
 
 
+def test_a_failed_float32_check_is_repeated_in_float64(tmp_path: Path) -> None:
+    plain = train(tiny("mlp"), progress=False, **folders(tmp_path))["equivariance"]
+    symmetrised = train(tiny("haar"), progress=False, **folders(tmp_path))["equivariance"]
+    assert not plain["passed"] and plain["dtype"] == "float32"
+    assert plain["float64"]["dtype"] == "float64" and not plain["float64"]["passed"]  # a real violation stays
+    assert plain["float64"]["statistic"] > 1e3 * plain["float64"]["threshold"]
+    assert symmetrised["passed"] and "float64" not in symmetrised
+
+
 def _poison(monkeypatch: pytest.MonkeyPatch, steps: set[int]) -> None:
     """Make the loss (so every gradient) NaN at the given steps, as a singular QR input would."""
     forward = Objective.forward
