@@ -1,9 +1,10 @@
-"""The ``markovcat`` command line: ``markovcat demo``, ``markovcat experiment ...`` and ``markovcat --version``."""
+"""The ``markovcat`` command line: ``markovcat demo``, ``markovcat gallery``, ``markovcat experiment ...``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from markovcat.experiments.arguments import whole_number
 
@@ -28,9 +29,10 @@ def parser() -> argparse.ArgumentParser:
     """The argument parser of the ``markovcat`` command."""
     from markovcat.experiments.demo import STEPS
 
-    top = argparse.ArgumentParser(prog="markovcat", description=__doc__)
+    top = argparse.ArgumentParser(prog="markovcat", description="String diagrams for neural-network symmetrisation: "
+                                  "the demo, the figure gallery and the experiments.")
     top.add_argument("--version", action="version", version=f"markovcat {version()}")
-    sub = top.add_subparsers(dest="command", required=True)
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="build sym, check it, draw it, compile it, run it and train it",
                           description="Build the symmetrisation as a diagram, decide equations, draw figures, "
                                       "compile to PyTorch, check equivariance and train a small model. Every "
@@ -40,10 +42,16 @@ def parser() -> argparse.ArgumentParser:
                       help="Adam steps per model in the training section, 0 to skip it (default: %(default)s)")
     demo.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars while training")
     demo.add_argument("--train-seconds", help=argparse.SUPPRESS)  # replaced by --train-steps: a clear error
+    gallery = sub.add_parser("gallery", help="draw every figure of the gallery (markovcat.diagrams) into a folder",
+                             description="Draw every figure of the markovcat gallery, and its README.md index.")
+    gallery.add_argument("out", type=Path, metavar="OUTDIR",
+                         help="folder to write the figures into, created if missing")
+    gallery.add_argument("--format", dest="formats", nargs="+", choices=("svg", "png", "pdf"), default=["svg", "png"],
+                         help="file formats to draw (default: %(default)s)")
     experiment = sub.add_parser("experiment", help="reproduce the paper's experiments and plot them",
                                 description="Reproduce the experiments of Cornish 2024 (sec. 7.3): train, evaluate, "
                                             "record, and plot the records.")
-    kinds = experiment.add_subparsers(dest="experiment", required=True)
+    kinds = experiment.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
     from markovcat.experiments.matrix.cli import add_matrix_arguments, add_plot_arguments
 
     matrix = kinds.add_parser("matrix", help="the matrix tasks (cov, linreg, expm, inv): one run or --all",
@@ -69,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         from markovcat.experiments.demo import run
 
         return run(args.out, train_steps=args.train_steps, progress=args.progress)
+    if args.command == "gallery":
+        from markovcat.diagrams.render import render_all
+
+        written = render_all(args.out, formats=tuple(f".{f}" for f in args.formats))
+        print(f"wrote {len(written)} files to {args.out}")
+        return 0
     if args.command == "experiment":
         from markovcat.experiments.matrix.cli import run_matrix, run_plot
 

@@ -61,3 +61,21 @@ def test_the_default_demo_prints_the_same_figures_twice(tmp_path: Path) -> None:
         runs.append(_timing_free("\n".join(lines)))
     assert runs[0] == runs[1]
     assert "after the same number of steps, sym(MLP) has the lower error" in runs[0]
+
+
+def test_help_lists_every_command_in_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = capsys.readouterr().out
+    for command in ("demo", "gallery", "experiment"):
+        assert f"    {command}" in text
+    assert "``" not in text and ":func:" not in text
+
+
+def test_gallery_command_draws_into_the_folder_given(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["gallery", str(tmp_path / "figures"), "--format", "svg"]) == 0
+    drawn = list((tmp_path / "figures").glob("*.svg"))
+    assert len(drawn) > 10 and (tmp_path / "figures" / "README.md").exists()
+    assert f"wrote {len(list((tmp_path / 'figures').iterdir()))} files" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["gallery"])  # the folder is required: --help is never taken for one
