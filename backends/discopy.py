@@ -278,7 +278,7 @@ def from_discopy(diagram: DiscopyDiagram, deterministic: Iterable[str] = (),
 
     ``boxes`` maps DisCoPy box names to markovcat diagrams put in their place (each with
     the box's domain and codomain): a functor on boxes, e.g. ``{"inv": G.inv, "act_X":
-    alpha_X.act}`` to read a DisCoPy diagram in terms of markovcat's own group and action
+    act_X.act}`` to read a DisCoPy diagram in terms of markovcat's own group and action
     boxes, so that it can be compared with a construction such as
     :func:`markovcat.symmetrisation.sym`.
 

@@ -1,4 +1,4 @@
-"""Actions ``alpha : G @ X -> X`` and the derived ones (seed: "Groups and actions").
+"""Actions ``act_X : G @ X -> X`` and the derived ones (seed: "Groups and actions").
 
 The regular action ``(G, *)`` is ``mul``; the trivial action is ``del_G @ id_X`` (its
 axioms are Markov laws); on ``X @ Y`` the diagonal action copies ``g``.
@@ -12,11 +12,11 @@ from markovcat.gspace import GSpace
 from markovcat.proof import Proof
 from markovcat.syntax import Diagram
 
-from ._example import REG, SX, SY, G, X, alpha_X
+from ._example import REG, SX, SY, G, X, act_X
 
 
 def figures() -> dict[str, Diagram | Equation]:
-    compat, unit = alpha_X.axioms
+    compat, unit = act_X.axioms
     trivial = GSpace.trivial(X, G)
     return {
         "compatibility": compat,

@@ -19,7 +19,7 @@ from markovcat.proof import Proof
 from markovcat.symmetrisation import ave, sym
 from markovcat.syntax import Box, Diagram
 
-from ._example import REG, SX, SY, G, X, Y, alpha_X, alpha_Y
+from ._example import REG, SX, SY, G, X, Y, act_X, act_Y, k
 
 f = Box("f", X, Y, deterministic=True)
 frame = Equivariant.assume(Box("unif_F", X, G.ty), SX, REG, reason="uniform on an equivariant frame F(x)")
@@ -30,7 +30,7 @@ def kim_formula(gamma: Equivariant) -> Diagram:
 
     def kernel(x: Any) -> Any:
         g = gamma.diagram(x)
-        return alpha_Y.act(g, f(alpha_X.act(G.inv(g), x)))
+        return act_Y.act(g, f(act_X.act(G.inv(g), x)))
 
     kernel.__name__ = f"kim_{gamma.name}"
     return program(X, Y)(kernel)
@@ -50,7 +50,8 @@ def proofs() -> dict[str, Proof]:
     from markovcat import theorems as proofs
 
     s = proofs.Setting(group=G, X=SX, Y=SY, k=f)
+    # frame averaging is stated for the running example's k, the letter its left side names
     return {
         "ave_sym": proofs.ave_sym(s, frame),
-        "frame_averaging": proofs.frame_averaging(s),
+        "frame_averaging": proofs.frame_averaging(proofs.Setting(group=G, X=SX, Y=SY, k=k)),
     }

@@ -40,5 +40,5 @@ def demo(out_dir: str | Path, out: Callable[[str], object] = print) -> None:
     for suffix in (".svg", ".png"):
         written += [out_dir / f"sym{suffix}", out_dir / f"sym_equivariant{suffix}"]
         s.diagram.draw(str(written[-2]), title="sym_gamma(k)")
-        proof.equation().draw(str(written[-1]), title=proof.name)
+        proof.equation().draw(str(written[-1]), title=proof.name, skip_repeats=True)
     out(f"  drew {', '.join(str(p) for p in written)}")

@@ -15,7 +15,7 @@ from markovcat.gspace import Cosets, Equivariant, GSpace
 from markovcat.symmetrisation import sym_along, sym_in_stages
 from markovcat.syntax import Box, Diagram
 
-from ._example import SX, SY, X, alpha_X, k
+from ._example import SX, SY, X, act_X, k
 
 H = Group("H")
 phi = Homomorphism("phi", H, SX.group)
@@ -29,7 +29,7 @@ def figures() -> dict[str, Diagram | Equation]:
     figs: dict[str, Diagram | Equation] = {}
     for eq in phi.axioms:
         figs[f"phi_{eq.name.replace(' ', '_')}"] = eq  # type: ignore[union-attr]
-    figs["restricted_action"] = alpha_X.restrict(phi).act
+    figs["restricted_action"] = act_X.restrict(phi).act
     for eq in cosets.axioms:
         figs[f"cosets_{eq.name.replace(' ', '_')}"] = eq  # type: ignore[union-attr]
     figs["sym_along"] = sym_along(k_H, phi, gamma_bar, cosets, SY).diagram

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from markovcat.drawing import same_picture
 from markovcat.equation import Equation
-from markovcat.markov import equal
+from markovcat.markov import equal, normal_form
 from markovcat.syntax import Diagram
 
 #: The gallery modules, in the seed's order.
@@ -50,6 +51,10 @@ class Figure:
             self.item.check()
             return f"proof, {len(self.item)} steps, checked"
         if self.item.check():
+            sides = self.item.sides
+            if all(same_picture(a, b) for a, b in zip(sides, sides[1:], strict=False)):
+                return ("holds in the free Markov category (checked by normal forms); both sides are one term graph "
+                        "up to the order of its boxes, so they draw alike: the law holds by the wiring alone")
             return "holds in the free Markov category (checked by normal forms)"
         if self.proved_by:
             return f"not a Markov law; proved from the axioms below (proof {self.proved_by})"
@@ -57,6 +62,21 @@ class Figure:
 
     def drawable(self) -> Diagram | Equation:
         return self.item.equation() if self.kind == "proof" else self.item
+
+    def title(self) -> str:
+        """The figure's title: the name of an equation or proof, else the key in words.
+
+        Every figure is drawn as written; a diagram whose normal form has fewer boxes
+        (something discarded or repeated) says so in its title.
+        """
+        if self.kind != "diagram":
+            return str(getattr(self.item, "name", None) or self.key.replace("_", " "))
+        written = len(self.item.nodes) != len(normal_form(self.item).nodes)
+        return self.key.replace("_", " ") + (" (as written)" if written else "")
+
+    def options(self) -> dict[str, Any]:
+        """The drawing options: the title; a proof leaves out a step that does not change the picture."""
+        return {"title": self.title(), **({"skip_repeats": True} if self.kind == "proof" else {})}
 
 
 def _module(name: str) -> Any:
@@ -118,10 +138,9 @@ _TITLE = "# The gallery"
 def _render(figures: list[Figure], out: Path, formats: tuple[str, ...]) -> list[Path]:
     written: list[Path] = []
     for fig in figures:
-        title = getattr(fig.item, "name", None) if fig.kind != "diagram" else None
         for suffix in formats:
             path = out / f"{fig.stem}{suffix}"
-            fig.drawable().draw(str(path), title=title or fig.key.replace("_", " "))
+            fig.drawable().draw(str(path), **fig.options())
             written.append(path)
     return written
 

@@ -189,7 +189,11 @@ class Proof:
         return Proof(self.start, (*self.steps, *other.steps), self.name)
 
     def draw(self, path: str | None = None, **options: object) -> object:
-        """Draw the chain ``d0 = d1 = ... = dn`` (see :meth:`Equation.draw`)."""
+        """Draw the chain ``d0 = d1 = ... = dn`` (see :meth:`Equation.draw`).
+
+        A step that leaves the picture unchanged (the same term graph) is left out.
+        """
+        options.setdefault("skip_repeats", True)
         return self.equation().draw(path, **options)
 
     def as_rule(self, direction: Direction = "forward") -> Rule:

@@ -579,7 +579,10 @@ class Diagram:
 
     # -- drawing (see markovcat.drawing) -----------------------------------------------
     def draw(self, path: str | Path | None = None, **options: object) -> object:
-        """Draw to ``path`` (``.svg``, ``.png`` or ``.pdf``); without a path return the figure."""
+        """Draw as written (every box, none pruned) to ``path`` (.svg, .png or .pdf); without a path return the figure.
+
+        ``markovcat.normal_form(d).draw()`` draws the normal form, the one equality compares.
+        """
         from markovcat.drawing import draw
 
         return draw(self, path, **options)

@@ -565,7 +565,7 @@ def frame_averaging(s: Setting | None = None) -> Proof:
     frames = Ty("Frames")
     gamma_box = Box("F", X.ty, frames, deterministic=True) >> Box("uniform", frames, G.ty)
     gamma = Equivariant.assume(gamma_box, X, GSpace.regular(G), reason="the frame F is equivariant")
-    average = ave(sym(s.kernel, gamma, s.y), name="frame_average(k)")
+    average = ave(sym(s.kernel, gamma, s.y), name=f"frame_average({getattr(s.kernel, 'name', 'k')})")
     fa = _kim_formula(s, gamma, "g . k(inv g . x), g ~ uniform(F(x))")
     return Proof(average.diagram, name="frame averaging").step(fa, by=ave_definition(average))
 
@@ -575,7 +575,7 @@ def haar_averaging(s: Setting | None = None) -> Proof:
     (Janossy pooling for ``S_n``); the left-invariance of the Haar draw is not needed here."""
     s = s or Setting()
     _, gamma, _ = _haar(s)
-    average = ave(sym(s.kernel, gamma, s.y), name="haar_average(k)")
+    average = ave(sym(s.kernel, gamma, s.y), name=f"haar_average({getattr(s.kernel, 'name', 'k')})")
     formula = _kim_formula(s, gamma, "g . k(inv g . x), g ~ Haar")
     return Proof(average.diagram, name="Haar averaging").step(formula, by=ave_definition(average))
 

@@ -142,7 +142,7 @@ def test_no_boxes_overlap_and_wires_stay_inside_the_picture() -> None:
 
 def test_figure_size_grows_with_the_diagram() -> None:
     small, tall, big = (d.draw().get_size_inches() for d in (k, chain(20), random_diagram(50)))
-    assert tall[1] > 3 * small[1]
+    assert tall[0] * tall[1] > 3 * small[0] * small[1]  # a long chain is folded, so it grows in area
     assert big[0] > small[0] and big[1] > small[1]
 
 
@@ -151,6 +151,7 @@ def test_equations_with_two_and_three_sides() -> None:
     two = Equation(k >> Discard(Y), Discard(X), name="Markov")
     three = Equation(SYM, (lam @ Id(X)) >> sharp, (lam @ Id(X)) >> sharp)
     fig2, fig3 = two.draw(), three.draw()
+    assert [t.get_text() for t in three.draw(skip_repeats=True).axes[0].texts].count("=") == 1
     assert [t.get_text() for t in fig2.axes[0].texts].count("=") == 1
     assert "Markov" in [t.get_text() for t in fig2.axes[0].texts]
     assert [t.get_text() for t in fig3.axes[0].texts].count("=") == 2
@@ -160,9 +161,18 @@ def test_equations_with_two_and_three_sides() -> None:
 
 
 def test_a_10000_box_chain_lays_out() -> None:
+    """Folded into columns, and straight down each one: a box is below the one before or tops the next column."""
     lay = layout(chain(10_000))
     assert len(lay.boxes) == 10_000
-    assert len({round(b.x0, 6) for b in lay.boxes}) <= 2  # a chain is drawn straight down
+    top = max(b.y1 for b in lay.boxes)
+    columns = 1
+    for before, box in zip(lay.boxes, lay.boxes[1:], strict=False):
+        if abs(box.x0 - before.x0) < 1e-6:
+            assert box.y1 < before.y0
+        else:
+            assert box.x0 > before.x1 and abs(box.y1 - top) < 1.0  # the next column starts at the top
+            columns += 1
+    assert 10 < columns < 200
 
 
 def test_equation_reasons_are_drawn_under_the_equals_signs() -> None:

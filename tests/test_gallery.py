@@ -6,6 +6,7 @@ import importlib
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -136,3 +137,62 @@ def test_gallery_script_defaults_to_the_current_directory(tmp_path: Path, monkey
     assert GALLERY.resolve() not in out.resolve().parents
     with pytest.raises(SystemExit):
         parser().parse_args(["--format", "gif"])
+
+
+def _expected(d: mc.Diagram) -> dict[str, int]:
+    """What a drawing of ``d`` as written must show, read off its term graph (E[...] kernels inside their frames)."""
+    from markovcat.theorems import Expectation
+
+    uses = d.uses()
+    counts = {"boxes": 0, "deterministic": 0, "frames": 0, "discard": 0, "copied": 0, "copies_max": 0}
+    for node in d.nodes:
+        data = node.gen.data
+        if isinstance(data, Expectation):
+            counts["frames"] += 1
+            for key, value in _expected(data.kernel.to_diagram()).items():
+                counts[key] += value
+        else:
+            counts["boxes"] += 1
+            counts["deterministic"] += node.gen.deterministic
+    for readers in uses.values():
+        counts["discard"] += not readers
+        counts["copied"] += len(readers) > 1
+        counts["copies_max"] += max(len(readers) - 1, 0)
+    return counts
+
+
+def _drawn(lay: Any) -> dict[str, int]:
+    kinds = [kind for *_, kind in lay.dots]
+    boxes = [b for b in lay.boxes if not b.frame]
+    return {"boxes": len(boxes), "deterministic": sum(b.deterministic for b in boxes),
+            "frames": sum(b.frame for b in lay.boxes), "discard": kinds.count("discard"), "copy": kinds.count("copy")}
+
+
+@pytest.mark.parametrize("fig", all_figures(), ids=lambda f: f.stem)
+def test_each_gallery_figure_draws_its_diagram(fig: Any) -> None:
+    """Boxes (and their kinds), E[...] frames, copy and discard dots and boundary wires match the term graph.
+
+    A layout regression that loses, duplicates or mislabels a box, a dot or a wire fails here; one
+    that merely looks worse does not.
+    """
+    from markovcat.drawing import _equation_layout, same_picture
+    from markovcat.layout import layout
+
+    item = fig.drawable()
+    options = fig.options()
+    if isinstance(item, mc.Diagram):
+        sides, lay = [item], layout(item)
+        assert len(lay.inputs) == len(item.dom) and len(lay.outputs) == len(item.cod)
+    else:
+        skip = bool(options.get("skip_repeats"))
+        sides = [item.sides[0]]
+        for side in item.sides[1:]:
+            if not (skip and len(item.sides) > 2 and same_picture(sides[-1], side)):
+                sides.append(side)
+        lay = _equation_layout(item, True, skip)
+        assert [lab.text for lab in lay.labels].count("=") == len(sides) - 1 >= 1
+    want = [_expected(side) for side in sides]
+    got = _drawn(lay)
+    for key in ("boxes", "deterministic", "frames", "discard"):
+        assert got[key] == sum(w[key] for w in want), key
+    assert sum(w["copied"] for w in want) <= got["copy"] <= sum(w["copies_max"] for w in want)
