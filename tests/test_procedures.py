@@ -11,6 +11,7 @@ import itertools
 import math
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -182,6 +183,16 @@ def test_probabilistic_symmetrise_is_kim_et_al(o3: mct.Orthogonal, mlp: PointMLP
     expected = act(g, mlp, xs).unflatten(0, (3, n)).mean(1)  # E_g[g f(g^-1 x)], n samples
     assert torch.allclose(model(x, generator=seeded(11)), expected, atol=1e-12)
     assert P.check(model, samples=100).passed  # the law of the n-sample average
+
+
+@pytest.mark.parametrize("build", [lambda net, g, a: P.probabilistic_symmetrise(net, g, a, samples=2),
+                                   lambda net, g, a: P.stochastic_symmetrise(net, g, a, gamma="recursive")],
+                         ids=["learned", "recursive"])
+def test_a_gamma_network_built_by_name_follows_the_nets_dtype(o3: mct.Orthogonal, build: Any) -> None:
+    net = PointMLP(N, D, 8).double()
+    model = build(net, o3, o3.points(N))
+    assert {p.dtype for p in model.parameters()} == {torch.float64}
+    assert model(clouds(2), generator=seeded(0)).dtype == torch.float64
 
 
 def test_kim_gamma_is_equivariant_pathwise_and_a_plain_one_fails(o3: mct.Orthogonal, mlp: PointMLP) -> None:

@@ -118,12 +118,25 @@ class ExactAverage(nn.Module):
 
 
 # -- building ------------------------------------------------------------------------------------
+def _follow_net(gamma: Gamma, net: Any) -> None:
+    """Put the networks of a gamma built here by name on the dtype and device of ``net``'s parameters."""
+    parameter = next((p for p in net.parameters() if p.is_floating_point()), None) \
+        if isinstance(net, nn.Module) else None
+    if parameter is None:
+        return
+    for meaning in gamma.interpretation.boxes.values():
+        if isinstance(meaning, nn.Module):
+            meaning.to(dtype=parameter.dtype, device=parameter.device)
+
+
 def _build(net: Any, group: Any, input: Any, output: Any, gamma: Any, average: int | str | None, name: str,
            hidden: int, check_laws: bool, validate: bool = True) -> CompiledDiagram:
     if average is not None and average != "exact" and not (isinstance(average, int) and average >= 1):
         raise ValueError(f"average must be None, 'exact' or a positive number of samples, got {average!r}")
     symmetry = _symmetry(group, input, output)
     g = as_gamma(gamma, group, symmetry.input, symmetry.output, hidden=hidden, validate=validate)
+    if isinstance(gamma, str):
+        _follow_net(g, net)
     cod, output_meaning = _codomain(g.space, symmetry, linear=average is not None)
     k = _net_box(net, g.space, cod)
     interpretation = g.interpretation | output_meaning | Interpretation({k: net})
