@@ -62,8 +62,20 @@ def parser() -> argparse.ArgumentParser:
                             description="Test error against d, one panel per task, one line per method, seeds as "
                                         "error bars; and the table for the README.")
     add_plot_arguments(plot)
+    from markovcat.experiments.nbody.cli import add_nbody_arguments, add_nbody_plot_arguments
+
+    nbody = kinds.add_parser("nbody", help="the N-body benchmark against the peers: one run or --all",
+                             description="Train one N-body contender (or the sweep, --all), select it on validation, "
+                                         "evaluate its test MSE and equivariance, and write a JSON record.")
+    add_nbody_arguments(nbody)
+    nbody_plot = kinds.add_parser("nbody-plot", help="the N-body figure (PNG, PDF) and Markdown table from the records",
+                                  description="Validation MSE against training steps and test MSE per contender; "
+                                              "and the table for the README.")
+    add_nbody_plot_arguments(nbody_plot)
     matrix.set_defaults(subparser=matrix)  # for its error messages
     plot.set_defaults(subparser=plot)
+    nbody.set_defaults(subparser=nbody)
+    nbody_plot.set_defaults(subparser=nbody_plot)
     return top
 
 
@@ -85,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "experiment":
         from markovcat.experiments.matrix.cli import run_matrix, run_plot
+        from markovcat.experiments.nbody.cli import run_nbody, run_nbody_plot
 
-        return (run_matrix if args.experiment == "matrix" else run_plot)(args, args.subparser)
+        run = {"matrix": run_matrix, "plot": run_plot, "nbody": run_nbody, "nbody-plot": run_nbody_plot}
+        return run[args.experiment](args, args.subparser)
     return 2  # pragma: no cover
 
 

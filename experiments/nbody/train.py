@@ -1,0 +1,369 @@
+"""Train, select on validation, evaluate and record one N-body run (one contender, one seed).
+
+One run is an :class:`NBodyConfig`.  :func:`train` trains the contender with Adam on mean squared
+error (batch 100, one fresh permutation of the training set per epoch), evaluates the validation
+MSE every ``eval_every`` steps (the learning curve; stochastic models: one draw per example),
+keeps the parameters of the best validation MSE (early stopping as in the EGNN paper: the test
+split is never looked at to choose anything), and at the end evaluates, at those parameters:
+
+* the validation MSE with one draw and, for the stochastic models, with the mean of
+  ``test_samples`` draws; the one with the lower *validation* MSE is used on the test split
+  (``metrics.test_samples_used``);
+* the test MSE (mean over the test systems of the per-system MSE over coordinates, and its
+  standard deviation over systems);
+* the equivariance of the trained model, with
+  :func:`~markovcat.backends.torch.equivariance.check_equivariance` on a float64 copy, for
+  ``E(3)`` (rotations and reflections of positions and velocities, translations of positions)
+  and for ``S_5`` (permuting the particles), on the first 8 test systems;
+* the parameter count, training steps/s, and forward+backward seconds per batch (the mean over
+  the training steps timed).
+
+The record (``<out>/<name>.json``, small) holds all of it and the curve.  A run whose record
+exists is skipped; an interrupted run resumes from its last checkpoint (model, optimizer, best
+parameters so far, curve, step; every ``checkpoint_every`` steps, in a folder that is not
+committed).  Every draw comes from a generator seeded by the run's seed and a label (the order
+of the examples per epoch, the model's noise per step, the augmentations, the evaluation draws),
+so a resumed run gives the numbers of an uninterrupted one.
+
+One process per run (``--device cuda`` on a GPU); the matrix runner's multi-process data
+parallelism is not used here: a run of this size does not need it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from markovcat.experiments.matrix.train import fingerprint, generator, git_revision, world_from_environment
+from markovcat.experiments.nbody.data import CACHE, Split, load
+from markovcat.experiments.nbody.models import METHODS, Model, ModelConfig, as_double, build, parameters
+from markovcat.experiments.nbody.simulate import SimulationConfig
+
+__all__ = ["NBodyConfig", "train", "run", "record_path", "finished", "read_record", "evaluate", "equivariance",
+           "RESULTS", "CHECKPOINTS", "CHECKPOINT_EVERY"]
+
+RESULTS = Path("experiments/results/nbody")
+CHECKPOINTS = Path("experiments/checkpoints/nbody")
+CHECKPOINT_EVERY = 500
+EVAL_CHUNK = 250  # systems per prediction call (memory: chunk x draws x frames)
+RECORD_VERSION = 1
+MAX_SKIPPED = 0.01
+
+
+@dataclass(frozen=True)
+class NBodyConfig:
+    """Everything that determines a run's numbers (not the device, paths or threads).
+
+    Defaults: the benchmark's splits (3,000 / 2,000 / 2,000) and simulator, batch 100, Adam at
+    lr 5e-4 with weight decay 1e-12 (the EGNN paper's N-body settings).
+    """
+
+    method: str
+    seed: int
+    steps: int
+    batch: int = 100
+    lr: float = 5e-4
+    weight_decay: float = 1e-12
+    eval_every: int = 100
+    test_samples: int = 16
+    train_size: int = 3000
+    valid_size: int = 2000
+    test_size: int = 2000
+    burn_in: int = 3000
+    horizon: int = 1000
+    width: int = 64
+    layers: int = 3
+    gamma_hidden: int = 64
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}: use one of {', '.join(METHODS)}")
+        for name in ("seed", "steps", "burn_in"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        for name in ("batch", "eval_every", "test_samples", "train_size", "valid_size", "test_size", "horizon",
+                     "width", "layers", "gamma_hidden"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.batch > self.train_size:
+            raise ValueError(f"the batch ({self.batch}) is larger than the training set ({self.train_size})")
+        if not self.lr > 0 or not self.weight_decay >= 0:
+            raise ValueError(f"lr must be positive and weight_decay non-negative, got {self.lr!r}, "
+                             f"{self.weight_decay!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NBodyConfig:
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown run configuration fields {sorted(unknown)}: written by another version; "
+                             f"rerun it")
+        return cls(**data)
+
+    @property
+    def key(self) -> str:
+        text = json.dumps(self.as_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+    @property
+    def name(self) -> str:
+        return f"nbody_{self.method}_seed{self.seed}_{self.key}"
+
+    def simulation(self) -> SimulationConfig:
+        return SimulationConfig(burn_in=self.burn_in, horizon=self.horizon)
+
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(test_samples=self.test_samples, gamma_hidden=self.gamma_hidden, width=self.width,
+                           layers=self.layers)
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": self.train_size, "valid": self.valid_size, "test": self.test_size}
+
+
+# -- records and checkpoints ------------------------------------------------------------------------------------------
+def record_path(config: NBodyConfig, out: Path | str = RESULTS) -> Path:
+    return Path(out) / f"{config.name}.json"
+
+
+def read_record(path: Path | str) -> dict[str, Any]:
+    """A record, checked to have the fields the plot and the skip logic read."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not a valid JSON record ({error}); delete it to rerun that run") from None
+    for key in ("config", "metrics", "equivariance", "curve"):
+        if key not in record:
+            raise ValueError(f"{path} has no {key!r}: not an N-body record; delete it to rerun that run")
+    return record
+
+
+def finished(config: NBodyConfig, out: Path | str = RESULTS) -> bool:
+    path = record_path(config, out)
+    return path.exists() and read_record(path)["config"] == config.as_dict()
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    write(partial)
+    os.replace(partial, path)
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    _atomic_write(path, lambda p: torch.save(state, p))
+
+
+def checkpoint_path(config: NBodyConfig, checkpoints: Path | str = CHECKPOINTS) -> Path:
+    return Path(checkpoints) / f"{config.name}.pt"
+
+
+# -- evaluation ------------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def evaluate(model: Model, split: Split, samples: int, seed: int, label: str) -> dict[str, float]:
+    """MSE over coordinates: the mean over systems of each system's MSE, and its standard deviation over systems."""
+    errors = []
+    for i, start in enumerate(range(0, len(split), EVAL_CHUNK)):
+        noise = generator(split.x.device, seed, label, samples, i)
+        prediction = model.predict(split.x[start:start + EVAL_CHUNK], samples, noise)
+        errors.append((prediction - split.y[start:start + EVAL_CHUNK]).double().square().mean((-2, -1)))
+    every = torch.cat(errors)
+    if not bool(torch.isfinite(every).all()):
+        raise FloatingPointError(f"non-finite {label} errors (diverged training?); try a smaller --lr")
+    return {"mse": float(every.mean()), "std": float(every.std()) if every.numel() > 1 else 0.0}
+
+
+def _report(report: Any) -> dict[str, Any]:
+    return {"method": report.method, "statistic": float(report.statistic), "threshold": float(report.threshold),
+            "passed": bool(report.passed), "p_value": report.p_value,
+            "min_detectable_effect": float(report.min_detectable_effect), "effect_unit": report.effect_unit}
+
+
+def equivariance(model: Model, inputs: Tensor, seed: int) -> dict[str, Any]:
+    """``check_equivariance`` of a float64 copy for ``E(3)`` and for ``S_5`` on ``inputs`` (the trained model)."""
+    from markovcat.backends.torch import check_equivariance
+
+    double = as_double(model)
+    double.module.eval()
+    sym = model.symmetry
+
+    def forward(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return double.forward(x, generator)
+
+    x = inputs.double().cpu()
+    double.module.cpu()
+    with torch.no_grad():
+        euclidean = check_equivariance(forward, sym.euclidean, sym.euclidean_system, sym.euclidean_points, inputs=x,
+                                       stochastic=model.stochastic, seed=_seed(seed, "equivariance"),
+                                       dtype=torch.float64)
+        permutation = check_equivariance(forward, sym.permutations, sym.permuted_system, sym.permuted_points,
+                                         inputs=x, stochastic=model.stochastic, seed=_seed(seed, "permutation"),
+                                         dtype=torch.float64)
+    return {"E3": _report(euclidean), "S5": _report(permutation)}
+
+
+def _seed(*parts: object) -> int:
+    from markovcat.experiments.matrix.train import derived_seed
+
+    return derived_seed(*parts)
+
+
+# -- the loop --------------------------------------------------------------------------------------------------------
+def batch_indices(config: NBodyConfig, step: int) -> Tensor:
+    """The examples of batch ``step``: a fresh seeded permutation per epoch, the last partial batch dropped."""
+    per_epoch = config.train_size // config.batch
+    epoch, position = divmod(step, per_epoch)
+    order = torch.randperm(config.train_size, generator=generator(torch.device("cpu"), config.seed, "order", epoch))
+    return order[position * config.batch:(position + 1) * config.batch]
+
+
+@contextmanager
+def _progress(total: int, initial: int, enabled: bool, label: str) -> Iterator[Any]:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=initial, disable=not enabled, desc=label, leave=False, dynamic_ncols=True)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def train(config: NBodyConfig, *, device: torch.device | str = "cpu", out: Path | str = RESULTS,
+          checkpoints: Path | str = CHECKPOINTS, checkpoint_every: int = CHECKPOINT_EVERY, progress: bool = True,
+          data_cache: Path | str | None = CACHE, on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Train, select, evaluate and record one run; returns its record (read from disk if it was finished already).
+
+    Resumes from ``checkpoints`` if a checkpoint of this configuration is there, and deletes it
+    once the record is written.  ``on_step(step)`` is called after each step (tests interrupt
+    a run with it).
+    """
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be a positive number of steps, got {checkpoint_every}")
+    path = record_path(config, out)
+    if finished(config, out):
+        return read_record(path)
+    device = torch.device(device)
+    started = time.perf_counter()
+    splits = load(config.sizes(), config.simulation(), cache=data_cache)
+    train_split, valid, test = (s.to(device=device) for s in (splits.train, splits.valid, splits.test))
+    model = build(config.method, config.model_config(), config.seed)
+    module = model.module.to(device)
+    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    state: dict[str, Any] = {"step": 0, "skipped": 0, "curve": [], "best": None, "best_step": 0,
+                             "best_mse": math.inf}
+    saved = checkpoint_path(config, checkpoints)
+    if saved.exists():
+        stored = torch.load(saved, map_location=device, weights_only=False)
+        if stored["config"] != config.as_dict():
+            raise ValueError(f"checkpoint {saved} belongs to another configuration; delete it to start afresh")
+        module.load_state_dict(stored["model"])
+        optimizer.load_state_dict(stored["optimizer"])
+        state = stored["state"]
+    first = state["step"]
+    timed, fwd_bwd = 0, 0.0
+    module.train()
+    train_started = time.perf_counter()
+    with _progress(config.steps, first, progress, config.name) as bar:
+        while state["step"] < config.steps:
+            step = state["step"]
+            index = batch_indices(config, step).to(device)
+            noise = generator(device, config.seed, "noise", step)
+            tick = time.perf_counter()
+            loss = model.loss(train_split.x[index], train_split.y[index], noise)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            fwd_bwd += time.perf_counter() - tick
+            timed += 1
+            if bool(torch.isfinite(loss)):
+                optimizer.step()
+            else:
+                state["skipped"] += 1
+                if state["skipped"] > max(1, int(MAX_SKIPPED * config.steps)):
+                    raise FloatingPointError(f"{config.name}: non-finite losses at {state['skipped']} steps: the "
+                                             f"training diverged; try a smaller --lr")
+            state["step"] = step = step + 1
+            bar.update(1)
+            if step % config.eval_every == 0 or step == config.steps:
+                module.eval()
+                mse = evaluate(model, valid, 1, config.seed, "valid-curve")["mse"]
+                module.train()
+                state["curve"].append([step, mse])
+                bar.set_postfix(loss=f"{loss.item():.4g}", valid=f"{mse:.4g}")
+                if mse < state["best_mse"]:
+                    state["best_mse"], state["best_step"] = mse, step
+                    state["best"] = copy.deepcopy(module.state_dict())
+            if step % checkpoint_every == 0 and step < config.steps:
+                checkpoint = {"config": config.as_dict(), "model": module.state_dict(),
+                              "optimizer": optimizer.state_dict(), "state": state}
+                _save(saved, checkpoint)
+            if on_step is not None:
+                on_step(step)
+    train_seconds = time.perf_counter() - train_started
+    if state["best"] is not None:
+        module.load_state_dict(state["best"])
+    module.eval()
+    metrics: dict[str, Any] = {"best_step": state["best_step"]}
+    metrics["valid_mse_one_draw"] = evaluate(model, valid, 1, config.seed, "valid")["mse"]
+    samples = 1
+    if model.stochastic:
+        averaged = evaluate(model, valid, config.test_samples, config.seed, "valid")["mse"]
+        metrics["valid_mse_averaged"] = averaged
+        if averaged < metrics["valid_mse_one_draw"]:
+            samples = config.test_samples
+    tested = evaluate(model, test, samples, config.seed, "test")
+    metrics.update(test_samples_used=samples, valid_mse=metrics.get("valid_mse_averaged", math.inf)
+                   if samples > 1 else metrics["valid_mse_one_draw"], test_mse=tested["mse"],
+                   test_mse_std=tested["std"], test_systems=len(test))
+    record: dict[str, Any] = {
+        "version": RECORD_VERSION,
+        "name": config.name,
+        "config": config.as_dict(),
+        "seed": config.seed,
+        "git_revision": git_revision(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+        "threads": torch.get_num_threads(),
+        "resumed_from_step": first,
+        "skipped_steps": state["skipped"],
+        "train_seconds": round(train_seconds, 3),
+        "steps_per_second": round((config.steps - first) / train_seconds, 3) if config.steps > first else None,
+        "forward_backward_seconds": round(fwd_bwd / timed, 6) if timed else None,
+        "parameter_count": parameters(model),
+        "metrics": metrics,
+        "curve": state["curve"],
+        "curve_split": "valid (one draw per system)",
+        "parameters": fingerprint(module),
+        "equivariance": equivariance(model, test.x[:8], config.seed),
+    }
+    record["wall_seconds"] = round(time.perf_counter() - started, 3)
+    _atomic_write(path, lambda p: p.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n"))
+    saved.unlink(missing_ok=True)
+    return record
+
+
+def run(config: NBodyConfig, device: str = "auto", **options: Any) -> dict[str, Any]:
+    """:func:`train` on the device ``device`` names (``auto``: CUDA if present); one process only."""
+    world = world_from_environment(device)
+    if world.distributed:
+        raise RuntimeError("the N-body runner trains each run in one process: run it without torchrun "
+                           "(or with --nproc_per_node=1)")
+    return train(config, device=world.device, **options)
