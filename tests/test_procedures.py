@@ -189,9 +189,12 @@ def test_probabilistic_symmetrise_is_kim_et_al(o3: mct.Orthogonal, mlp: PointMLP
                                    lambda net, g, a: P.stochastic_symmetrise(net, g, a, gamma="recursive")],
                          ids=["learned", "recursive"])
 def test_a_gamma_network_built_by_name_follows_the_nets_dtype(o3: mct.Orthogonal, build: Any) -> None:
-    torch.set_default_dtype(torch.float32)  # the gamma's networks are made in the default dtype (the fixture
-    net = PointMLP(N, D, 8).double()        # sets float64 back afterwards)
-    model = build(net, o3, o3.points(N))
+    torch.set_default_dtype(torch.float32)  # the gamma's networks are made in the default dtype
+    try:
+        net = PointMLP(N, D, 8).double()
+        model = build(net, o3, o3.points(N))
+    finally:
+        torch.set_default_dtype(torch.float64)  # the module's fixture
     assert {p.dtype for p in model.parameters()} == {torch.float64}
     assert model(clouds(2), generator=seeded(0)).dtype == torch.float64
 
