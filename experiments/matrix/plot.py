@@ -95,7 +95,7 @@ def plot(records: Path | str, out: Path | str, steps: int | None = None) -> list
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FormatStrFormatter
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     found = load(records, steps)
     budget = found[0]["config"]["steps"]
@@ -115,8 +115,11 @@ def plot(records: Path | str, out: Path | str, steps: int | None = None) -> list
         ax.set_title(task)
         ax.set_xlabel("d")
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))  # a panel may span less than a decade:
-        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g"))  # label the minor ticks too
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # 0.1, 0.2, 0.5, 1, ...
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%.2g"))
+        low, high = ax.get_ylim()
+        # a narrow panel may hold one labelled tick or none: then label the minor ticks too
+        ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2g") if high / low < 3 else NullFormatter())
         ax.tick_params(axis="y", which="both", labelsize="x-small")
         ax.set_xticks(sorted({r["dim"] for r in rows}))
     axes[0][0].set_ylabel("test relative squared error")
