@@ -111,7 +111,7 @@ def run_matrix(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     import torch
 
     from markovcat.experiments.matrix.sweep import sweep
-    from markovcat.experiments.matrix.train import world_from_environment
+    from markovcat.experiments.runner import world_from_environment
 
     torch.set_num_threads(args.threads)
     configs = _configs(args, parser)
@@ -132,22 +132,13 @@ def run_matrix(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 def add_plot_arguments(parser: argparse.ArgumentParser) -> None:
     from markovcat.experiments.matrix.plot import FIGURE
+    from markovcat.experiments.runner import add_plot_arguments as add
 
-    parser.add_argument("--records", type=Path, default=RESULTS, help="records folder (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help=f"figure path without suffix (default: <records>/{FIGURE}); writes .png, .pdf and .md")
-    parser.add_argument("--steps", type=_count, default=None,
-                        help="use only records of this step budget (needed when the folder mixes budgets)")
+    add(parser, RESULTS, FIGURE, _count)
 
 
 def run_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from markovcat.experiments.matrix.plot import FIGURE, plot
+    from markovcat.experiments.runner import run_plot as run
 
-    out = args.out if args.out is not None else args.records / FIGURE
-    try:
-        written = plot(args.records, out, steps=args.steps)
-    except ValueError as error:
-        parser.error(str(error))
-    for path in written:
-        print(f"wrote {path}")
-    return 0
+    return run(args, parser, FIGURE, plot)

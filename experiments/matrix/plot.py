@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from markovcat.experiments.matrix.train import read_record
+from markovcat.experiments.runner import save_figure
 
 __all__ = ["FIGURE", "load", "summarise", "table", "plot"]
 
@@ -126,15 +127,4 @@ def plot(records: Path | str, out: Path | str, steps: int | None = None) -> list
     axes[0][-1].legend(fontsize="small")
     figure.suptitle(f"Matrix tasks: {budget} steps, mean ± std over seeds", fontsize="medium")
     figure.tight_layout()
-    base = Path(out)
-    base.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    for suffix in (".png", ".pdf"):
-        path = base.with_suffix(suffix)
-        figure.savefig(path, dpi=150, metadata={"CreationDate": None} if suffix == ".pdf" else None)
-        written.append(path)
-    plt.close(figure)
-    path = base.with_suffix(".md")
-    path.write_text(table(rows, budget))
-    written.append(path)
-    return written
+    return save_figure(figure, out, table(rows, budget))

@@ -14,14 +14,13 @@ The paper's configuration (a GPU recipe, see ``experiments/results/README.md``):
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from markovcat.experiments.matrix.train import RESULTS, RunConfig, World, finished, read_record, record_path, train
+from markovcat.experiments.runner import run_pending
 
 __all__ = ["CPU_STEPS", "CPU_DIMS", "CPU_SEEDS", "PAPER_STEPS", "PAPER_DIMS", "plan", "sweep", "budget"]
 
@@ -60,8 +59,10 @@ def plan(tasks: Sequence[str] | None = None, methods: Sequence[str] | None = Non
 
 
 def _one(config: RunConfig, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """One run in a spawned process: ``threads`` (default 1) torch threads, then :func:`train`."""
     import torch
 
+    options = dict(options)
     torch.set_num_threads(options.pop("threads", 1))
     return config.name, train(config, **options)
 
@@ -92,44 +93,10 @@ def sweep(configs: Sequence[RunConfig], *, out: Path | str = RESULTS, jobs: int 
     if world.main:
         say(f"sweep: {len(configs)} runs, {len(configs) - len(pending)} finished already, {len(pending)} to run "
             f"(records in {out})")
-    started = time.perf_counter()
-    done = 0
-
-    def report(name: str, record: dict[str, Any]) -> None:
-        nonlocal done
-        done += 1
-        if world.main:
-            elapsed = time.perf_counter() - started
-            left = elapsed / done * (len(pending) - done)
-            say(f"[{done}/{len(pending)}] {name}: {_summary(record)}; elapsed {elapsed / 60:.1f} min, "
-                f"about {left / 60:.1f} min left")
-
-    failed: list[str] = []
-
-    def fail(name: str, error: BaseException) -> None:
-        nonlocal done
-        done += 1
-        failed.append(name)
-        if world.main:
-            say(f"[{done}/{len(pending)}] {name}: FAILED, no record written ({type(error).__name__}: {error})")
-
-    if jobs == 1:
-        for config in pending:
-            try:
-                report(config.name, train(config, out=out, world=world, **options))
-            except FloatingPointError as error:  # a diverged run is a result to report, not a reason to stop
-                fail(config.name, error)
-    else:
-        options = dict(options, out=out, progress=False)
-        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_one, config, dict(options)): config for config in pending}
-            for future in as_completed(futures):
-                try:
-                    report(*future.result())
-                except FloatingPointError as error:
-                    fail(futures[future].name, error)
-    if failed and world.main:
-        say(f"sweep: {len(failed)} run(s) failed and have no record: {', '.join(failed)}")
+    run_pending(pending, here=lambda config: train(config, out=out, world=world, **options),
+                elsewhere=partial(_one, options=dict(options, out=out, progress=False)), jobs=jobs,
+                say=say if world.main else lambda line: None,
+                summary=_summary if world.main else lambda record: "")  # other ranks get no record
     return [read_record(record_path(c, out)) for c in configs if finished(c, out)] if world.main else []
 
 

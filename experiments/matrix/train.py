@@ -40,19 +40,30 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import platform
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from markovcat.experiments import runner
+from markovcat.experiments.runner import (
+    World,
+    atomic_write,
+    barrier,
+    derived_seed,
+    generator,
+    git_revision,
+    is_finished,
+    world_from_environment,
+    write_record,
+)
+from markovcat.experiments.runner import progress as progress_bar
 
 __all__ = ["RunConfig", "World", "train", "run", "record_path", "finished", "git_revision", "derived_seed",
            "CHECKPOINT_EVERY", "RESULTS", "CHECKPOINTS"]
@@ -143,83 +154,10 @@ class RunConfig:
                             train_samples=self.train_samples, test_samples=self.test_samples)
 
 
-def derived_seed(*parts: object) -> int:
-    """A 63-bit seed from labelled parts, e.g. ``(seed, "noise", step, shard)``: the same parts, the same seed."""
-    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
-def generator(device: torch.device, *parts: object) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(derived_seed(*parts))
-
-
 # -- processes -------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class World:
-    """This process's place among the training processes: ``rank`` of ``size``, on ``device``."""
-
-    rank: int = 0
-    size: int = 1
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.size > 1
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device; use --device cpu")
-    return device
-
-
-def world_from_environment(device: str = "auto") -> World:
-    """The process group torchrun describes (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``), joined; else one process.
-
-    gloo on the CPU, NCCL on CUDA (one device per process: ``cuda:LOCAL_RANK``).
-    """
-    import torch.distributed as dist
-
-    size = int(os.environ.get("WORLD_SIZE", "1"))
-    dev = _device(device)
-    if size <= 1:
-        return World(0, 1, dev)
-    if dev.type == "cuda":
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(dev)
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-    return World(dist.get_rank(), dist.get_world_size(), dev)
-
-
-def _barrier(world: World) -> None:
-    if world.distributed:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
 # -- records and checkpoints ----------------------------------------------------------------------------------------
-
-
-def git_revision() -> str:
-    """``git rev-parse HEAD`` of the source tree this module is in, or ``"unknown"`` (not a checkout, no git)."""
-    try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
-                                text=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    revision = result.stdout.strip()
-    return revision if result.returncode == 0 and revision else "unknown"
 
 
 def record_path(config: RunConfig, out: Path | str = RESULTS) -> Path:
@@ -228,28 +166,12 @@ def record_path(config: RunConfig, out: Path | str = RESULTS) -> Path:
 
 def read_record(path: Path | str) -> dict[str, Any]:
     """A record, checked to have the fields the plot and the skip logic read."""
-    path = Path(path)
-    try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not a valid JSON record ({error}); delete it to rerun that run") from None
-    for key in ("config", "metrics", "equivariance"):
-        if key not in record:
-            raise ValueError(f"{path} has no {key!r}: not a matrix-experiment record; delete it to rerun that run")
-    return record
+    return runner.read_record(path, ("config", "metrics", "equivariance"), "a matrix-experiment")
 
 
 def finished(config: RunConfig, out: Path | str = RESULTS) -> bool:
     """Whether ``out`` holds the record of a run with exactly this configuration."""
-    path = record_path(config, out)
-    return path.exists() and read_record(path)["config"] == config.as_dict()
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    write(partial)
-    os.replace(partial, path)
+    return is_finished(record_path(config, out), config.as_dict(), read_record)
 
 
 def checkpoint_path(config: RunConfig, checkpoints: Path | str = CHECKPOINTS) -> Path:
@@ -273,7 +195,7 @@ def _save_checkpoint(path: Path, config: RunConfig, module: nn.Module, optimizer
                      step: int, skipped: int) -> None:
     state = {"config": config.as_dict(), "step": step, "skipped": skipped, "model": module.state_dict(),
              "optimizer": optimizer.state_dict(), "rng": _rng_states()}
-    _atomic_write(path, lambda p: torch.save(state, p))
+    atomic_write(path, lambda p: torch.save(state, p))
 
 
 def _load_checkpoint(path: Path, config: RunConfig, module: nn.Module, optimizer: torch.optim.Optimizer,
@@ -402,17 +324,6 @@ def _finite_gradients(parameters: list[nn.Parameter]) -> bool:
     return not grads or bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
 
 
-@contextmanager
-def _progress(total: int, initial: int, enabled: bool, label: str) -> Iterator[Any]:
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, initial=initial, disable=not enabled, desc=label, leave=False, dynamic_ncols=True)
-    try:
-        yield bar
-    finally:
-        bar.close()
-
-
 def train(config: RunConfig, *, world: World | None = None, out: Path | str = RESULTS,
           checkpoints: Path | str = CHECKPOINTS, checkpoint_every: int = CHECKPOINT_EVERY, progress: bool = True,
           compile: bool = False, on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
@@ -454,7 +365,7 @@ def train(config: RunConfig, *, world: World | None = None, out: Path | str = RE
     tail_steps = 0
     module.train()
     train_started = time.perf_counter()
-    with _progress(config.steps, step, progress and world.main, config.name) as bar:
+    with progress_bar(config.steps, step, progress and world.main, config.name) as bar:
         while step < config.steps:
             index = batch_indices(config, step).to(world.device)
             loss = objective(x_train[index], y_train[index], step)
@@ -512,9 +423,9 @@ def train(config: RunConfig, *, world: World | None = None, out: Path | str = RE
             "equivariance": equivariance(model, task, x_test, config.seed),
         }
         record["wall_seconds"] = round(time.perf_counter() - started, 3)
-        _atomic_write(path, lambda p: p.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n"))
+        write_record(path, record)
         saved.unlink(missing_ok=True)
-    _barrier(world)
+    barrier(world)
     return record
 
 

@@ -88,9 +88,9 @@ def run_nbody(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run what ``args`` ask: one run or the sweep; 1 if a run asked for by name cannot run here."""
     import torch
 
-    from markovcat.experiments.matrix.train import world_from_environment
     from markovcat.experiments.nbody.models import available
     from markovcat.experiments.nbody.sweep import sweep
+    from markovcat.experiments.runner import world_from_environment
 
     torch.set_num_threads(args.threads)
     configs = _configs(args, parser)
@@ -112,25 +112,16 @@ def run_nbody(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def add_nbody_plot_arguments(parser: argparse.ArgumentParser) -> None:
     from markovcat.experiments.nbody.plot import FIGURE
+    from markovcat.experiments.runner import add_plot_arguments
 
-    parser.add_argument("--records", type=Path, default=RESULTS, help="records folder (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help=f"figure path without suffix (default: <records>/{FIGURE}); writes .png, .pdf and .md")
-    parser.add_argument("--steps", type=_count, default=None,
-                        help="use only records of this step budget (needed when the folder mixes budgets)")
+    add_plot_arguments(parser, RESULTS, FIGURE, _count)
 
 
 def run_nbody_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from markovcat.experiments.nbody.plot import FIGURE, plot
+    from markovcat.experiments.runner import run_plot
 
-    out = args.out if args.out is not None else args.records / FIGURE
-    try:
-        written = plot(args.records, out, steps=args.steps)
-    except ValueError as error:
-        parser.error(str(error))
-    for path in written:
-        print(f"wrote {path}")
-    return 0
+    return run_plot(args, parser, FIGURE, plot)
 
 
 def main(argv: list[str] | None = None) -> int:

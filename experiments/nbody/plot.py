@@ -19,6 +19,7 @@ from typing import Any
 
 from markovcat.experiments.nbody.models import METHODS, PEERS
 from markovcat.experiments.nbody.train import read_record
+from markovcat.experiments.runner import save_figure
 
 __all__ = ["FIGURE", "load", "summarise", "table", "plot", "PUBLISHED"]
 
@@ -142,15 +143,4 @@ def plot(records: Path | str, out: Path | str, steps: int | None = None) -> list
     right.set_xlabel("test MSE (mean ± std over seeds)")
     figure.suptitle(f"N-body, {budget} steps", fontsize="medium")
     figure.tight_layout()
-    base = Path(out)
-    base.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    for suffix in (".png", ".pdf"):
-        path = base.with_suffix(suffix)
-        figure.savefig(path, dpi=150, metadata={"CreationDate": None} if suffix == ".pdf" else None)
-        written.append(path)
-    plt.close(figure)
-    path = base.with_suffix(".md")
-    path.write_text(table(rows, budget))
-    written.append(path)
-    return written
+    return save_figure(figure, out, table(rows, budget))

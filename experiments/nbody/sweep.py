@@ -11,15 +11,14 @@ The GPU recipe for the published budget (EGNN paper: 10,000 epochs of 3,000 syst
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from markovcat.experiments.nbody.models import METHODS, available
 from markovcat.experiments.nbody.train import RESULTS, NBodyConfig, finished, read_record, record_path, train
+from markovcat.experiments.runner import run_pending
 
 __all__ = ["CPU_STEPS", "CPU_SEEDS", "PAPER_STEPS", "plan", "sweep", "budget"]
 
@@ -47,8 +46,10 @@ def plan(methods: Sequence[str] | None = None, seeds: Sequence[int] = CPU_SEEDS,
 
 
 def _one(config: NBodyConfig, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """One run in a spawned process: ``threads`` (default 1) torch threads, then :func:`train`."""
     import torch
 
+    options = dict(options)
     torch.set_num_threads(options.pop("threads", 1))
     return config.name, train(config, **options)
 
@@ -79,35 +80,9 @@ def sweep(configs: Sequence[NBodyConfig], *, out: Path | str = RESULTS, jobs: in
     pending = [c for c in runnable if not finished(c, out)]
     say(f"sweep: {len(runnable)} runs, {len(runnable) - len(pending)} finished already, {len(pending)} to run "
         f"(records in {out})")
-    started, done, failed = time.perf_counter(), 0, []
-
-    def report(name: str, record: dict[str, Any] | None, error: BaseException | None = None) -> None:
-        nonlocal done
-        done += 1
-        elapsed = time.perf_counter() - started
-        left = elapsed / done * (len(pending) - done)
-        what = _summary(record) if record is not None else f"FAILED, no record ({type(error).__name__}: {error})"
-        say(f"[{done}/{len(pending)}] {name}: {what}; elapsed {elapsed / 60:.1f} min, about {left / 60:.1f} min left")
-
-    if jobs == 1:
-        for config in pending:
-            try:
-                report(config.name, train(config, out=out, **options))
-            except FloatingPointError as error:
-                failed.append(config.name)
-                report(config.name, None, error)
-    else:
-        options = dict(options, out=out, progress=False)
-        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_one, config, dict(options)): config for config in pending}
-            for future in as_completed(futures):
-                try:
-                    report(*future.result())
-                except FloatingPointError as error:
-                    failed.append(futures[future].name)
-                    report(futures[future].name, None, error)
-    if failed:
-        say(f"sweep: {len(failed)} run(s) failed and have no record: {', '.join(failed)}")
+    run_pending(pending, here=lambda config: train(config, out=out, **options),
+                elsewhere=partial(_one, options=dict(options, out=out, progress=False)), jobs=jobs, say=say,
+                summary=_summary)
     return [read_record(record_path(c, out)) for c in runnable if finished(c, out)]
 
 

@@ -36,11 +36,9 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import platform
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,10 +46,21 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from markovcat.experiments.matrix.train import fingerprint, generator, git_revision, world_from_environment
+from markovcat.experiments import runner
+from markovcat.experiments.matrix.train import fingerprint
 from markovcat.experiments.nbody.data import CACHE, Split, load
 from markovcat.experiments.nbody.models import METHODS, Model, ModelConfig, as_double, build, parameters
 from markovcat.experiments.nbody.simulate import SimulationConfig
+from markovcat.experiments.runner import (
+    atomic_write,
+    derived_seed,
+    generator,
+    git_revision,
+    is_finished,
+    world_from_environment,
+    write_record,
+)
+from markovcat.experiments.runner import progress as progress_bar
 
 __all__ = ["NBodyConfig", "train", "run", "record_path", "finished", "read_record", "evaluate", "equivariance",
            "RESULTS", "CHECKPOINTS", "CHECKPOINT_EVERY"]
@@ -145,31 +154,16 @@ def record_path(config: NBodyConfig, out: Path | str = RESULTS) -> Path:
 
 def read_record(path: Path | str) -> dict[str, Any]:
     """A record, checked to have the fields the plot and the skip logic read."""
-    path = Path(path)
-    try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not a valid JSON record ({error}); delete it to rerun that run") from None
-    for key in ("config", "metrics", "equivariance", "curve"):
-        if key not in record:
-            raise ValueError(f"{path} has no {key!r}: not an N-body record; delete it to rerun that run")
-    return record
+    return runner.read_record(path, ("config", "metrics", "equivariance", "curve"), "an N-body")
 
 
 def finished(config: NBodyConfig, out: Path | str = RESULTS) -> bool:
-    path = record_path(config, out)
-    return path.exists() and read_record(path)["config"] == config.as_dict()
-
-
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    write(partial)
-    os.replace(partial, path)
+    """Whether ``out`` holds the record of a run with exactly this configuration."""
+    return is_finished(record_path(config, out), config.as_dict(), read_record)
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:
-    _atomic_write(path, lambda p: torch.save(state, p))
+    atomic_write(path, lambda p: torch.save(state, p))
 
 
 def checkpoint_path(config: NBodyConfig, checkpoints: Path | str = CHECKPOINTS) -> Path:
@@ -212,18 +206,12 @@ def equivariance(model: Model, inputs: Tensor, seed: int) -> dict[str, Any]:
     double.module.cpu()
     with torch.no_grad():
         euclidean = check_equivariance(forward, sym.euclidean, sym.euclidean_system, sym.euclidean_points, inputs=x,
-                                       stochastic=model.stochastic, seed=_seed(seed, "equivariance"),
+                                       stochastic=model.stochastic, seed=derived_seed(seed, "equivariance"),
                                        dtype=torch.float64)
         permutation = check_equivariance(forward, sym.permutations, sym.permuted_system, sym.permuted_points,
-                                         inputs=x, stochastic=model.stochastic, seed=_seed(seed, "permutation"),
+                                         inputs=x, stochastic=model.stochastic, seed=derived_seed(seed, "permutation"),
                                          dtype=torch.float64)
     return {"E3": _report(euclidean), "S5": _report(permutation)}
-
-
-def _seed(*parts: object) -> int:
-    from markovcat.experiments.matrix.train import derived_seed
-
-    return derived_seed(*parts)
 
 
 # -- the loop --------------------------------------------------------------------------------------------------------
@@ -233,17 +221,6 @@ def batch_indices(config: NBodyConfig, step: int) -> Tensor:
     epoch, position = divmod(step, per_epoch)
     order = torch.randperm(config.train_size, generator=generator(torch.device("cpu"), config.seed, "order", epoch))
     return order[position * config.batch:(position + 1) * config.batch]
-
-
-@contextmanager
-def _progress(total: int, initial: int, enabled: bool, label: str) -> Iterator[Any]:
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, initial=initial, disable=not enabled, desc=label, leave=False, dynamic_ncols=True)
-    try:
-        yield bar
-    finally:
-        bar.close()
 
 
 def train(config: NBodyConfig, *, device: torch.device | str = "cpu", out: Path | str = RESULTS,
@@ -281,7 +258,7 @@ def train(config: NBodyConfig, *, device: torch.device | str = "cpu", out: Path 
     timed, fwd_bwd = 0, 0.0
     module.train()
     train_started = time.perf_counter()
-    with _progress(config.steps, first, progress, config.name) as bar:
+    with progress_bar(config.steps, first, progress, config.name) as bar:
         while state["step"] < config.steps:
             step = state["step"]
             index = batch_indices(config, step).to(device)
@@ -355,7 +332,7 @@ def train(config: NBodyConfig, *, device: torch.device | str = "cpu", out: Path 
         "equivariance": equivariance(model, test.x[:8], config.seed),
     }
     record["wall_seconds"] = round(time.perf_counter() - started, 3)
-    _atomic_write(path, lambda p: p.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n"))
+    write_record(path, record)
     saved.unlink(missing_ok=True)
     return record
 

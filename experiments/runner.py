@@ -1,0 +1,260 @@
+"""What every experiment runner shares: seeds, processes, records on disk, progress bars, the sweep loop, figures.
+
+An experiment (``markovcat.experiments.matrix``, ``markovcat.experiments.nbody``) defines its
+configuration, its training loop and its record; this module holds the parts that are the same
+for all of them, so that a run is seeded, resumed, recorded, swept and plotted one way:
+
+* seeds: :func:`derived_seed` / :func:`generator`, one seed per labelled purpose;
+* processes: :class:`World` and :func:`world_from_environment` (torchrun's process group: gloo
+  on the CPU, NCCL on CUDA);
+* records: :func:`atomic_write`, :func:`write_record`, :func:`read_record`, :func:`is_finished`,
+  :func:`git_revision`;
+* :func:`progress` (a tqdm bar), :func:`run_pending` (the sweep loop: in this process or in
+  spawned single-threaded processes, a diverged run reported and skipped);
+* :func:`save_figure` (PNG, PDF and the Markdown table), :func:`add_plot_arguments` /
+  :func:`run_plot` (the ``plot`` commands).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["derived_seed", "generator", "World", "device_named", "world_from_environment", "barrier",
+           "git_revision", "atomic_write", "write_record", "read_record", "is_finished", "progress", "run_pending",
+           "save_figure", "add_plot_arguments", "run_plot"]
+
+
+# -- seeds ------------------------------------------------------------------------------------------------------------
+
+
+def derived_seed(*parts: object) -> int:
+    """A 63-bit seed from labelled parts, e.g. ``(seed, "noise", step, shard)``: the same parts, the same seed."""
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def generator(device: torch.device, *parts: object) -> torch.Generator:
+    """A generator on ``device`` seeded by :func:`derived_seed` of ``parts``."""
+    return torch.Generator(device=device).manual_seed(derived_seed(*parts))
+
+
+# -- processes --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the training processes: ``rank`` of ``size``, on ``device``."""
+
+    rank: int = 0
+    size: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+
+def device_named(name: str) -> torch.device:
+    """``"auto"`` (CUDA if torch sees it, else the CPU), ``"cpu"`` or ``"cuda[:i]"`` (refused without CUDA)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device; use --device cpu")
+    return device
+
+
+def world_from_environment(device: str = "auto") -> World:
+    """The process group torchrun describes (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``), joined; else one process.
+
+    gloo on the CPU, NCCL on CUDA (one device per process: ``cuda:LOCAL_RANK``).
+    """
+    import torch.distributed as dist
+
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    dev = device_named(device)
+    if size <= 1:
+        return World(0, 1, dev)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(dev)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return World(dist.get_rank(), dist.get_world_size(), dev)
+
+
+def barrier(world: World) -> None:
+    """Wait for every process of ``world`` (nothing to wait for in one process)."""
+    if world.distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+# -- records ----------------------------------------------------------------------------------------------------------
+
+
+def git_revision() -> str:
+    """``git rev-parse HEAD`` of the source tree this module is in, or ``"unknown"`` (not a checkout, no git)."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                                text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    revision = result.stdout.strip()
+    return revision if result.returncode == 0 and revision else "unknown"
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(partial)`` then rename onto ``path``: an interrupted write never leaves a half file at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    write(partial)
+    os.replace(partial, path)
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """The record as indented JSON with sorted keys (small diffs between reruns), written atomically."""
+    atomic_write(path, lambda p: p.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n"))
+
+
+def read_record(path: Path | str, required: Sequence[str], kind: str) -> dict[str, Any]:
+    """A JSON record, checked to have the ``required`` fields (``kind`` names the experiment in the error)."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not a valid JSON record ({error}); delete it to rerun that run") from None
+    for key in required:
+        if key not in record:
+            raise ValueError(f"{path} has no {key!r}: not {kind} record; delete it to rerun that run")
+    return record
+
+
+def is_finished(path: Path, config: dict[str, Any], read: Callable[[Path], dict[str, Any]]) -> bool:
+    """Whether ``path`` holds the record of a run with exactly this configuration."""
+    return path.exists() and read(path)["config"] == config
+
+
+@contextmanager
+def progress(total: int, initial: int, enabled: bool, label: str) -> Iterator[Any]:
+    """A tqdm bar over training steps (disabled: a bar that prints nothing)."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=initial, disable=not enabled, desc=label, leave=False, dynamic_ncols=True)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+# -- the sweep loop ---------------------------------------------------------------------------------------------------
+
+
+def run_pending(pending: Sequence[Any], *, here: Callable[[Any], dict[str, Any]],
+                elsewhere: Callable[[Any], tuple[str, dict[str, Any]]], jobs: int, say: Callable[[str], None],
+                summary: Callable[[dict[str, Any]], str]) -> list[str]:
+    """Run every configuration of ``pending`` (each has a ``name``); return the names of those that diverged.
+
+    ``jobs == 1``: ``here(config)`` in this process.  Otherwise ``jobs`` spawned processes run
+    ``elsewhere(config) -> (name, record)`` (a picklable function, e.g. a ``functools.partial``
+    of a module-level one).  After each run one line is said: its ``summary`` (or ``FAILED`` for a
+    run that raised :class:`FloatingPointError`: it wrote no record, and the loop goes on), with
+    the time so far and an estimate of the time left.  Any other error stops the loop.
+    """
+    started, done, failed = time.perf_counter(), 0, []
+
+    def report(name: str, what: str) -> None:
+        nonlocal done
+        done += 1
+        elapsed = time.perf_counter() - started
+        left = elapsed / done * (len(pending) - done)
+        say(f"[{done}/{len(pending)}] {name}: {what}; elapsed {elapsed / 60:.1f} min, about {left / 60:.1f} min left")
+
+    def fail(name: str, error: BaseException) -> None:
+        failed.append(name)
+        report(name, f"FAILED, no record written ({type(error).__name__}: {error})")
+
+    if jobs == 1:
+        for config in pending:
+            try:
+                record = here(config)
+            except FloatingPointError as error:  # a diverged run is a result to report, not a reason to stop
+                fail(config.name, error)
+            else:
+                report(config.name, summary(record))
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(elsewhere, config): config for config in pending}
+            for future in as_completed(futures):
+                try:
+                    name, record = future.result()
+                except FloatingPointError as error:
+                    fail(futures[future].name, error)
+                else:
+                    report(name, summary(record))
+    if failed:
+        say(f"sweep: {len(failed)} run(s) failed and have no record: {', '.join(failed)}")
+    return failed
+
+
+# -- figures and the plot commands ------------------------------------------------------------------------------------
+
+
+def save_figure(figure: Any, out: Path | str, table: str) -> list[Path]:
+    """Write ``out.png`` and ``out.pdf`` (``figure``, then closed) and ``out.md`` (``table``); return the paths."""
+    import matplotlib.pyplot as plt
+
+    base = Path(out)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suffix in (".png", ".pdf"):
+        path = base.with_suffix(suffix)
+        figure.savefig(path, dpi=150, metadata={"CreationDate": None} if suffix == ".pdf" else None)
+        written.append(path)
+    plt.close(figure)
+    path = base.with_suffix(".md")
+    path.write_text(table)
+    written.append(path)
+    return written
+
+
+def add_plot_arguments(parser: argparse.ArgumentParser, records: Path, figure: str,
+                       steps: Callable[[str], int]) -> None:
+    """``--records``, ``--out`` and ``--steps`` of a plot command (``steps`` parses a whole number)."""
+    parser.add_argument("--records", type=Path, default=records, help="records folder (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"figure path without suffix (default: <records>/{figure}); writes .png, .pdf and .md")
+    parser.add_argument("--steps", type=steps, default=None,
+                        help="use only records of this step budget (needed when the folder mixes budgets)")
+
+
+def run_plot(args: argparse.Namespace, parser: argparse.ArgumentParser, figure: str,
+             plot: Callable[..., list[Path]]) -> int:
+    """Call ``plot(records, out, steps=...)`` with :func:`add_plot_arguments` ' options; print what it wrote."""
+    out = args.out if args.out is not None else args.records / figure
+    try:
+        written = plot(args.records, out, steps=args.steps)
+    except ValueError as error:
+        parser.error(str(error))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
