@@ -119,6 +119,7 @@ def plot(records: Path | str, out: Path | str, steps: int | None = None) -> list
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     found = load(records, steps)
     budget = found[0]["config"]["steps"]
@@ -140,6 +141,9 @@ def plot(records: Path | str, out: Path | str, steps: int | None = None) -> list
     right.set_yticks(range(len(rows)), names, fontsize="small")
     right.invert_yaxis()
     right.set_xscale("log")
+    right.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # 0.005, 0.01, 0.02, 0.05, ...
+    right.xaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+    right.xaxis.set_minor_formatter(NullFormatter())
     right.set_xlabel("test MSE (mean ± std over seeds)")
     figure.suptitle(f"N-body, {budget} steps", fontsize="medium")
     figure.tight_layout()
