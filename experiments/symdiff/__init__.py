@@ -6,6 +6,15 @@
   stability, RDKit validity and uniqueness.
 - :mod:`~markovcat.experiments.symdiff.diffusion`: the polynomial noise schedule, the forward
   process, the epsilon loss, the ancestral step and the terms of the variational bound.
+- :mod:`~markovcat.experiments.symdiff.models`: the DiT over atoms, the recursive gamma's network,
+  and the contenders SymDiff (``mc.symmetrise`` with the recursive gamma), SymDiff-H (Haar gamma),
+  DiT and DiT-Aug.
+- :mod:`~markovcat.experiments.symdiff.train`: one run (training, selection on the validation
+  bound, the test bound, samples, the O(3) check) and its record; the ``cpu-small`` and
+  ``gpu-paper`` configurations.
+- :mod:`~markovcat.experiments.symdiff.sample`: ancestral sampling, EDM's metrics on the samples,
+  XYZ files.
+- :mod:`~markovcat.experiments.symdiff.cli`: ``markovcat experiment symdiff`` and ``symdiff-sample``.
 
 The optional packages (``qm9pack``, ``rdkit``) are imported only where they are used.
 """
