@@ -1,0 +1,182 @@
+"""Options of ``markovcat experiment symdiff`` and ``symdiff-sample``.
+
+Also ``python -m markovcat.experiments.symdiff.cli [sample]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+from typing import Any
+
+from markovcat.experiments.arguments import whole_number
+from markovcat.experiments.symdiff.data import CACHE
+from markovcat.experiments.symdiff.models import METHODS
+from markovcat.experiments.symdiff.train import CHECKPOINT_EVERY, CHECKPOINTS, CONFIGS, RESULTS
+
+__all__ = ["add_symdiff_arguments", "run_symdiff", "add_symdiff_sample_arguments", "run_symdiff_sample", "main"]
+
+_positive = whole_number(1)
+_count = whole_number(0)
+
+SYMDIFF_EPILOG = """\
+One run: --model and --config (cpu-small or gpu-paper), any of the budget options overriding the
+configuration's value.  --all runs every --models (--jobs of them side by side, one process
+each), skipping those whose record exists; an interrupted run resumes from its checkpoint.
+Sampling and the bound use T = 1000 steps in both configurations.  Needs the optional packages
+qm9pack (the data, converted once to experiments/data/qm9/qm9.pt) and rdkit (validity and
+uniqueness).  CPU budget: cpu-small takes about 15 minutes per run on one thread; the four
+contenders about 30 minutes with --all --jobs 2 on two cores.
+
+GPU recipe: --config gpu-paper --device cuda (EDM's QM9 optimisation, 3,000 epochs of batch 64;
+one process per run)."""
+
+
+def add_symdiff_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of one run (or of every contender in turn, ``--all``)."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = SYMDIFF_EPILOG
+    what = parser.add_argument_group("what to run")
+    what.add_argument("--model", choices=METHODS, help="one contender (one run)")
+    what.add_argument("--all", action="store_true", help="every contender of --models, one after the other")
+    what.add_argument("--models", nargs="+", choices=METHODS, default=list(METHODS),
+                      help="the contenders of --all (default: all)")
+    what.add_argument("--config", choices=tuple(CONFIGS), default="cpu-small",
+                      help="the budget and sizes (default: %(default)s)")
+    what.add_argument("--seed", type=_count, default=0, help="initialisation, order and noise seed (default: 0)")
+    how = parser.add_argument_group("overrides of the configuration")
+    how.add_argument("--steps", type=_count, help="training steps")
+    how.add_argument("--batch", type=_positive, help="molecules per step")
+    how.add_argument("--lr", type=float, help="AdamW learning rate")
+    how.add_argument("--train-size", type=_positive, help="training molecules (the first of EDM's split)")
+    how.add_argument("--valid-size", type=_positive, help="validation molecules for the bound estimate (selection)")
+    how.add_argument("--test-size", type=_positive, help="test molecules for the bound")
+    how.add_argument("--samples", type=_count, help="molecules generated at the end (0: none)")
+    how.add_argument("--eval-every", type=_positive, help="steps between validation bound estimates")
+    where = parser.add_argument_group("where and how")
+    where.add_argument("--out", type=Path, default=RESULTS, help="records folder (default: %(default)s)")
+    where.add_argument("--checkpoints", type=Path, default=CHECKPOINTS,
+                       help="checkpoints and final weights, not committed (default: %(default)s)")
+    where.add_argument("--checkpoint-every", type=_positive, default=CHECKPOINT_EVERY,
+                       help="steps between checkpoints (default: %(default)s)")
+    where.add_argument("--data", type=Path, default=CACHE / "qm9.pt", help="the QM9 cache (default: %(default)s)")
+    where.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda (default: auto)")
+    where.add_argument("--threads", type=_positive, default=1, help="torch threads per run (default: 1)")
+    where.add_argument("--jobs", type=_positive, default=1, help="runs of --all side by side, one process each "
+                                                                 "(default: 1)")
+    where.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def _configs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[Any]:
+    from markovcat.experiments.symdiff.train import config_named
+
+    if not args.all and args.model is None:
+        parser.error("one run needs --model (or --all for every contender)")
+    overrides = dict(steps=args.steps, batch=args.batch, lr=args.lr, train_size=args.train_size,
+                     valid_size=args.valid_size, test_size=args.test_size, samples=args.samples,
+                     eval_every=args.eval_every)
+    try:
+        return [config_named(args.config, method, args.seed, **overrides)
+                for method in (args.models if args.all else [args.model])]
+    except ValueError as error:
+        parser.error(str(error))
+    raise AssertionError  # pragma: no cover (parser.error exits)
+
+
+def _summary(record: dict[str, Any]) -> str:
+    m = record["metrics"]
+    text = f"test NLL {m['test_nll']:.2f}"
+    if "sample_atom_stability" in m:
+        text += (f", atom stable {m['sample_atom_stability']:.1f}%, molecule stable "
+                 f"{m['sample_molecule_stability']:.1f}%, valid {m['sample_validity']:.1f}% of {m['samples']}")
+    return text
+
+
+def run_symdiff(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run what ``args`` ask: one run, or every contender of ``--models`` in turn."""
+    import torch
+
+    from markovcat.experiments.runner import run_pending, world_from_environment
+    from markovcat.experiments.symdiff.train import run_elsewhere, train
+
+    torch.set_num_threads(args.threads)
+    configs = _configs(args, parser)
+    world = world_from_environment(args.device)
+    if world.distributed:
+        parser.error("the SymDiff runner trains each run in one process: run it without torchrun")
+
+    options: dict[str, Any] = dict(device=world.device, out=args.out, checkpoints=args.checkpoints,
+                                   checkpoint_every=args.checkpoint_every, progress=args.progress and args.jobs == 1,
+                                   data=args.data)
+
+    def here(config: Any) -> dict[str, Any]:
+        return train(config, **options)
+
+    elsewhere = functools.partial(run_elsewhere, threads=args.threads, **options)
+    failed = run_pending(configs, here=here, elsewhere=elsewhere, jobs=min(args.jobs, len(configs)), say=print,
+                         summary=_summary)
+    return 1 if failed else 0
+
+
+def add_symdiff_sample_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``symdiff-sample``: molecules from a finished run's weights, to an XYZ file, with the metrics."""
+    parser.add_argument("weights", type=Path, help="a <run>.model.pt file written by a finished run")
+    parser.add_argument("--count", type=_positive, default=10_000, help="molecules to generate (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=None, help="XYZ file (default: next to the weights, .xyz)")
+    parser.add_argument("--seed", type=_count, default=0, help="sampling seed (default: 0)")
+    parser.add_argument("--batch", type=_positive, default=100, help="molecules per sampling batch (default: 100)")
+    parser.add_argument("--data", type=Path, default=CACHE / "qm9.pt", help="the QM9 cache, for p(N) "
+                                                                             "(default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda (default: auto)")
+    parser.add_argument("--threads", type=_positive, default=1, help="torch threads (default: 1)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def run_symdiff_sample(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Generate ``--count`` molecules, write them, print EDM's metrics."""
+    import json
+    import math
+
+    import torch
+
+    from markovcat.experiments.runner import derived_seed, device_named, generator, progress
+    from markovcat.experiments.symdiff.data import load
+    from markovcat.experiments.symdiff.sample import draw_atom_counts, evaluate, sample, write_xyz
+    from markovcat.experiments.symdiff.train import load_model
+
+    torch.set_num_threads(args.threads)
+    if not args.weights.exists():
+        parser.error(f"no weights file {args.weights}: a finished run writes <checkpoints>/<run>.model.pt")
+    device = device_named(args.device)
+    config, model = load_model(args.weights, device)
+    histogram = load(args.data).train.histogram()
+    counts = draw_atom_counts(histogram, args.count, torch.Generator().manual_seed(derived_seed(args.seed, "atoms")))
+    schedule = config.schedule()
+    with progress(schedule.steps * math.ceil(args.count / args.batch), 0, args.progress, "sampling") as bar:
+        drawn = sample(model, counts, schedule, generator(device, args.seed, "sample"), batch=args.batch,
+                       progress=bar)
+    scores = evaluate(drawn)
+    out = args.out if args.out is not None else args.weights.with_suffix("").with_suffix(".xyz")
+    write_xyz(out, drawn, [f"sample {i}: {s or 'invalid'}" for i, s in enumerate(scores.smiles)])
+    print(json.dumps({"run": config.name, "samples": scores.n, **scores.as_percent(), "xyz": str(out)}, indent=1))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m markovcat.experiments.symdiff.cli [sample] ...``: a run (or --all), or sampling from weights."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sample"]:
+        top = argparse.ArgumentParser(prog="python -m markovcat.experiments.symdiff.cli sample",
+                                      description="Molecules from a finished SymDiff run, with EDM's metrics.")
+        add_symdiff_sample_arguments(top)
+        return run_symdiff_sample(top.parse_args(argv[1:]), top)
+    top = argparse.ArgumentParser(prog="python -m markovcat.experiments.symdiff.cli",
+                                  description="One SymDiff run on QM9 (or every contender, --all).")
+    add_symdiff_arguments(top)
+    return run_symdiff(top.parse_args(argv), top)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,500 @@
+"""Train, select on the validation bound, sample, evaluate and record one SymDiff run (one contender, one seed).
+
+One run is a :class:`SymDiffConfig`; :data:`CONFIGS` holds the named budgets (``cpu-small``,
+``gpu-paper``).  :func:`train`:
+
+* trains the contender with AdamW on EDM's ``l2`` objective: ``t ~ U{0..T}``, ``z_t = alpha_t x +
+  sigma_t eps``, loss ``1/2 ||eps - eps_hat(z_t)||^2`` over the molecule's ``(3 + f) k`` coordinates
+  divided by that number (``weighting="simple"``; ``"vlb"`` uses the bound's weight and ``t >= 1``);
+  DiT-Aug rotates each training molecule by its own Haar ``O(3)`` element first; gradients are
+  clipped to norm ``grad_clip`` (a fixed norm; EDM clips adaptively, to 1.5 times the recent mean
+  plus twice their deviation); an exponential moving average of the weights (``ema``: EDM's 0.9999
+  in ``gpu-paper``, 0.999 in the short ``cpu-small`` budget) is the model that is evaluated;
+* ``p(N)`` (the atom count, in the bound and for sampling) is the whole training split's histogram,
+  also when a subset trains;
+* every ``eval_every`` steps estimates the variational bound (NLL, nats) on ``valid_size``
+  validation molecules (:func:`nll_bound`: one uniform ``t`` per molecule, plus the prior, ``L_0``
+  and ``log p(N)``; the same ``t`` and noise at every evaluation, so that the curve compares the
+  weights, not the draws) and keeps the weights of the best estimate (the test split chooses nothing);
+* at the end, at those weights: the bound on ``test_size`` test molecules, ``samples`` molecules by
+  ``T``-step ancestral sampling with EDM's metrics (:mod:`~markovcat.experiments.symdiff.sample`),
+  a two-sample test of the ``O(3)``-invariance of the samples' law
+  (:func:`~markovcat.experiments.symdiff.sample.invariance_test`), and the ``O(3)`` check of the
+  trained denoiser (:func:`equivariance`).
+
+The record (``<out>/<name>.json``) holds all of it and the curve; the samples go to
+``<out>/<name>.xyz`` and the selected weights to ``<checkpoints>/<name>.model.pt`` (for
+``sample``).  A run whose record exists is skipped; an interrupted run resumes from its last
+checkpoint (every ``checkpoint_every`` steps).  Every draw comes from a generator seeded by the
+run's seed, a label and the step, so a resumed run gives the numbers of an uninterrupted one.
+One process per run.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import math
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from markovcat.experiments import runner
+from markovcat.experiments.runner import (
+    atomic_write,
+    derived_seed,
+    generator,
+    git_revision,
+    is_finished,
+    write_record,
+)
+from markovcat.experiments.runner import progress as progress_bar
+from markovcat.experiments.symdiff import diffusion
+from markovcat.experiments.symdiff.data import CACHE, QM9, Molecules, load
+from markovcat.experiments.symdiff.models import (
+    METHODS,
+    Model,
+    ModelConfig,
+    as_double,
+    build,
+    pack,
+    parameters,
+    rotate_positions,
+)
+
+__all__ = ["SymDiffConfig", "CONFIGS", "config_named", "train", "run", "record_path", "checkpoint_path",
+           "weights_path", "finished", "read_record", "encode", "nll_bound", "training_loss", "equivariance",
+           "load_model", "run_elsewhere", "RESULTS", "CHECKPOINTS", "CHECKPOINT_EVERY"]
+
+RESULTS = Path("experiments/results/symdiff")
+CHECKPOINTS = Path("experiments/checkpoints/symdiff")
+CHECKPOINT_EVERY = 250
+RECORD_VERSION = 1
+MAX_SKIPPED = 0.01
+NORM = diffusion.Normalisation()
+
+
+@dataclass(frozen=True)
+class SymDiffConfig:
+    """Everything that determines a run's numbers (not the device, paths or threads).
+
+    ``train_size`` / ``valid_size`` / ``test_size``: the first molecules of EDM's splits (``None``:
+    all); ``samples``: molecules generated at the end (0: none); ``diffusion_steps``: ``T``, for
+    training, the bound and sampling alike.
+    """
+
+    method: str
+    seed: int
+    steps: int
+    batch: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 1e-12
+    grad_clip: float = 1.0
+    ema: float = 0.999
+    weighting: str = "simple"
+    diffusion_steps: int = 1000
+    eval_every: int = 250
+    train_size: int | None = None
+    valid_size: int = 500
+    test_size: int = 1000
+    samples: int = 100
+    width: int = 128
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    gamma_width: int = 64
+    gamma_depth: int = 2
+    gamma_heads: int = 4
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}: use one of {', '.join(METHODS)}")
+        for name in ("seed", "steps", "samples"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        for name in ("batch", "diffusion_steps", "eval_every", "valid_size", "test_size", "width", "depth", "heads",
+                     "gamma_width", "gamma_depth", "gamma_heads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.train_size is not None and (not isinstance(self.train_size, int) or self.train_size < self.batch):
+            raise ValueError(f"train_size must be None or an integer >= batch ({self.batch}), got {self.train_size!r}")
+        if self.weighting not in ("simple", "vlb"):
+            raise ValueError(f"weighting must be 'simple' or 'vlb', got {self.weighting!r}")
+        if not self.lr > 0 or not self.weight_decay >= 0 or not self.grad_clip > 0 or not 0 <= self.ema < 1:
+            raise ValueError(f"need lr > 0, weight_decay >= 0, grad_clip > 0 and 0 <= ema < 1; got {self.lr!r}, "
+                             f"{self.weight_decay!r}, {self.grad_clip!r}, {self.ema!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SymDiffConfig:
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown run configuration fields {sorted(unknown)}: written by another version; "
+                             f"rerun it")
+        return cls(**data)
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:10]
+
+    @property
+    def name(self) -> str:
+        return f"symdiff_{self.method}_seed{self.seed}_{self.key}"
+
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(self.width, self.depth, self.heads, self.mlp_ratio, self.gamma_width, self.gamma_depth,
+                           self.gamma_heads)
+
+    def schedule(self) -> diffusion.NoiseSchedule:
+        return diffusion.NoiseSchedule(steps=self.diffusion_steps)
+
+
+#: The named budgets.  ``cpu-small``: a small DiT (4 blocks of width 96, 0.56M parameters; SymDiff's gamma
+#: network adds 18k) on the first 20,000 training molecules, 10,000 steps of batch 32 (16 epochs); T = 1000 for
+#: training, the bound and sampling alike; 100 samples.  On one thread of this project's shared 2-core CPU a step
+#: takes 0.07-0.08 s (median of 60; SymDiff the slowest) and sampling 100 molecules about 1 minute, so a run takes
+#: about 15 minutes, and the four contenders about 30 minutes with ``--jobs 2``.  Its learning rate (3e-4) is above
+#: EDM's 1e-4, for progress within the short budget.
+#: ``gpu-paper``: EDM's QM9 optimisation (batch 64, lr 1e-4, EMA 0.9999, 3,000 epochs of the 100k training set,
+#: T = 1000) with a DiT-S sized denoiser (12 blocks, width 384, 6 heads); the seed's exact DiT sizes are not
+#: restated here, so check them before quoting a run as the seed's; 10,000 samples.
+CONFIGS: dict[str, dict[str, Any]] = {
+    "cpu-small": dict(steps=10_000, batch=32, lr=3e-4, ema=0.999, train_size=20_000, valid_size=300,
+                      test_size=1000, samples=100, eval_every=500, width=96, depth=4, heads=4, mlp_ratio=2.0,
+                      gamma_width=32, gamma_depth=1, gamma_heads=2),
+    "gpu-paper": dict(steps=3000 * 100_000 // 64, batch=64, lr=1e-4, ema=0.9999, train_size=None, valid_size=2000,
+                      test_size=13_083, samples=10_000, eval_every=20_000, width=384, depth=12, heads=6,
+                      mlp_ratio=4.0, gamma_width=128, gamma_depth=2, gamma_heads=4),
+}
+
+
+def config_named(name: str, method: str, seed: int = 0, **overrides: Any) -> SymDiffConfig:
+    """The configuration ``name`` (a key of :data:`CONFIGS`) for ``method``, with ``overrides`` (``None`` ignored)."""
+    if name not in CONFIGS:
+        raise ValueError(f"unknown configuration {name!r}: use one of {', '.join(CONFIGS)}")
+    fields = {**CONFIGS[name], **{k: v for k, v in overrides.items() if v is not None}}
+    return SymDiffConfig(method=method, seed=seed, **fields)
+
+
+# -- records and checkpoints ------------------------------------------------------------------------------------------
+def record_path(config: SymDiffConfig, out: Path | str = RESULTS) -> Path:
+    return Path(out) / f"{config.name}.json"
+
+
+def checkpoint_path(config: SymDiffConfig, checkpoints: Path | str = CHECKPOINTS) -> Path:
+    return Path(checkpoints) / f"{config.name}.pt"
+
+
+def weights_path(config: SymDiffConfig, checkpoints: Path | str = CHECKPOINTS) -> Path:
+    """Where the selected (EMA) weights of a finished run are kept, for sampling later."""
+    return Path(checkpoints) / f"{config.name}.model.pt"
+
+
+def read_record(path: Path | str) -> dict[str, Any]:
+    """A record, checked to have the fields the skip logic and the tables read."""
+    return runner.read_record(path, ("config", "metrics", "curve", "equivariance"), "a SymDiff")
+
+
+def finished(config: SymDiffConfig, out: Path | str = RESULTS) -> bool:
+    return is_finished(record_path(config, out), config.as_dict(), read_record)
+
+
+def load_model(path: Path | str, device: torch.device | str = "cpu") -> tuple[SymDiffConfig, Model]:
+    """The configuration and the model of a weights file written by :func:`train`."""
+    stored = torch.load(path, map_location=device, weights_only=False)
+    config = SymDiffConfig.from_dict(stored["config"])
+    model = build(config.method, config.model_config(), config.seed)
+    model.module.load_state_dict(stored["model"])
+    model.module.to(device).eval()
+    return config, model
+
+
+# -- the objective and the bound ---------------------------------------------------------------------------------------
+def encode(molecules: Molecules, device: torch.device, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+    """``(xh, mask)``: EDM's scaled ``(positions, one-hot, charge)`` of padded molecules, on ``device``."""
+    mask = molecules.mask.to(device)
+    xh = NORM.encode(molecules.positions.to(device, dtype), molecules.one_hot.to(device, dtype),
+                     molecules.charges.to(device, dtype), mask)
+    return xh, mask
+
+
+def _dims(mask: Tensor, width: int) -> Tensor:
+    return mask.sum(dim=1).to(torch.float32) * width
+
+
+def training_loss(model: Model, molecules: Molecules, schedule: diffusion.NoiseSchedule, gen: torch.Generator,
+                  weighting: str = "simple") -> Tensor:
+    """The mean over the batch of EDM's ``l2`` loss (see the module docstring); DiT-Aug rotates the batch first."""
+    parameter = next(model.module.parameters())
+    xh, mask = encode(molecules, parameter.device, parameter.dtype)
+    b = xh.shape[0]
+    if model.augment:
+        xh = rotate_positions(model.group.sample(b, gen, xh.dtype, xh.device), xh)
+    low = 0 if weighting == "simple" else 1
+    t = torch.randint(low, schedule.steps + 1, (b,), generator=gen, device=gen.device).cpu()
+    z, eps = diffusion.q_sample(xh, t, mask, schedule, generator=gen)
+    eps_hat = model(z, schedule.time(t).to(xh.device, xh.dtype), mask, gen)
+    loss = diffusion.epsilon_loss(eps, eps_hat, t, mask, schedule, weighting)  # type: ignore[arg-type]
+    return (loss / _dims(mask, xh.shape[-1]).to(loss.dtype)).mean()
+
+
+@torch.no_grad()
+def nll_bound(model: Model, molecules: Molecules, schedule: diffusion.NoiseSchedule, histogram: Tensor,
+              gen: torch.Generator, batch: int = 250) -> Tensor:
+    """``(n,)`` float64: a one-sample estimate per molecule of EDM's variational bound on ``-log p`` (nats).
+
+    ``prior KL + T L_t (one t ~ U{1..T}) + L_0 (positions and features at t = 0) - log|det| - log p(N)``;
+    unbiased for the bound, not the bound itself (its mean over many molecules is what is reported).
+    """
+    parameter = next(model.module.parameters())
+    out = []
+    for start in range(0, len(molecules), batch):
+        part = molecules.subset(range(start, min(start + batch, len(molecules))))
+        xh, mask = encode(part, parameter.device, parameter.dtype)
+        b = xh.shape[0]
+        t = torch.randint(1, schedule.steps + 1, (b,), generator=gen, device=gen.device).cpu()
+        z, eps = diffusion.q_sample(xh, t, mask, schedule, generator=gen)
+        eps_hat = model(z, schedule.time(t).to(xh.device, xh.dtype), mask, gen)
+        zero = torch.zeros(b, dtype=torch.long)
+        z0, eps0 = diffusion.q_sample(xh, zero, mask, schedule, generator=gen)
+        eps0_hat = model(z0, schedule.time(zero).to(xh.device, xh.dtype), mask, gen)
+        # the bound's terms on the CPU, where the schedule lives
+        xh, mask, eps, eps_hat, z0, eps0, eps0_hat = (v.cpu() for v in (xh, mask, eps, eps_hat, z0, eps0, eps0_hat))
+        prior = diffusion.prior_kl(xh, mask, schedule)
+        middle = diffusion.diffusion_term(eps, eps_hat, t, mask, schedule)
+        l0 = (diffusion.l0_positions(eps0, eps0_hat, mask, schedule)
+              + diffusion.l0_features(z0, part.types, part.charges, mask, schedule, NORM))
+        log_p_n = diffusion.num_atoms_log_prob(part.num_atoms, histogram)
+        out.append(diffusion.nll_terms(prior, middle, l0, NORM.log_det(mask), log_p_n))
+    return torch.cat(out)
+
+
+def _report(report: Any) -> dict[str, Any]:
+    return {"method": report.method, "statistic": float(report.statistic), "threshold": float(report.threshold),
+            "passed": bool(report.passed), "p_value": report.p_value,
+            "min_detectable_effect": float(report.min_detectable_effect), "effect_unit": report.effect_unit}
+
+
+def equivariance(model: Model, molecules: Molecules, schedule: diffusion.NoiseSchedule, seed: int,
+                 step: int | None = None, method: str = "auto") -> dict[str, Any]:
+    """``check_equivariance`` of a float64 copy of the denoiser on noisy ``molecules`` at ``step`` (default ``T/2``).
+
+    The input action rotates the positions of ``z_t`` (features, time, mask fixed), the output
+    action the predicted position noise.  For the symmetrised denoisers ``auto`` is the pathwise
+    check (couplings of the Haar draw), and the two-sample test runs too (``O3_two_sample``);
+    for the DiTs the deterministic check.
+    """
+    from markovcat.backends.torch import check_equivariance
+
+    double = as_double(model)
+    double.module.cpu().eval()
+    gen = torch.Generator().manual_seed(derived_seed(seed, "equivariance-inputs"))
+    xh, mask = encode(molecules, torch.device("cpu"), torch.float64)
+    t = torch.full((len(molecules),), schedule.steps // 2 if step is None else step, dtype=torch.long)
+    z, _ = diffusion.q_sample(xh, t, mask, schedule, generator=gen)
+    x = pack(z, schedule.time(t).double(), mask)
+    result: dict[str, Any] = {"step": int(t[0])}
+    methods = [method] if method != "auto" or not double.stochastic else ["auto", "two-sample"]
+    for name in methods:
+        report = check_equivariance(double.module, double.group, double.input_action, double.output_action,
+                                    inputs=x, stochastic=double.stochastic, method=name,
+                                    seed=derived_seed(seed, "equivariance", name), dtype=torch.float64)
+        result["O3" if name == method else "O3_two_sample"] = _report(report)
+    return result
+
+
+# -- the loop --------------------------------------------------------------------------------------------------------
+def _batch_indices(config: SymDiffConfig, size: int, step: int) -> Tensor:
+    per_epoch = size // config.batch
+    epoch, position = divmod(step, per_epoch)
+    order = torch.randperm(size, generator=generator(torch.device("cpu"), config.seed, "order", epoch))
+    return order[position * config.batch:(position + 1) * config.batch]
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    atomic_write(path, lambda p: torch.save(state, p))
+
+
+def _ema_update(ema: dict[str, Tensor], module: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for key, value in module.state_dict().items():
+            if value.is_floating_point():
+                ema[key].mul_(decay).add_(value, alpha=1 - decay)
+
+
+def _first(molecules: Molecules, count: int | None) -> Molecules:
+    return molecules if count is None or count >= len(molecules) else molecules.subset(range(count))
+
+
+def train(config: SymDiffConfig, *, device: torch.device | str = "cpu", out: Path | str = RESULTS,
+          checkpoints: Path | str = CHECKPOINTS, checkpoint_every: int = CHECKPOINT_EVERY, progress: bool = True,
+          data: Path | str = CACHE / "qm9.pt", dataset: QM9 | None = None,
+          on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Train, select, sample, evaluate and record one run; returns its record (read from disk if it exists).
+
+    Resumes from ``checkpoints`` if a checkpoint of this configuration is there, and deletes it once
+    the record is written.  ``data`` is the QM9 cache (built from ``qm9pack`` when missing);
+    ``dataset``, if given, is used instead (the splits already loaded).
+    ``on_step(step)`` is called after each step (tests interrupt a run with it).
+    """
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be a positive number of steps, got {checkpoint_every}")
+    path = record_path(config, out)
+    if finished(config, out):
+        return read_record(path)
+    device = torch.device(device)
+    started = time.perf_counter()
+    qm9 = load(data) if dataset is None else dataset
+    train_set = _first(qm9.train, config.train_size)
+    valid, test = _first(qm9.valid, config.valid_size), _first(qm9.test, config.test_size)
+    if len(train_set) < config.batch:
+        raise ValueError(f"the training set has {len(train_set)} molecules, fewer than the batch {config.batch}")
+    histogram = qm9.train.histogram()  # log p(N) and the sampled atom counts: the whole training split's law
+    schedule = config.schedule()
+    model = build(config.method, config.model_config(), config.seed)
+    module = model.module.to(device)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay, amsgrad=True)
+    ema = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    state: dict[str, Any] = {"step": 0, "skipped": 0, "curve": [], "best": None, "best_step": 0, "best_nll": math.inf,
+                             "loss_sum": 0.0, "loss_count": 0, "seconds": 0.0}
+    saved = checkpoint_path(config, checkpoints)
+    if saved.exists():
+        stored = torch.load(saved, map_location=device, weights_only=False)
+        if stored["config"] != config.as_dict():
+            raise ValueError(f"checkpoint {saved} belongs to another configuration; delete it to start afresh")
+        module.load_state_dict(stored["model"])
+        optimizer.load_state_dict(stored["optimizer"])
+        ema, state = stored["ema"], stored["state"]
+    first = state["step"]
+
+    def evaluated() -> torch.nn.Module:
+        """A copy of the module with the EMA weights (or the weights themselves without EMA)."""
+        copied = copy.deepcopy(module)
+        if config.ema > 0:
+            copied.load_state_dict(ema)
+        return copied.eval()
+
+    timed, fwd_bwd = 0, 0.0
+    module.train()
+    with progress_bar(config.steps, first, progress, config.name) as bar:
+        while state["step"] < config.steps:
+            step = state["step"]
+            tick = time.perf_counter()
+            batch = train_set.subset(_batch_indices(config, len(train_set), step))
+            gen = generator(device, config.seed, "noise", step)
+            loss = training_loss(model, batch, schedule, gen, config.weighting)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if bool(torch.isfinite(loss)):
+                torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
+                optimizer.step()
+                _ema_update(ema, module, config.ema if step > 0 else 0.0)
+                state["loss_sum"] += float(loss.detach())
+                state["loss_count"] += 1
+            else:
+                state["skipped"] += 1
+                if state["skipped"] > max(1, int(MAX_SKIPPED * config.steps)):
+                    raise FloatingPointError(f"{config.name}: non-finite losses at {state['skipped']} steps: the "
+                                             f"training diverged; try a smaller --lr")
+            elapsed = time.perf_counter() - tick
+            fwd_bwd += elapsed
+            state["seconds"] += elapsed
+            timed += 1
+            state["step"] = step = step + 1
+            bar.update(1)
+            if step % config.eval_every == 0 or step == config.steps:
+                candidate = evaluated()
+                scored = dataclasses.replace(model, module=candidate)
+                gen_valid = generator(device, config.seed, "valid")  # the same t and noise at every evaluation
+                nll = float(nll_bound(scored, valid, schedule, histogram, gen_valid).mean())
+                mean_loss = state["loss_sum"] / max(1, state["loss_count"])
+                state["curve"].append([step, mean_loss, nll])
+                state["loss_sum"], state["loss_count"] = 0.0, 0
+                bar.set_postfix(loss=f"{mean_loss:.4g}", valid_nll=f"{nll:.1f}")
+                if nll < state["best_nll"]:
+                    state["best_nll"], state["best_step"] = nll, step
+                    state["best"] = {k: v.detach().cpu().clone() for k, v in candidate.state_dict().items()}
+            if step % checkpoint_every == 0 and step < config.steps:
+                _save(saved, {"config": config.as_dict(), "model": module.state_dict(),
+                              "optimizer": optimizer.state_dict(), "ema": ema, "state": state})
+            if on_step is not None:
+                on_step(step)
+    selected = evaluated()
+    if state["best"] is not None:
+        selected.load_state_dict(state["best"])
+    final = dataclasses.replace(model, module=selected)
+    _save(weights_path(config, checkpoints), {"config": config.as_dict(), "model": selected.state_dict()})
+    metrics: dict[str, Any] = {"best_step": state["best_step"], "valid_nll": state["best_nll"]}
+    test_nll = nll_bound(final, test, schedule, histogram, generator(device, config.seed, "test"))
+    metrics.update(test_nll=float(test_nll.mean()), test_nll_sem=float(test_nll.std() / math.sqrt(len(test_nll)))
+                   if len(test_nll) > 1 else None, test_molecules=len(test_nll))
+    sampling_seconds = None
+    if config.samples > 0:
+        from markovcat.experiments.symdiff.sample import draw_atom_counts, evaluate, invariance_test, sample, write_xyz
+
+        gen = generator(device, config.seed, "sample")
+        counts = draw_atom_counts(histogram, config.samples, torch.Generator().manual_seed(derived_seed(
+            config.seed, "atom-counts")))
+        tick = time.perf_counter()
+        with progress_bar(config.diffusion_steps * math.ceil(config.samples / 100), 0, progress,
+                          f"{config.name} sampling") as bar:
+            drawn = sample(final, counts, schedule, gen, progress=bar)
+        sampling_seconds = time.perf_counter() - tick
+        scores = evaluate(drawn)
+        metrics.update({f"sample_{k}": v for k, v in scores.as_percent().items()}, samples=scores.n)
+        if config.samples >= 4:
+            metrics["sample_invariance"] = invariance_test(drawn, torch.Generator().manual_seed(derived_seed(
+                config.seed, "invariance")))
+        write_xyz(Path(out) / f"{config.name}.xyz", drawn,
+                  [f"{config.name} sample {i}: {s or 'invalid'}" for i, s in enumerate(scores.smiles)])
+    record: dict[str, Any] = {
+        "version": RECORD_VERSION,
+        "name": config.name,
+        "config": config.as_dict(),
+        "seed": config.seed,
+        "git_revision": git_revision(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+        "threads": torch.get_num_threads(),
+        "resumed_from_step": first,
+        "skipped_steps": state["skipped"],
+        "train_seconds": round(state["seconds"], 3),
+        "step_seconds": round(fwd_bwd / timed, 6) if timed else None,
+        "sampling_seconds": None if sampling_seconds is None else round(sampling_seconds, 3),
+        "parameter_count": parameters(model),
+        "metrics": metrics,
+        "curve": state["curve"],
+        "curve_fields": ["step", "mean training loss since the last point", "valid NLL bound estimate (nats)"],
+        "equivariance": equivariance(final, test.subset(range(min(4, len(test)))), schedule, config.seed),
+    }
+    record["wall_seconds"] = round(time.perf_counter() - started, 3)
+    write_record(path, record)
+    saved.unlink(missing_ok=True)
+    return record
+
+
+def run_elsewhere(config: SymDiffConfig, threads: int = 1, **options: Any) -> tuple[str, dict[str, Any]]:
+    """:func:`train` in a spawned process with ``threads`` torch threads: ``(name, record)`` (for the sweep loop)."""
+    torch.set_num_threads(threads)
+    return config.name, train(config, **options)
+
+
+def run(config: SymDiffConfig, device: str = "auto", **options: Any) -> dict[str, Any]:
+    """:func:`train` on the device ``device`` names (``auto``: CUDA if present); one process only."""
+    world = runner.world_from_environment(device)
+    if world.distributed:
+        raise RuntimeError("the SymDiff runner trains each run in one process: run it without torchrun")
+    return train(config, device=world.device, **options)
