@@ -18,6 +18,7 @@ for all of them, so that a run is seeded, resumed, recorded, swept and plotted o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -33,7 +34,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["derived_seed", "generator", "World", "device_named", "world_from_environment", "barrier",
+__all__ = ["RecordedConfig", "derived_seed", "generator", "World", "device_named", "world_from_environment", "barrier",
            "git_revision", "atomic_write", "write_record", "read_record", "is_finished", "progress", "run_pending",
            "save_figure", "add_plot_arguments", "run_plot"]
 
@@ -50,6 +51,37 @@ def derived_seed(*parts: object) -> int:
 def generator(device: torch.device, *parts: object) -> torch.Generator:
     """A generator on ``device`` seeded by :func:`derived_seed` of ``parts``."""
     return torch.Generator(device=device).manual_seed(derived_seed(*parts))
+
+
+class RecordedConfig:
+    """``as_dict``, ``from_dict`` and ``key`` for a run configuration (a frozen dataclass) kept in records.
+
+    ``key`` is a short hash of ``as_dict()``: two runs with the same key give the same numbers,
+    and a record is "finished" for a configuration only if its ``config`` equals ``as_dict()``.
+    A subclass whose fields do not survive JSON as they are overrides ``as_dict`` and
+    :meth:`from_record_values`.
+    """
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_record_values(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """The constructor's arguments from a record's ``config`` (JSON values)."""
+        return values
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        if unknown:
+            raise ValueError(f"unknown run configuration fields {sorted(unknown)}: the record was written by a "
+                             f"different version; rerun it")
+        return cls(**cls.from_record_values(dict(data)))
+
+    @property
+    def key(self) -> str:
+        """A short hash of the whole configuration: two runs with the same key give the same numbers."""
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:10]
 
 
 # -- processes --------------------------------------------------------------------------------------------------------

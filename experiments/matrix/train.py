@@ -37,8 +37,6 @@ writes records and checkpoints.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import platform
 import sys
@@ -53,6 +51,7 @@ from torch import Tensor, nn
 
 from markovcat.experiments import runner
 from markovcat.experiments.runner import (
+    RecordedConfig,
     World,
     atomic_write,
     barrier,
@@ -77,7 +76,7 @@ MAX_SKIPPED = 0.01  # a run that skips more than this fraction of its steps (non
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(RecordedConfig):
     """Everything that determines a run's numbers (and nothing that does not: no device, world size, paths).
 
     Defaults are the paper's: 10,000 training / 1,000 test examples, batch 100, Adam at lr 1e-4,
@@ -125,23 +124,11 @@ class RunConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown run configuration fields {sorted(unknown)}: the record was written by a "
-                             f"different version; rerun it")
-        values = dict(data)
+    def from_record_values(cls, values: dict[str, Any]) -> dict[str, Any]:
         values["gamma_hidden"] = tuple(values.get("gamma_hidden", (250,)))
         if values.get("backbone_hidden") is not None:
             values["backbone_hidden"] = tuple(values["backbone_hidden"])
-        return cls(**values)
-
-    @property
-    def key(self) -> str:
-        """A short hash of the whole configuration: two runs with the same key give the same numbers."""
-        text = json.dumps(self.as_dict(), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:10]
+        return values
 
     @property
     def name(self) -> str:

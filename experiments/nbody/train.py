@@ -32,9 +32,6 @@ parallelism is not used here: a run of this size does not need it.
 from __future__ import annotations
 
 import copy
-import dataclasses
-import hashlib
-import json
 import math
 import platform
 import time
@@ -52,6 +49,7 @@ from markovcat.experiments.nbody.data import CACHE, Split, load
 from markovcat.experiments.nbody.models import METHODS, Model, ModelConfig, as_double, build, parameters
 from markovcat.experiments.nbody.simulate import SimulationConfig
 from markovcat.experiments.runner import (
+    RecordedConfig,
     atomic_write,
     derived_seed,
     generator,
@@ -74,7 +72,7 @@ MAX_SKIPPED = 0.01
 
 
 @dataclass(frozen=True)
-class NBodyConfig:
+class NBodyConfig(RecordedConfig):
     """Everything that determines a run's numbers (not the device, paths or threads).
 
     Defaults: the benchmark's splits (3,000 / 2,000 / 2,000) and simulator, batch 100, Adam at
@@ -116,21 +114,6 @@ class NBodyConfig:
             raise ValueError(f"lr must be positive and weight_decay non-negative, got {self.lr!r}, "
                              f"{self.weight_decay!r}")
 
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> NBodyConfig:
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown run configuration fields {sorted(unknown)}: written by another version; "
-                             f"rerun it")
-        return cls(**data)
-
-    @property
-    def key(self) -> str:
-        text = json.dumps(self.as_dict(), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:10]
 
     @property
     def name(self) -> str:

@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
-import json
 import math
 import platform
 import time
@@ -49,6 +47,7 @@ from torch import Tensor
 
 from markovcat.experiments import runner
 from markovcat.experiments.runner import (
+    RecordedConfig,
     atomic_write,
     derived_seed,
     generator,
@@ -83,7 +82,7 @@ NORM = diffusion.Normalisation()
 
 
 @dataclass(frozen=True)
-class SymDiffConfig:
+class SymDiffConfig(RecordedConfig):
     """Everything that determines a run's numbers (not the device, paths or threads).
 
     ``train_size`` / ``valid_size`` / ``test_size``: the first molecules of EDM's splits (``None``:
@@ -134,20 +133,6 @@ class SymDiffConfig:
             raise ValueError(f"need lr > 0, weight_decay >= 0, grad_clip > 0 and 0 <= ema < 1; got {self.lr!r}, "
                              f"{self.weight_decay!r}, {self.grad_clip!r}, {self.ema!r}")
 
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SymDiffConfig:
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown run configuration fields {sorted(unknown)}: written by another version; "
-                             f"rerun it")
-        return cls(**data)
-
-    @property
-    def key(self) -> str:
-        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:10]
 
     @property
     def name(self) -> str:
