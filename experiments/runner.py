@@ -34,9 +34,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["RecordedConfig", "derived_seed", "generator", "World", "device_named", "world_from_environment", "barrier",
-           "git_revision", "atomic_write", "write_record", "read_record", "is_finished", "progress", "run_pending",
-           "save_figure", "add_plot_arguments", "run_plot"]
+__all__ = ["RecordedConfig", "derived_seed", "generator", "World", "device_named", "world_from_environment",
+           "barrier", "git_revision", "atomic_write", "write_record", "read_record", "is_finished", "load_records",
+           "progress", "run_pending", "save_figure", "add_plot_arguments", "run_plot"]
 
 
 # -- seeds ------------------------------------------------------------------------------------------------------------
@@ -184,6 +184,26 @@ def read_record(path: Path | str, required: Sequence[str], kind: str) -> dict[st
 def is_finished(path: Path, config: dict[str, Any], read: Callable[[Path], dict[str, Any]]) -> bool:
     """Whether ``path`` holds the record of a run with exactly this configuration."""
     return path.exists() and read(path)["config"] == config
+
+
+def load_records(records: Path | str, read: Callable[[Path], dict[str, Any]], experiment: str,
+                 steps: int | None = None) -> list[dict[str, Any]]:
+    """The records in a folder (``*.json``, read by ``read``), all of one step budget (``steps``, or the only one)."""
+    from collections import Counter
+
+    folder = Path(records)
+    if not folder.is_dir():
+        raise ValueError(f"no records folder {folder}: run `markovcat experiment {experiment} ...` first, or pass "
+                         f"--records")
+    found = [read(p) for p in sorted(folder.glob("*.json"))]
+    if steps is not None:
+        found = [r for r in found if r["config"]["steps"] == steps]
+    if not found:
+        raise ValueError(f"no records{'' if steps is None else f' of {steps} steps'} in {folder}")
+    budgets = Counter(r["config"]["steps"] for r in found)
+    if len(budgets) > 1:
+        raise ValueError(f"{folder} mixes step budgets {dict(budgets)} (budget: runs); choose one with --steps")
+    return found
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from markovcat.experiments.matrix.train import read_record
-from markovcat.experiments.runner import save_figure
+from markovcat.experiments.runner import load_records, save_figure
 
 __all__ = ["FIGURE", "load", "summarise", "table", "plot"]
 
@@ -27,20 +27,10 @@ METHOD_ORDER = ("mlp", "haar", "kim", "recursive")
 
 def load(records: Path | str, steps: int | None = None) -> list[dict[str, Any]]:
     """The records in a folder (``*.json``), all of one step budget (``steps``, or the only one there)."""
-    folder = Path(records)
-    if not folder.is_dir():
-        raise ValueError(f"no records folder {folder}: run `markovcat experiment matrix ...` first, or pass --records")
-    found = [read_record(p) for p in sorted(folder.glob("*.json"))]
-    if steps is not None:
-        found = [r for r in found if r["config"]["steps"] == steps]
-    if not found:
-        raise ValueError(f"no records{'' if steps is None else f' of {steps} steps'} in {folder}")
-    budgets = Counter(r["config"]["steps"] for r in found)
-    if len(budgets) > 1:
-        raise ValueError(f"{folder} mixes step budgets {dict(budgets)} (budget: runs); choose one with --steps")
+    found = load_records(records, read_record, "matrix", steps)
     others = Counter(_setting(r) for r in found)
     if len(others) > 1:
-        raise ValueError(f"{folder} mixes training settings {sorted(others)}: keep one setting per folder")
+        raise ValueError(f"{records} mixes training settings {sorted(others)}: keep one setting per folder")
     return found
 
 
