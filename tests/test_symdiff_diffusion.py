@@ -184,3 +184,47 @@ def test_decode_and_the_number_of_atoms() -> None:
     assert torch.allclose(D.num_atoms_log_prob(torch.tensor([2, 3]), hist), expected)
     with pytest.raises(ValueError, match="never saw"):
         D.num_atoms_log_prob(torch.tensor([1]), hist)
+
+
+def test_time_strata_partition_the_steps() -> None:
+    strata = D.time_strata(1000)
+    assert len(strata) == 16 and strata[0] == (1, 1) and strata[-1] == (1000, 1000)
+    covered = [t for first, last in strata for t in range(first, last + 1)]
+    assert covered == list(range(1, 1001))  # every step exactly once, in order
+    assert D.time_strata(3, 8) == [(1, 1), (2, 2), (3, 3)]
+    with pytest.raises(ValueError, match="positive integers"):
+        D.time_strata(0)
+
+
+def test_stratified_bound_is_unbiased_and_steadier_than_one_uniform_step() -> None:
+    """A denoiser whose position error is a fixed fraction of ``x`` (so its noise error grows like
+    ``alpha_t / sigma_t`` near ``t = 0``, as for a trained model): the stratified estimate of
+    ``sum_t L_t`` agrees with the exact sum and spreads over repeats far less than one uniform ``t``."""
+    m, atoms, s2 = 64, 3, 2.0
+    g = torch.Generator().manual_seed(11)
+    mask = torch.ones(m, atoms, dtype=torch.bool)
+    x = math.sqrt(s2) * zero_com_gaussian((m, atoms, 3), mask, g, torch.float64)
+
+    def term(t: torch.Tensor) -> torch.Tensor:
+        z, eps = D.q_sample(x, t, mask, S, generator=g)
+        a, sig = S.alpha(t)[:, None, None], S.sigma(t)[:, None, None]
+        optimal = (sig / (a**2 * s2 + sig**2)) * z
+        return D.diffusion_term(eps, optimal - 0.05 * a / sig * x, t, mask, S)  # x_hat off by 5% of x
+
+    exact = sum(term(torch.full((m,), t)).mean().item() for t in range(1, S.steps + 1)) / S.steps
+
+    def uniform() -> float:
+        return term(torch.randint(1, S.steps + 1, (m,), generator=g)).mean().item()
+
+    def stratified() -> float:
+        total = torch.zeros(m, dtype=torch.float64)
+        for first, last in D.time_strata(S.steps):
+            t = torch.randint(first, last + 1, (m,), generator=g)
+            total += (last - first + 1) / S.steps * term(t)
+        return total.mean().item()
+
+    one = torch.tensor([uniform() for _ in range(40)])
+    strat = torch.tensor([stratified() for _ in range(40)])
+    assert abs(strat.mean().item() - exact) < 3 * strat.std().item() / math.sqrt(40) + 1e-9
+    assert abs(one.mean().item() - exact) < 4 * one.std().item() / math.sqrt(40)
+    assert strat.std().item() < one.std().item() / 5

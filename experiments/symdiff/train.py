@@ -13,9 +13,10 @@ One run is a :class:`SymDiffConfig`; :data:`CONFIGS` holds the named budgets (``
 * ``p(N)`` (the atom count, in the bound and for sampling) is the whole training split's histogram,
   also when a subset trains;
 * every ``eval_every`` steps estimates the variational bound (NLL, nats) on ``valid_size``
-  validation molecules (:func:`nll_bound`: one uniform ``t`` per molecule, plus the prior, ``L_0``
-  and ``log p(N)``; the same ``t`` and noise at every evaluation, so that the curve compares the
-  weights, not the draws) and keeps the weights of the best estimate (the test split chooses nothing);
+  validation molecules (:func:`nll_bound`: one ``t`` in each of ``2 strata_per_side`` strata per
+  molecule, plus the prior, ``L_0`` and ``log p(N)``; the same ``t`` and noise at every evaluation
+  and for every contender, so that the curve compares the weights, not the draws) and keeps the
+  weights of the best estimate (the test split chooses nothing);
 * at the end, at those weights: the bound on ``test_size`` test molecules, ``samples`` molecules by
   ``T``-step ancestral sampling with EDM's metrics (:mod:`~markovcat.experiments.symdiff.sample`),
   a two-sample test of the ``O(3)``-invariance of the samples' law
@@ -112,6 +113,7 @@ class SymDiffConfig(RecordedConfig):
     gamma_width: int = 64
     gamma_depth: int = 2
     gamma_heads: int = 4
+    strata_per_side: int = 8
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -121,7 +123,7 @@ class SymDiffConfig(RecordedConfig):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         for name in ("batch", "diffusion_steps", "eval_every", "valid_size", "test_size", "width", "depth", "heads",
-                     "gamma_width", "gamma_depth", "gamma_heads"):
+                     "gamma_width", "gamma_depth", "gamma_heads", "strata_per_side"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -237,28 +239,38 @@ def training_loss(model: Model, molecules: Molecules, schedule: diffusion.NoiseS
 
 @torch.no_grad()
 def nll_bound(model: Model, molecules: Molecules, schedule: diffusion.NoiseSchedule, histogram: Tensor,
-              gen: torch.Generator, batch: int = 250) -> Tensor:
-    """``(n,)`` float64: a one-sample estimate per molecule of EDM's variational bound on ``-log p`` (nats).
+              gen: torch.Generator, batch: int = 250, per_side: int = 8,
+              model_gen: torch.Generator | None = None) -> Tensor:
+    """``(n,)`` float64: an unbiased estimate per molecule of EDM's variational bound on ``-log p`` (nats).
 
-    ``prior KL + T L_t (one t ~ U{1..T}) + L_0 (positions and features at t = 0) - log|det| - log p(N)``;
-    unbiased for the bound, not the bound itself (its mean over many molecules is what is reported).
+    ``prior KL + sum_t L_t + L_0 (positions and features at t = 0) - log|det| - log p(N)``, the sum
+    over ``t`` estimated from one ``t`` in each stratum of
+    :func:`~markovcat.experiments.symdiff.diffusion.time_strata` (``per_side``; 16 strata for 8):
+    ``len(strata) + 1`` passes of the denoiser per molecule.  ``gen`` draws ``t`` and the forward
+    noise, ``model_gen`` (default ``gen``) the denoiser's own randomness (SymDiff's group draws):
+    with separate generators every contender sees the same ``t`` and noise, a paired comparison.
     """
     parameter = next(model.module.parameters())
+    strata = diffusion.time_strata(schedule.steps, per_side)
+    model_gen = gen if model_gen is None else model_gen
     out = []
     for start in range(0, len(molecules), batch):
         part = molecules.subset(range(start, min(start + batch, len(molecules))))
         xh, mask = encode(part, parameter.device, parameter.dtype)
         b = xh.shape[0]
-        t = torch.randint(1, schedule.steps + 1, (b,), generator=gen, device=gen.device).cpu()
-        z, eps = diffusion.q_sample(xh, t, mask, schedule, generator=gen)
-        eps_hat = model(z, schedule.time(t).to(xh.device, xh.dtype), mask, gen)
+        middle = torch.zeros(b, dtype=torch.float64)
+        for first, last in strata:
+            t = torch.randint(first, last + 1, (b,), generator=gen, device=gen.device).cpu()
+            z, eps = diffusion.q_sample(xh, t, mask, schedule, generator=gen)
+            eps_hat = model(z, schedule.time(t).to(xh.device, xh.dtype), mask, model_gen)
+            # the bound's terms on the CPU, where the schedule lives
+            share = (last - first + 1) / schedule.steps
+            middle += share * diffusion.diffusion_term(eps.cpu(), eps_hat.cpu(), t, mask.cpu(), schedule)
         zero = torch.zeros(b, dtype=torch.long)
         z0, eps0 = diffusion.q_sample(xh, zero, mask, schedule, generator=gen)
-        eps0_hat = model(z0, schedule.time(zero).to(xh.device, xh.dtype), mask, gen)
-        # the bound's terms on the CPU, where the schedule lives
-        xh, mask, eps, eps_hat, z0, eps0, eps0_hat = (v.cpu() for v in (xh, mask, eps, eps_hat, z0, eps0, eps0_hat))
+        eps0_hat = model(z0, schedule.time(zero).to(xh.device, xh.dtype), mask, model_gen)
+        xh, mask, z0, eps0, eps0_hat = (v.cpu() for v in (xh, mask, z0, eps0, eps0_hat))
         prior = diffusion.prior_kl(xh, mask, schedule)
-        middle = diffusion.diffusion_term(eps, eps_hat, t, mask, schedule)
         l0 = (diffusion.l0_positions(eps0, eps0_hat, mask, schedule)
               + diffusion.l0_features(z0, part.types, part.charges, mask, schedule, NORM))
         log_p_n = diffusion.num_atoms_log_prob(part.num_atoms, histogram)
@@ -402,14 +414,18 @@ def train(config: SymDiffConfig, *, device: torch.device | str = "cpu", out: Pat
             if step % config.eval_every == 0 or step == config.steps:
                 candidate = evaluated()
                 scored = dataclasses.replace(model, module=candidate)
-                gen_valid = generator(device, config.seed, "valid")  # the same t and noise at every evaluation
-                nll = float(nll_bound(scored, valid, schedule, histogram, gen_valid).mean())
+                # the same t and noise at every evaluation and for every contender
+                bound = nll_bound(scored, valid, schedule, histogram, generator(device, config.seed, "valid"),
+                                  per_side=config.strata_per_side,
+                                  model_gen=generator(device, config.seed, "valid-model"))
+                nll = float(bound.mean())
                 mean_loss = state["loss_sum"] / max(1, state["loss_count"])
                 state["curve"].append([step, mean_loss, nll])
                 state["loss_sum"], state["loss_count"] = 0.0, 0
                 bar.set_postfix(loss=f"{mean_loss:.4g}", valid_nll=f"{nll:.1f}")
                 if nll < state["best_nll"]:
                     state["best_nll"], state["best_step"] = nll, step
+                    state["best_sem"] = float(bound.std() / math.sqrt(len(bound))) if len(bound) > 1 else None
                     state["best"] = {k: v.detach().cpu().clone() for k, v in candidate.state_dict().items()}
             if step % checkpoint_every == 0 and step < config.steps:
                 _save(saved, {"config": config.as_dict(), "model": module.state_dict(),
@@ -421,8 +437,12 @@ def train(config: SymDiffConfig, *, device: torch.device | str = "cpu", out: Pat
         selected.load_state_dict(state["best"])
     final = dataclasses.replace(model, module=selected)
     _save(weights_path(config, checkpoints), {"config": config.as_dict(), "model": selected.state_dict()})
-    metrics: dict[str, Any] = {"best_step": state["best_step"], "valid_nll": state["best_nll"]}
-    test_nll = nll_bound(final, test, schedule, histogram, generator(device, config.seed, "test"))
+    metrics: dict[str, Any] = {"best_step": state["best_step"], "valid_nll": state["best_nll"],
+                               "valid_nll_sem": state.get("best_sem"),
+                               "bound_strata": len(diffusion.time_strata(config.diffusion_steps,
+                                                                         config.strata_per_side))}
+    test_nll = nll_bound(final, test, schedule, histogram, generator(device, config.seed, "test"),
+                         per_side=config.strata_per_side, model_gen=generator(device, config.seed, "test-model"))
     metrics.update(test_nll=float(test_nll.mean()), test_nll_sem=float(test_nll.std() / math.sqrt(len(test_nll)))
                    if len(test_nll) > 1 else None, test_molecules=len(test_nll))
     sampling_seconds = None
