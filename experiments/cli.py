@@ -72,7 +72,11 @@ def parser() -> argparse.ArgumentParser:
                                   description="Validation MSE against training steps and test MSE per contender; "
                                               "and the table for the README.")
     add_nbody_plot_arguments(nbody_plot)
-    from markovcat.experiments.symdiff.cli import add_symdiff_arguments, add_symdiff_sample_arguments
+    from markovcat.experiments.symdiff.cli import (
+        add_symdiff_arguments,
+        add_symdiff_plot_arguments,
+        add_symdiff_sample_arguments,
+    )
 
     symdiff = kinds.add_parser("symdiff", help="SymDiff on QM9: train one contender (or --all), sample, record",
                                description="Train one SymDiff contender on QM9 (symdiff, symdiff-h, dit, dit-aug), "
@@ -85,12 +89,19 @@ def parser() -> argparse.ArgumentParser:
                                                   "ancestral steps), write them to an XYZ file and print EDM's "
                                                   "metrics.")
     add_symdiff_sample_arguments(symdiff_sample)
+    symdiff_plot = kinds.add_parser("symdiff-plot", help="the SymDiff figure (PNG, PDF) and Markdown table from the "
+                                                         "records",
+                                    description="Validation NLL bound and training loss against steps, the first "
+                                                "generated molecules of each contender drawn with RDKit, and the "
+                                                "table (with the published Table 1 rows beside it) for the README.")
+    add_symdiff_plot_arguments(symdiff_plot)
     matrix.set_defaults(subparser=matrix)  # for its error messages
     plot.set_defaults(subparser=plot)
     nbody.set_defaults(subparser=nbody)
     nbody_plot.set_defaults(subparser=nbody_plot)
     symdiff.set_defaults(subparser=symdiff)
     symdiff_sample.set_defaults(subparser=symdiff_sample)
+    symdiff_plot.set_defaults(subparser=symdiff_plot)
     return top
 
 
@@ -113,10 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "experiment":
         from markovcat.experiments.matrix.cli import run_matrix, run_plot
         from markovcat.experiments.nbody.cli import run_nbody, run_nbody_plot
-        from markovcat.experiments.symdiff.cli import run_symdiff, run_symdiff_sample
+        from markovcat.experiments.symdiff.cli import run_symdiff, run_symdiff_plot, run_symdiff_sample
 
         run = {"matrix": run_matrix, "plot": run_plot, "nbody": run_nbody, "nbody-plot": run_nbody_plot,
-               "symdiff": run_symdiff, "symdiff-sample": run_symdiff_sample}
+               "symdiff": run_symdiff, "symdiff-sample": run_symdiff_sample, "symdiff-plot": run_symdiff_plot}
         return run[args.experiment](args, args.subparser)
     return 2  # pragma: no cover
 

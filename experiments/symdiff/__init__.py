@@ -14,7 +14,10 @@
   ``gpu-paper`` configurations.
 - :mod:`~markovcat.experiments.symdiff.sample`: ancestral sampling, EDM's metrics on the samples,
   XYZ files.
-- :mod:`~markovcat.experiments.symdiff.cli`: ``markovcat experiment symdiff`` and ``symdiff-sample``.
+- :mod:`~markovcat.experiments.symdiff.cli`: ``markovcat experiment symdiff``, ``symdiff-sample`` and
+  ``symdiff-plot``.
+- :mod:`~markovcat.experiments.symdiff.plot`: the figure (curves, a grid of generated molecules) and
+  the table, from the records.
 
 The optional packages (``qm9pack``, ``rdkit``) are imported only where they are used.
 """

@@ -1,6 +1,6 @@
-"""Options of ``markovcat experiment symdiff`` and ``symdiff-sample``.
+"""Options of ``markovcat experiment symdiff``, ``symdiff-sample`` and ``symdiff-plot``.
 
-Also ``python -m markovcat.experiments.symdiff.cli [sample]``.
+Also ``python -m markovcat.experiments.symdiff.cli [sample | plot]``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from markovcat.experiments.symdiff.data import CACHE
 from markovcat.experiments.symdiff.models import METHODS
 from markovcat.experiments.symdiff.train import CHECKPOINT_EVERY, CHECKPOINTS, CONFIGS, RESULTS
 
-__all__ = ["add_symdiff_arguments", "run_symdiff", "add_symdiff_sample_arguments", "run_symdiff_sample", "main"]
+__all__ = ["add_symdiff_arguments", "run_symdiff", "add_symdiff_sample_arguments", "run_symdiff_sample",
+           "add_symdiff_plot_arguments", "run_symdiff_plot", "main"]
 
 _positive = whole_number(1)
 _count = whole_number(0)
@@ -164,9 +165,30 @@ def run_symdiff_sample(args: argparse.Namespace, parser: argparse.ArgumentParser
     return 0
 
 
+def add_symdiff_plot_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--records``, ``--out`` and ``--steps`` of ``symdiff-plot``."""
+    from markovcat.experiments.runner import add_plot_arguments
+    from markovcat.experiments.symdiff.plot import FIGURE
+
+    add_plot_arguments(parser, RESULTS, FIGURE, _count)
+
+
+def run_symdiff_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """The figure (PNG, PDF) and the Markdown table from the records."""
+    from markovcat.experiments.runner import run_plot
+    from markovcat.experiments.symdiff.plot import FIGURE, plot
+
+    return run_plot(args, parser, FIGURE, plot)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m markovcat.experiments.symdiff.cli [sample] ...``: a run (or --all), or sampling from weights."""
+    """``python -m markovcat.experiments.symdiff.cli [sample | plot] ...``: a run (or --all), sampling, the figure."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["plot"]:
+        top = argparse.ArgumentParser(prog="python -m markovcat.experiments.symdiff.cli plot",
+                                      description="The SymDiff figure and table from the records.")
+        add_symdiff_plot_arguments(top)
+        return run_symdiff_plot(top.parse_args(argv[1:]), top)
     if argv[:1] == ["sample"]:
         top = argparse.ArgumentParser(prog="python -m markovcat.experiments.symdiff.cli sample",
                                       description="Molecules from a finished SymDiff run, with EDM's metrics.")
