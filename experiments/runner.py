@@ -6,7 +6,8 @@ for all of them, so that a run is seeded, resumed, recorded, swept and plotted o
 
 * seeds: :func:`derived_seed` / :func:`generator`, one seed per labelled purpose;
 * processes: :class:`World` and :func:`world_from_environment` (torchrun's process group: gloo
-  on the CPU, NCCL on CUDA);
+  on the CPU, NCCL on CUDA), :class:`ShardedObjective` (a global batch cut into seeded noise
+  shards, shared out among the processes) and :func:`data_parallel` (its DDP wrapper);
 * records: :func:`atomic_write`, :func:`write_record`, :func:`read_record`, :func:`is_finished`,
   :func:`git_revision`;
 * :func:`progress` (a tqdm bar), :func:`run_pending` (the sweep loop: in this process or in
@@ -33,10 +34,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
 
 __all__ = ["RecordedConfig", "derived_seed", "generator", "World", "device_named", "world_from_environment",
-           "barrier", "git_revision", "atomic_write", "write_record", "read_record", "is_finished", "load_records",
-           "progress", "run_pending", "save_figure", "add_plot_arguments", "run_plot"]
+           "barrier", "all_true", "check_shards", "ShardedObjective", "data_parallel", "git_revision",
+           "atomic_write", "write_record", "read_record", "is_finished", "load_records", "progress", "run_pending",
+           "save_figure", "add_plot_arguments", "run_plot"]
 
 
 # -- seeds ------------------------------------------------------------------------------------------------------------
@@ -139,6 +142,93 @@ def barrier(world: World) -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+def all_true(flag: bool, world: World) -> bool:
+    """Whether ``flag`` holds on every process of ``world`` (one all-reduce; in one process, ``flag``)."""
+    if not world.distributed:
+        return flag
+    import torch.distributed as dist
+
+    value = torch.tensor([1 if flag else 0], dtype=torch.int32, device=world.device)
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item())
+
+
+def check_shards(batch: int, shards: int, world: World) -> None:
+    """Refuse a batch that ``shards`` does not divide, and a number of processes that does not divide ``shards``."""
+    if shards < 1 or batch % shards:
+        raise ValueError(f"the batch ({batch}) must be a positive multiple of shards ({shards}): each global "
+                         f"batch is cut into equal shards")
+    if shards % world.size:
+        raise ValueError(f"{world.size} processes cannot share {shards} noise shards: use --shards a multiple of "
+                         f"the number of processes (the numbers depend on --shards, not on the number of "
+                         f"processes)")
+
+
+#: ``loss(x, y, generator) -> Tensor``: the mean loss of one shard, its noise drawn from ``generator``.
+ShardLoss = Callable[[Tensor, Tensor, torch.Generator], Tensor]
+
+
+class ShardedObjective(nn.Module):
+    """The loss of this process's shards of one global batch, normalised so DDP's average is the global mean.
+
+    The global batch of ``batch`` examples is cut into ``shards`` equal shards; shard ``j`` of step
+    ``t`` draws its noise from the generator ``(seed, "noise", t, j)``; the process of rank ``r``
+    among ``N`` takes shards ``r k, ..., r k + k - 1`` (``k = shards / N``).  ``forward(x, y, step)``
+    (``x, y`` the whole global batch, which every process holds) returns
+    ``N / batch * sum_j |shard j| * loss(shard j)``: DDP averages the gradients over the processes,
+    so the update is the gradient of the mean loss over the global batch, whatever ``N`` divides
+    ``shards``; the numbers depend on ``shards``, not on ``N``.  One shard (so one process) returns
+    ``loss`` of the whole batch itself (the factor ``batch / batch`` is exactly 1).
+
+    ``index_single_shard=False`` drops the shard index from the label of a 1-shard run, i.e.
+    ``(seed, "noise", t)``: the labels of runners that drew one generator per step before they
+    had shards (their records stay reproducible).  ``net`` (the trained module) is registered as
+    a submodule, so wrapping this in DDP (:func:`data_parallel`) synchronises exactly its
+    parameters.  Proves nothing about the loss itself: it only decides who computes which part.
+    """
+
+    def __init__(self, loss: ShardLoss, net: nn.Module, *, seed: int, batch: int, shards: int, world: World,
+                 index_single_shard: bool = True) -> None:
+        super().__init__()
+        check_shards(batch, shards, world)
+        self.net = net
+        self._loss = loss
+        self._seed, self._batch, self._shards = seed, batch, shards
+        self._world = world
+        self._index_single_shard = index_single_shard
+
+    def noise(self, step: int, shard: int) -> torch.Generator:
+        """The generator of shard ``shard`` at step ``step`` (on this process's device)."""
+        if self._shards == 1 and not self._index_single_shard:
+            return generator(self._world.device, self._seed, "noise", step)
+        return generator(self._world.device, self._seed, "noise", step, shard)
+
+    def local_shards(self) -> range:
+        """The shards this process computes."""
+        per_rank = self._shards // self._world.size
+        return range(self._world.rank * per_rank, (self._world.rank + 1) * per_rank)
+
+    def forward(self, x: Tensor, y: Tensor, step: int) -> Tensor:
+        if self._shards == 1:
+            return self._loss(x, y, self.noise(step, 0))
+        size = self._batch // self._shards
+        total: Tensor | None = None
+        for j in self.local_shards():
+            loss = self._loss(x[j * size:(j + 1) * size], y[j * size:(j + 1) * size], self.noise(step, j)) * size
+            total = loss if total is None else total + loss
+        assert total is not None
+        return total * (self._world.size / self._batch)
+
+
+def data_parallel(objective: nn.Module, world: World) -> nn.Module:
+    """``objective`` in :class:`~torch.nn.parallel.DistributedDataParallel` when ``world`` has many processes."""
+    if not world.distributed:
+        return objective
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(objective, device_ids=[world.device] if world.device.type == "cuda" else None)
 
 
 # -- records ----------------------------------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Training under ``torchrun`` with DistributedDataParallel equals one process with the same global batch and seed."""
+"""Training under ``torchrun`` with DistributedDataParallel equals one process with the same global batch and seed.
+
+The matrix runner and the N-body runner, through the command lines a user runs
+(``torchrun -m markovcat.experiments.{matrix,nbody}.train``), against :func:`train` in this process.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import pytest
 import torch
 
 from markovcat.experiments.matrix.train import RunConfig, read_record, record_path, train
+from markovcat.experiments.nbody import train as nbody
 
 TINY = dict(task="cov", dim=3, seed=0, steps=20, train_size=80, test_size=20, batch=20, shards=2, train_samples=2,
             test_samples=3, backbone_hidden=(16,), gamma_hidden=(8,))
@@ -26,16 +31,21 @@ def _options(config: RunConfig, out: Path, checkpoints: Path) -> list[str]:
             "--out", str(out), "--checkpoints", str(checkpoints), "--no-progress", "--device", "cpu"]
 
 
-def _torchrun(config: RunConfig, tmp_path: Path, *extra: str) -> dict[str, Any]:
+def _run_torchrun(module: str, options: list[str], cwd: Path) -> None:
+    """``torchrun --standalone --nproc_per_node=2 -m module options`` (one thread per process), which must succeed."""
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
     if torchrun is None:
         pytest.skip("torchrun is not installed next to this python")
-    out = tmp_path / "ddp"
-    command = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "markovcat.experiments.matrix.train",
-               *_options(config, out, tmp_path / "ddp-checkpoints"), *extra]
+    command = [torchrun, "--standalone", "--nproc_per_node=2", "-m", module, *options]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=cwd)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def _torchrun(config: RunConfig, tmp_path: Path, *extra: str) -> dict[str, Any]:
+    out = tmp_path / "ddp"
+    _run_torchrun("markovcat.experiments.matrix.train", [*_options(config, out, tmp_path / "ddp-checkpoints"),
+                                                         *extra], tmp_path)
     return read_record(record_path(config, out))
 
 
@@ -75,3 +85,49 @@ def test_a_compiled_symmetrised_model_trains_inside_ddp(tmp_path: Path) -> None:
     one = _one_process(config, tmp_path)
     _assert_same_numbers(ddp, one, rtol=1e-4)
     assert ddp["equivariance"]["passed"]
+
+
+#: A tiny N-body run that the command line can express (the model keeps its default sizes).
+NBODY = dict(seed=0, steps=6, eval_every=3, train_size=60, valid_size=20, test_size=20, batch=20, test_samples=4,
+             shards=2)
+
+
+def _nbody_options(config: nbody.NBodyConfig, out: Path, checkpoints: Path) -> list[str]:
+    return ["--method", config.method, "--seed", str(config.seed), "--steps", str(config.steps), "--eval-every",
+            str(config.eval_every), "--train-size", str(config.train_size), "--valid-size", str(config.valid_size),
+            "--test-size", str(config.test_size), "--batch", str(config.batch), "--test-samples",
+            str(config.test_samples), "--shards", str(config.shards), "--out", str(out), "--checkpoints",
+            str(checkpoints), "--no-progress", "--device", "cpu"]
+
+
+def test_nbody_two_processes_equal_one_with_the_same_batch(tmp_path: Path) -> None:
+    """A stochastic symmetrised contender (``recursive``): 2 gloo processes x 1 shard = 1 process x 2 shards.
+
+    Same parameters (fingerprint), validation curve, test metrics and equivariance verdicts; only
+    rank 0 wrote (one record, and it says ``world_size`` 2).  The two runs share the data: the
+    torchrun run simulates the splits into ``tmp_path``'s cache, the one-process run reads them.
+    """
+    config = nbody.NBodyConfig(method="recursive", **NBODY)  # type: ignore[arg-type]
+    out = tmp_path / "ddp"
+    _run_torchrun("markovcat.experiments.nbody.train", _nbody_options(config, out, tmp_path / "ddp-checkpoints"),
+                  tmp_path)
+    assert [p.name for p in out.iterdir()] == [f"{config.name}.json"]
+    ddp = nbody.read_record(nbody.record_path(config, out))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = nbody.train(config, out=tmp_path / "one", checkpoints=tmp_path / "one-checkpoints", progress=False,
+                          data_cache=tmp_path / nbody.CACHE)
+    finally:
+        torch.set_num_threads(threads)
+    assert ddp["world_size"] == 2 and one["world_size"] == 1 and ddp["config"] == one["config"]
+    assert ddp["parameters"]["count"] == one["parameters"]["count"]
+    for key in ("sum", "sum_of_squares"):
+        assert ddp["parameters"][key] == pytest.approx(one["parameters"][key], rel=1e-5)
+    assert [s for s, _ in ddp["curve"]] == [s for s, _ in one["curve"]] == [3, 6]
+    assert [v for _, v in ddp["curve"]] == pytest.approx([v for _, v in one["curve"]], rel=1e-5)
+    for key in ("test_mse", "test_mse_std", "valid_mse", "valid_mse_one_draw"):
+        assert ddp["metrics"][key] == pytest.approx(one["metrics"][key], rel=1e-5)
+    assert ddp["metrics"]["best_step"] == one["metrics"]["best_step"]
+    assert ddp["equivariance"]["E3"]["passed"] and ddp["equivariance"]["S5"]["passed"]
+    assert one["equivariance"]["E3"]["passed"] and one["equivariance"]["S5"]["passed"]

@@ -28,7 +28,8 @@ Distributed.  Under ``torchrun --nproc_per_node=N`` (``WORLD_SIZE > 1`` in the e
 same loop runs with :class:`~torch.nn.parallel.DistributedDataParallel`: gloo on the CPU, NCCL on
 CUDA; each process takes ``shards / N`` consecutive shards of the global batch; its loss is the
 sum over its shards of (shard mean loss x shard size) x N / B, so DDP's gradient average is the
-gradient of the per-example mean over the global batch, as in one process.  Only rank 0 evaluates,
+gradient of the per-example mean over the global batch, as in one process (the sharding is
+:class:`~markovcat.experiments.runner.ShardedObjective`, shared with the N-body runner).  Only rank 0 evaluates,
 writes records and checkpoints.
 
     torchrun --standalone --nproc_per_node=2 -m markovcat.experiments.matrix.train --task cov --method haar --dim 4
@@ -52,9 +53,12 @@ from torch import Tensor, nn
 from markovcat.experiments import runner
 from markovcat.experiments.runner import (
     RecordedConfig,
+    ShardedObjective,
     World,
     atomic_write,
     barrier,
+    check_shards,
+    data_parallel,
     derived_seed,
     generator,
     git_revision,
@@ -219,38 +223,23 @@ def batch_indices(config: RunConfig, step: int) -> Tensor:
     return order[position * config.batch:(position + 1) * config.batch]
 
 
-class Objective(nn.Module):
-    """The loss of this process's shards of one global batch, normalised so DDP's average is the global mean.
+class Objective(ShardedObjective):
+    """:class:`~markovcat.experiments.runner.ShardedObjective` of a matrix model and run (``model.loss`` per shard).
 
-    ``forward(x, y, step)``: ``x, y`` the whole global batch (every process holds it); the
-    process's shards are ``rank * k, ..., rank * k + k - 1`` for ``k = shards / world_size``, shard
-    ``j``'s noise from the generator ``(seed, "noise", step, j)``.  Returns
-    ``world_size / B * sum_j |shard j| * model.loss(shard j)``.  The model's ``module`` is a
-    submodule, so wrapping this in DDP synchronises exactly the model's parameters.
+    ``forward(x, y, step)``: ``x, y`` the whole global batch; shard ``j``'s noise from the
+    generator ``(seed, "noise", step, j)``; returns ``world_size / B * sum_j |shard j| *
+    model.loss(shard j)`` over this process's shards.
     """
 
     def __init__(self, model: Any, config: RunConfig, world: World) -> None:
-        super().__init__()
-        if config.shards % world.size:
-            raise ValueError(f"{world.size} processes cannot share {config.shards} noise shards: use --shards a "
-                             f"multiple of the number of processes (the numbers depend on --shards, not on the "
-                             f"number of processes)")
-        self.net = model.module
+        check_shards(config.batch, config.shards, world)
+
+        def loss(x: Tensor, y: Tensor, noise: torch.Generator) -> Tensor:
+            return model.loss(x, y, generator=noise)  # type: ignore[no-any-return]
+
+        super().__init__(loss, model.module, seed=config.seed, batch=config.batch, shards=config.shards, world=world)
         self._model = model
         self._config = config
-        self._world = world
-
-    def forward(self, x: Tensor, y: Tensor, step: int) -> Tensor:
-        config, world = self._config, self._world
-        size = config.batch // config.shards
-        per_rank = config.shards // world.size
-        total: Tensor | None = None
-        for j in range(world.rank * per_rank, (world.rank + 1) * per_rank):
-            noise = generator(world.device, config.seed, "noise", step, j)
-            loss = self._model.loss(x[j * size:(j + 1) * size], y[j * size:(j + 1) * size], generator=noise) * size
-            total = loss if total is None else total + loss
-        assert total is not None
-        return total * (world.size / config.batch)
 
 
 @torch.no_grad()
@@ -339,12 +328,7 @@ def train(config: RunConfig, *, world: World | None = None, out: Path | str = RE
     saved = checkpoint_path(config, checkpoints)
     step, skipped = _load_checkpoint(saved, config, module, optimizer, world.device) if saved.exists() else (0, 0)
     parameters = [p for p in module.parameters() if p.requires_grad]
-    objective: nn.Module = Objective(model, config, world)
-    if world.distributed:
-        from torch.nn.parallel import DistributedDataParallel
-
-        objective = DistributedDataParallel(objective, device_ids=[world.device] if world.device.type == "cuda"
-                                            else None)
+    objective = data_parallel(Objective(model, config, world), world)
     if compile:
         objective = torch.compile(objective)
     first, tail_from = step, max(config.steps - 100, 0)

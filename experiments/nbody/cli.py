@@ -26,7 +26,10 @@ seeds {{0, 1, 2}}) takes about 90 minutes on 2 otherwise idle cores with --jobs 
 (benchmarks/nbody.py --speeds).
 
 GPU recipe (the EGNN paper's budget, 10,000 epochs): --all --steps {PAPER_STEPS} --eval-every 3000 --device cuda.
-The data (3,000 / 2,000 / 2,000 systems) is simulated once and cached in experiments/data/nbody/."""
+The data (3,000 / 2,000 / 2,000 systems) is simulated once and cached in experiments/data/nbody/.
+Many processes: torchrun --standalone --nproc_per_node=N -m markovcat.experiments.nbody.train --shards N ...
+(gloo on CPU, NCCL on GPU; the numbers depend on --shards, not on N; --shards 1, the default, gives the
+committed records' numbers; under torchrun the sweep's runs go one after another)."""
 
 
 def add_nbody_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +55,9 @@ def add_nbody_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--test-samples", type=_positive, default=16,
                      help="draws averaged at test time by the stochastic models, if it helps on validation "
                           "(default: %(default)s)")
+    how.add_argument("--shards", type=_positive, default=1,
+                     help="noise shards per batch: the same numbers on any number of processes dividing it "
+                          "(default: %(default)s)")
     how.add_argument("--train-size", type=_positive, default=3000, help="training systems (default: %(default)s)")
     how.add_argument("--valid-size", type=_positive, default=2000, help="validation systems (default: %(default)s)")
     how.add_argument("--test-size", type=_positive, default=2000, help="test systems (default: %(default)s)")
@@ -72,7 +78,8 @@ def _configs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[
     from markovcat.experiments.nbody.sweep import plan
 
     defaults = dict(batch=args.batch, lr=args.lr, eval_every=args.eval_every, test_samples=args.test_samples,
-                    train_size=args.train_size, valid_size=args.valid_size, test_size=args.test_size)
+                    train_size=args.train_size, valid_size=args.valid_size, test_size=args.test_size,
+                    shards=args.shards)
     try:
         if args.all:
             return plan(args.methods, args.seeds, args.steps, **defaults)
@@ -85,12 +92,15 @@ def _configs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[
 
 
 def run_nbody(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Run what ``args`` ask: one run or the sweep; 1 if a run asked for by name cannot run here."""
+    """Run what ``args`` ask: one run or the sweep, in the process group the environment describes (torchrun's).
+
+    Returns 1 if a run asked for by name cannot run here.
+    """
     import torch
 
     from markovcat.experiments.nbody.models import available
     from markovcat.experiments.nbody.sweep import sweep
-    from markovcat.experiments.runner import world_from_environment
+    from markovcat.experiments.runner import check_shards, world_from_environment
 
     torch.set_num_threads(args.threads)
     configs = _configs(args, parser)
@@ -100,13 +110,24 @@ def run_nbody(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"{args.method} cannot run here: {why}", file=sys.stderr)
             return 1
     world = world_from_environment(args.device)
-    if world.distributed:
-        parser.error("the N-body runner trains each run in one process: run it without torchrun")
-    options: dict[str, Any] = dict(device=world.device, checkpoints=args.checkpoints,
-                                   checkpoint_every=args.checkpoint_every, progress=args.progress)
+    options: dict[str, Any] = dict(checkpoints=args.checkpoints, checkpoint_every=args.checkpoint_every,
+                                   progress=args.progress)
     if args.jobs > 1:
         options["threads"] = args.threads
-    sweep(configs, out=args.out, jobs=args.jobs, **options)
+    try:
+        if args.jobs > 1 and world.distributed:
+            parser.error("--jobs runs several single-process runs side by side; under torchrun each run already "
+                         "uses every process: use --jobs 1")
+        try:
+            check_shards(args.batch, args.shards, world)
+        except ValueError as error:
+            parser.error(str(error))
+        sweep(configs, out=args.out, jobs=args.jobs, world=world, **options)
+    finally:
+        if world.distributed:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
     return 0
 
 

@@ -5,7 +5,9 @@ The CPU configuration (``markovcat experiment nbody --all --jobs 2``): the runna
 each, two single-threaded runs side by side; see :data:`CPU_STEPS` for the measurement behind it.
 
 The GPU recipe for the published budget (EGNN paper: 10,000 epochs of 3,000 systems, batch 100):
-``markovcat experiment nbody --all --steps 300000 --eval-every 3000 --device cuda``.
+``markovcat experiment nbody --all --steps 300000 --eval-every 3000 --device cuda``; on several
+GPUs, ``torchrun --standalone --nproc_per_node=N -m markovcat.experiments.nbody.train --all
+--shards N ...``, the runs then one after another, each over all processes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from markovcat.experiments.nbody.models import METHODS, available
 from markovcat.experiments.nbody.train import RESULTS, NBodyConfig, finished, read_record, record_path, train
-from markovcat.experiments.runner import run_pending
+from markovcat.experiments.runner import World, run_pending
 
 __all__ = ["CPU_STEPS", "CPU_SEEDS", "PAPER_STEPS", "plan", "sweep", "budget"]
 
@@ -63,27 +65,35 @@ def _summary(record: dict[str, Any]) -> str:
             f"{record['wall_seconds']:.0f} s")
 
 
-def sweep(configs: Sequence[NBodyConfig], *, out: Path | str = RESULTS, jobs: int = 1,
+def sweep(configs: Sequence[NBodyConfig], *, out: Path | str = RESULTS, jobs: int = 1, world: World | None = None,
           say: Callable[[str], None] = print, **options: Any) -> list[dict[str, Any]]:
     """Run every runnable configuration not finished yet (``jobs`` processes side by side); return all records.
 
     A contender whose peer library cannot run here is reported and skipped; a run that diverges
-    is reported, writes no record, and the sweep goes on.
+    is reported, writes no record, and the sweep goes on.  ``options`` go to
+    :func:`~markovcat.experiments.nbody.train.train`.  Under torchrun (``world`` distributed) the
+    runs go one after another, each over all processes (``jobs`` must then be 1); only rank 0
+    speaks and returns the records.
     """
+    world = world or World()
     if jobs < 1:
         raise ValueError(f"jobs must be a positive number of processes, got {jobs}")
+    if jobs > 1 and world.distributed:
+        raise ValueError("--jobs runs several single-process runs side by side; under torchrun each run already "
+                         "uses every process: use --jobs 1")
+    tell = say if world.main else (lambda line: None)
     reasons = {m: available(m) for m in {c.method for c in configs}}
     for method, why in sorted(reasons.items()):
         if why is not None:
-            say(f"sweep: skipping {method}: {why}")
+            tell(f"sweep: skipping {method}: {why}")
     runnable = [c for c in configs if reasons[c.method] is None]
     pending = [c for c in runnable if not finished(c, out)]
-    say(f"sweep: {len(runnable)} runs, {len(runnable) - len(pending)} finished already, {len(pending)} to run "
-        f"(records in {out})")
-    run_pending(pending, here=lambda config: train(config, out=out, **options),
-                elsewhere=partial(_one, options=dict(options, out=out, progress=False)), jobs=jobs, say=say,
-                summary=_summary)
-    return [read_record(record_path(c, out)) for c in runnable if finished(c, out)]
+    tell(f"sweep: {len(runnable)} runs, {len(runnable) - len(pending)} finished already, {len(pending)} to run "
+         f"(records in {out})")
+    run_pending(pending, here=lambda config: train(config, out=out, world=world, **options),
+                elsewhere=partial(_one, options=dict(options, out=out, progress=False, device=world.device)),
+                jobs=jobs, say=tell, summary=_summary if world.main else lambda record: "")  # other ranks: no record
+    return [read_record(record_path(c, out)) for c in runnable if finished(c, out)] if world.main else []
 
 
 def budget(steps_per_second: dict[str, float], seeds: int, cores: int, minutes: float,

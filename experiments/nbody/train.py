@@ -25,15 +25,32 @@ committed).  Every draw comes from a generator seeded by the run's seed and a la
 of the examples per epoch, the model's noise per step, the augmentations, the evaluation draws),
 so a resumed run gives the numbers of an uninterrupted one.
 
-One process per run (``--device cuda`` on a GPU); the matrix runner's multi-process data
-parallelism is not used here: a run of this size does not need it.
+Shards and processes.  The model's noise is drawn per *shard*: each batch is cut into ``shards``
+equal shards (default 1), shard ``j`` of step ``t`` drawing from the generator
+``(seed, "noise", t, j)``; a 1-shard run draws from ``(seed, "noise", t)``, the label of the
+records written before shards existed, so those records stay reproducible (and ``shards`` is
+left out of a 1-shard configuration's ``as_dict``, so their keys are unchanged: a record
+without ``shards`` means 1).  Under ``torchrun --nproc_per_node=N`` (``WORLD_SIZE > 1``) the run
+trains with :class:`~torch.nn.parallel.DistributedDataParallel` (gloo on the CPU, NCCL on CUDA)
+through :class:`~markovcat.experiments.runner.ShardedObjective`, the matrix runner's sharding:
+each process takes ``shards / N`` consecutive shards of the batch, and its loss is normalised so
+DDP's gradient average is the gradient of the mean over the whole batch.  So a run's numbers
+depend on ``shards`` and not on ``N`` (any ``N`` dividing ``shards``), up to float rounding of the
+sums.  Only rank 0 evaluates (the curve, the selection, the test), checks equivariance, shows
+the progress bar and writes records and checkpoints; a step is skipped on every process if its
+loss is non-finite on any.  The record's ``world_size`` (absent in older records: 1) says how
+many processes trained it; its ``forward_backward_seconds`` then include the gradient all-reduce.
+
+    torchrun --standalone --nproc_per_node=2 -m markovcat.experiments.nbody.train --method haar --shards 2
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import platform
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,7 +67,12 @@ from markovcat.experiments.nbody.models import METHODS, Model, ModelConfig, as_d
 from markovcat.experiments.nbody.simulate import SimulationConfig
 from markovcat.experiments.runner import (
     RecordedConfig,
+    ShardedObjective,
+    World,
+    all_true,
     atomic_write,
+    barrier,
+    data_parallel,
     derived_seed,
     generator,
     git_revision,
@@ -60,7 +82,7 @@ from markovcat.experiments.runner import (
 )
 from markovcat.experiments.runner import progress as progress_bar
 
-__all__ = ["NBodyConfig", "train", "run", "record_path", "finished", "read_record", "evaluate", "equivariance",
+__all__ = ["NBodyConfig", "train", "run", "main", "record_path", "finished", "read_record", "evaluate", "equivariance",
            "RESULTS", "CHECKPOINTS", "CHECKPOINT_EVERY"]
 
 RESULTS = Path("experiments/results/nbody")
@@ -73,10 +95,12 @@ MAX_SKIPPED = 0.01
 
 @dataclass(frozen=True)
 class NBodyConfig(RecordedConfig):
-    """Everything that determines a run's numbers (not the device, paths or threads).
+    """Everything that determines a run's numbers (not the device, paths, threads or number of processes).
 
     Defaults: the benchmark's splits (3,000 / 2,000 / 2,000) and simulator, batch 100, Adam at
-    lr 5e-4 with weight decay 1e-12 (the EGNN paper's N-body settings).
+    lr 5e-4 with weight decay 1e-12 (the EGNN paper's N-body settings).  ``shards``: the noise
+    shards per batch (see the module docstring); ``as_dict`` leaves it out when it is 1, the
+    meaning of a record written before it existed, so such records keep their keys.
     """
 
     method: str
@@ -95,6 +119,7 @@ class NBodyConfig(RecordedConfig):
     width: int = 64
     layers: int = 3
     gamma_hidden: int = 64
+    shards: int = 1
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -104,16 +129,25 @@ class NBodyConfig(RecordedConfig):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         for name in ("batch", "eval_every", "test_samples", "train_size", "valid_size", "test_size", "horizon",
-                     "width", "layers", "gamma_hidden"):
+                     "width", "layers", "gamma_hidden", "shards"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.batch > self.train_size:
             raise ValueError(f"the batch ({self.batch}) is larger than the training set ({self.train_size})")
+        if self.batch % self.shards:
+            raise ValueError(f"the batch ({self.batch}) must be a multiple of shards ({self.shards}): each batch "
+                             f"is cut into equal shards")
         if not self.lr > 0 or not self.weight_decay >= 0:
             raise ValueError(f"lr must be positive and weight_decay non-negative, got {self.lr!r}, "
                              f"{self.weight_decay!r}")
 
+    def as_dict(self) -> dict[str, Any]:
+        """The fields, without ``shards`` when it is 1 (records from before ``shards`` mean 1; their keys stay)."""
+        data = dataclasses.asdict(self)
+        if self.shards == 1:
+            del data["shards"]
+        return data
 
     @property
     def name(self) -> str:
@@ -206,26 +240,44 @@ def batch_indices(config: NBodyConfig, step: int) -> Tensor:
     return order[position * config.batch:(position + 1) * config.batch]
 
 
-def train(config: NBodyConfig, *, device: torch.device | str = "cpu", out: Path | str = RESULTS,
-          checkpoints: Path | str = CHECKPOINTS, checkpoint_every: int = CHECKPOINT_EVERY, progress: bool = True,
-          data_cache: Path | str | None = CACHE, on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
+def _world(world: World | None, device: torch.device | str | None) -> World:
+    if world is None:
+        return World(device=torch.device("cpu" if device is None else device))
+    if device is not None and torch.device(device) != world.device:
+        raise ValueError(f"train got device {device} and a world on {world.device}: pass one of them")
+    return world
+
+
+def train(config: NBodyConfig, *, world: World | None = None, device: torch.device | str | None = None,
+          out: Path | str = RESULTS, checkpoints: Path | str = CHECKPOINTS, checkpoint_every: int = CHECKPOINT_EVERY,
+          progress: bool = True, data_cache: Path | str | None = CACHE,
+          on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Train, select, evaluate and record one run; returns its record (read from disk if it was finished already).
 
-    Resumes from ``checkpoints`` if a checkpoint of this configuration is there, and deletes it
-    once the record is written.  ``on_step(step)`` is called after each step (tests interrupt
-    a run with it).
+    ``world``: this process's place among torchrun's processes (default: one process on
+    ``device``, the CPU if not given); every process calls this, rank 0 returns the record and
+    the others ``{}``.  Resumes from ``checkpoints`` if a checkpoint of this configuration is
+    there, and deletes it once the record is written.  ``on_step(step)`` is called after each
+    step (tests interrupt a run with it).
     """
+    world = _world(world, device)
+    device = world.device
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be a positive number of steps, got {checkpoint_every}")
     path = record_path(config, out)
     if finished(config, out):
-        return read_record(path)
-    device = torch.device(device)
+        return read_record(path) if world.main else {}
     started = time.perf_counter()
+    if not world.main:
+        barrier(world)  # rank 0 simulates and caches the splits first; the others then read the cache
     splits = load(config.sizes(), config.simulation(), cache=data_cache)
+    if world.main:
+        barrier(world)
     train_split, valid, test = (s.to(device=device) for s in (splits.train, splits.valid, splits.test))
     model = build(config.method, config.model_config(), config.seed)
     module = model.module.to(device)
+    objective = ShardedObjective(model.loss, module, seed=config.seed, batch=config.batch, shards=config.shards,
+                                 world=world, index_single_shard=False)
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     state: dict[str, Any] = {"step": 0, "skipped": 0, "curve": [], "best": None, "best_step": 0,
                              "best_mse": math.inf}
@@ -237,22 +289,22 @@ def train(config: NBodyConfig, *, device: torch.device | str = "cpu", out: Path 
         module.load_state_dict(stored["model"])
         optimizer.load_state_dict(stored["optimizer"])
         state = stored["state"]
+    wrapped = data_parallel(objective, world)  # after loading: DDP starts from rank 0's parameters
     first = state["step"]
     timed, fwd_bwd = 0, 0.0
     module.train()
     train_started = time.perf_counter()
-    with progress_bar(config.steps, first, progress, config.name) as bar:
+    with progress_bar(config.steps, first, progress and world.main, config.name) as bar:
         while state["step"] < config.steps:
             step = state["step"]
             index = batch_indices(config, step).to(device)
-            noise = generator(device, config.seed, "noise", step)
             tick = time.perf_counter()
-            loss = model.loss(train_split.x[index], train_split.y[index], noise)
+            loss = wrapped(train_split.x[index], train_split.y[index], step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             fwd_bwd += time.perf_counter() - tick
             timed += 1
-            if bool(torch.isfinite(loss)):
+            if all_true(bool(torch.isfinite(loss)), world):  # every process steps, or none
                 optimizer.step()
             else:
                 state["skipped"] += 1
@@ -261,7 +313,7 @@ def train(config: NBodyConfig, *, device: torch.device | str = "cpu", out: Path 
                                              f"training diverged; try a smaller --lr")
             state["step"] = step = step + 1
             bar.update(1)
-            if step % config.eval_every == 0 or step == config.steps:
+            if world.main and (step % config.eval_every == 0 or step == config.steps):
                 module.eval()
                 mse = evaluate(model, valid, 1, config.seed, "valid-curve")["mse"]
                 module.train()
@@ -270,13 +322,30 @@ def train(config: NBodyConfig, *, device: torch.device | str = "cpu", out: Path 
                 if mse < state["best_mse"]:
                     state["best_mse"], state["best_step"] = mse, step
                     state["best"] = copy.deepcopy(module.state_dict())
-            if step % checkpoint_every == 0 and step < config.steps:
+            if world.main and step % checkpoint_every == 0 and step < config.steps:
                 checkpoint = {"config": config.as_dict(), "model": module.state_dict(),
                               "optimizer": optimizer.state_dict(), "state": state}
                 _save(saved, checkpoint)
             if on_step is not None:
                 on_step(step)
     train_seconds = time.perf_counter() - train_started
+    record: dict[str, Any] = {}
+    if world.main:
+        record = _finish(config, model, state, valid, test, world)
+        record.update(resumed_from_step=first, train_seconds=round(train_seconds, 3),
+                      steps_per_second=round((config.steps - first) / train_seconds, 3) if config.steps > first
+                      else None, forward_backward_seconds=round(fwd_bwd / timed, 6) if timed else None)
+        record["wall_seconds"] = round(time.perf_counter() - started, 3)
+        write_record(path, record)
+        saved.unlink(missing_ok=True)
+    barrier(world)
+    return record
+
+
+def _finish(config: NBodyConfig, model: Model, state: dict[str, Any], valid: Split, test: Split,
+            world: World) -> dict[str, Any]:
+    """Select the best parameters, evaluate them and check equivariance: the record (without the timings)."""
+    module = model.module
     if state["best"] is not None:
         module.load_state_dict(state["best"])
     module.eval()
@@ -292,7 +361,8 @@ def train(config: NBodyConfig, *, device: torch.device | str = "cpu", out: Path 
     metrics.update(test_samples_used=samples, valid_mse=metrics.get("valid_mse_averaged", math.inf)
                    if samples > 1 else metrics["valid_mse_one_draw"], test_mse=tested["mse"],
                    test_mse_std=tested["std"], test_systems=len(test))
-    record: dict[str, Any] = {
+    device = world.device
+    return {
         "version": RECORD_VERSION,
         "name": config.name,
         "config": config.as_dict(),
@@ -301,12 +371,9 @@ def train(config: NBodyConfig, *, device: torch.device | str = "cpu", out: Path 
         "torch": torch.__version__,
         "python": platform.python_version(),
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+        "world_size": world.size,
         "threads": torch.get_num_threads(),
-        "resumed_from_step": first,
         "skipped_steps": state["skipped"],
-        "train_seconds": round(train_seconds, 3),
-        "steps_per_second": round((config.steps - first) / train_seconds, 3) if config.steps > first else None,
-        "forward_backward_seconds": round(fwd_bwd / timed, 6) if timed else None,
         "parameter_count": parameters(model),
         "metrics": metrics,
         "curve": state["curve"],
@@ -314,16 +381,24 @@ def train(config: NBodyConfig, *, device: torch.device | str = "cpu", out: Path 
         "parameters": fingerprint(module),
         "equivariance": equivariance(model, test.x[:8], config.seed),
     }
-    record["wall_seconds"] = round(time.perf_counter() - started, 3)
-    write_record(path, record)
-    saved.unlink(missing_ok=True)
-    return record
 
 
 def run(config: NBodyConfig, device: str = "auto", **options: Any) -> dict[str, Any]:
-    """:func:`train` on the device ``device`` names (``auto``: CUDA if present); one process only."""
-    world = world_from_environment(device)
-    if world.distributed:
-        raise RuntimeError("the N-body runner trains each run in one process: run it without torchrun "
-                           "(or with --nproc_per_node=1)")
-    return train(config, device=world.device, **options)
+    """:func:`train` in the process group the environment describes (torchrun's, else one process on ``device``)."""
+    return train(config, world=world_from_environment(device), **options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m markovcat.experiments.nbody.train`` (or torchrun): ``markovcat experiment nbody`` 's options."""
+    import argparse
+
+    from markovcat.experiments.nbody.cli import add_nbody_arguments, run_nbody
+
+    top = argparse.ArgumentParser(prog="python -m markovcat.experiments.nbody.train",
+                                  description="One N-body run or the sweep; torchrun-ready.")
+    add_nbody_arguments(top)
+    return run_nbody(top.parse_args(argv), top)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
