@@ -37,7 +37,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = ["RecordedConfig", "derived_seed", "generator", "World", "device_named", "world_from_environment",
-           "barrier", "all_true", "check_shards", "ShardedObjective", "data_parallel", "git_revision",
+           "world_for", "barrier", "all_true", "check_shards", "ShardedObjective", "data_parallel", "git_revision",
            "atomic_write", "write_record", "read_record", "is_finished", "load_records", "progress", "run_pending",
            "save_figure", "add_plot_arguments", "run_plot"]
 
@@ -134,6 +134,15 @@ def world_from_environment(device: str = "auto") -> World:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
     return World(dist.get_rank(), dist.get_world_size(), dev)
+
+
+def world_for(world: World | None, device: torch.device | str | None) -> World:
+    """``world``, or one process on ``device`` (the CPU if ``None``); both given must agree on the device."""
+    if world is None:
+        return World(device=torch.device("cpu" if device is None else device))
+    if device is not None and torch.device(device) != world.device:
+        raise ValueError(f"train got device {device} and a world on {world.device}: pass one of them")
+    return world
 
 
 def barrier(world: World) -> None:

@@ -1,7 +1,8 @@
 """Training under ``torchrun`` with DistributedDataParallel equals one process with the same global batch and seed.
 
-The matrix runner and the N-body runner, through the command lines a user runs
-(``torchrun -m markovcat.experiments.{matrix,nbody}.train``), against :func:`train` in this process.
+The matrix, N-body and SymDiff runners, through the command lines a user runs
+(``torchrun -m markovcat.experiments.{matrix,nbody}.train``, ``-m markovcat.experiments.symdiff.cli``),
+against :func:`train` in this process.
 """
 
 from __future__ import annotations
@@ -131,3 +132,44 @@ def test_nbody_two_processes_equal_one_with_the_same_batch(tmp_path: Path) -> No
     assert ddp["metrics"]["best_step"] == one["metrics"]["best_step"]
     assert ddp["equivariance"]["E3"]["passed"] and ddp["equivariance"]["S5"]["passed"]
     assert one["equivariance"]["E3"]["passed"] and one["equivariance"]["S5"]["passed"]
+
+
+@pytest.mark.slow  # about 30 s on a quiet 2-core machine: three processes each load torch, QM9 and the DiT
+def test_symdiff_two_processes_equal_one_with_the_same_batch(tmp_path: Path) -> None:
+    """SymDiff (the recursive gamma's draws per shard): 2 gloo processes x 1 shard = 1 process x 2 shards.
+
+    The ``cpu-small`` model for 4 steps of 8 molecules, through the command line under torchrun:
+    same validation curve (bound and loss), test bound and equivariance verdict; one record, from
+    rank 0, saying ``world_size`` 2.  Needs the QM9 cache (the optional ``qm9pack``).
+    """
+    import importlib.util
+
+    from markovcat.experiments.symdiff import train as symdiff
+    from markovcat.experiments.symdiff.data import CACHE
+
+    if importlib.util.find_spec("qm9pack") is None and not (CACHE / "qm9.pt").exists():
+        pytest.skip("QM9 needs the optional package qm9pack (or a built cache)")
+    sizes = dict(steps=4, batch=8, train_size=64, valid_size=8, test_size=8, samples=0, eval_every=2, shards=2)
+    config = symdiff.config_named("cpu-small", "symdiff", 0, **sizes)
+    out = tmp_path / "ddp"
+    options = ["--model", "symdiff", "--config", "cpu-small", "--device", "cpu", "--no-progress", "--out", str(out),
+               "--checkpoints", str(tmp_path / "ddp-checkpoints"), "--data", str(CACHE / "qm9.pt")]
+    for key, value in sizes.items():
+        options += [f"--{key.replace('_', '-')}", str(value)]
+    _run_torchrun("markovcat.experiments.symdiff.cli", options, tmp_path)
+    assert [p.name for p in out.glob("*.json")] == [f"{config.name}.json"]
+    ddp = symdiff.read_record(symdiff.record_path(config, out))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = symdiff.train(config, out=tmp_path / "one", checkpoints=tmp_path / "one-checkpoints", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert ddp["world_size"] == 2 and one["world_size"] == 1 and ddp["config"] == one["config"]
+    assert ddp["config"]["shards"] == 2
+    assert [row[0] for row in ddp["curve"]] == [row[0] for row in one["curve"]] == [2, 4]
+    for row_ddp, row_one in zip(ddp["curve"], one["curve"], strict=True):
+        assert row_ddp[1:] == pytest.approx(row_one[1:], rel=1e-5)
+    for key in ("valid_nll", "test_nll", "best_step"):
+        assert ddp["metrics"][key] == pytest.approx(one["metrics"][key], rel=1e-5)
+    assert ddp["equivariance"]["O3"]["passed"] and one["equivariance"]["O3"]["passed"]

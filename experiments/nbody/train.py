@@ -77,6 +77,7 @@ from markovcat.experiments.runner import (
     generator,
     git_revision,
     is_finished,
+    world_for,
     world_from_environment,
     write_record,
 )
@@ -240,14 +241,6 @@ def batch_indices(config: NBodyConfig, step: int) -> Tensor:
     return order[position * config.batch:(position + 1) * config.batch]
 
 
-def _world(world: World | None, device: torch.device | str | None) -> World:
-    if world is None:
-        return World(device=torch.device("cpu" if device is None else device))
-    if device is not None and torch.device(device) != world.device:
-        raise ValueError(f"train got device {device} and a world on {world.device}: pass one of them")
-    return world
-
-
 def train(config: NBodyConfig, *, world: World | None = None, device: torch.device | str | None = None,
           out: Path | str = RESULTS, checkpoints: Path | str = CHECKPOINTS, checkpoint_every: int = CHECKPOINT_EVERY,
           progress: bool = True, data_cache: Path | str | None = CACHE,
@@ -260,7 +253,7 @@ def train(config: NBodyConfig, *, world: World | None = None, device: torch.devi
     there, and deletes it once the record is written.  ``on_step(step)`` is called after each
     step (tests interrupt a run with it).
     """
-    world = _world(world, device)
+    world = world_for(world, device)
     device = world.device
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be a positive number of steps, got {checkpoint_every}")

@@ -31,8 +31,10 @@ qm9pack (the data, converted once to experiments/data/qm9/qm9.pt) and rdkit (val
 uniqueness).  CPU budget: cpu-small takes about 15 minutes per run on one thread; the four
 contenders about 30 minutes with --all --jobs 2 on two cores.
 
-GPU recipe: --config gpu-paper --device cuda (EDM's QM9 optimisation, 3,000 epochs of batch 64;
-one process per run)."""
+GPU recipe: --config gpu-paper --device cuda (EDM's QM9 optimisation, 3,000 epochs of batch 64),
+or on N GPUs: torchrun --standalone --nproc_per_node=N -m markovcat.experiments.symdiff.cli
+--model symdiff --config gpu-paper --shards N --device cuda (DistributedDataParallel; the numbers
+depend on --shards, not on N; --shards 1, the default, is what the committed records used)."""
 
 
 def add_symdiff_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +58,8 @@ def add_symdiff_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--test-size", type=_positive, help="test molecules for the bound")
     how.add_argument("--samples", type=_count, help="molecules generated at the end (0: none)")
     how.add_argument("--eval-every", type=_positive, help="steps between validation bound estimates")
+    how.add_argument("--shards", type=_positive, help="noise shards per batch (default 1); under torchrun a multiple "
+                                                     "of the number of processes")
     where = parser.add_argument_group("where and how")
     where.add_argument("--out", type=Path, default=RESULTS, help="records folder (default: %(default)s)")
     where.add_argument("--checkpoints", type=Path, default=CHECKPOINTS,
@@ -77,7 +81,7 @@ def _configs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[
         parser.error("one run needs --model (or --all for every contender)")
     overrides = dict(steps=args.steps, batch=args.batch, lr=args.lr, train_size=args.train_size,
                      valid_size=args.valid_size, test_size=args.test_size, samples=args.samples,
-                     eval_every=args.eval_every)
+                     eval_every=args.eval_every, shards=args.shards)
     try:
         return [config_named(args.config, method, args.seed, **overrides)
                 for method in (args.models if args.all else [args.model])]
@@ -99,25 +103,37 @@ def run_symdiff(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     """Run what ``args`` ask: one run, or every contender of ``--models`` in turn."""
     import torch
 
-    from markovcat.experiments.runner import run_pending, world_from_environment
+    from markovcat.experiments.runner import check_shards, run_pending, world_from_environment
     from markovcat.experiments.symdiff.train import run_elsewhere, train
 
     torch.set_num_threads(args.threads)
     configs = _configs(args, parser)
     world = world_from_environment(args.device)
-    if world.distributed:
-        parser.error("the SymDiff runner trains each run in one process: run it without torchrun")
+    try:
+        if world.distributed and args.jobs > 1:
+            parser.error("--jobs runs several single-process runs side by side; under torchrun each run already "
+                         "uses every process: use --jobs 1")
+        for config in configs:
+            try:
+                check_shards(config.batch, config.shards, world)
+            except ValueError as error:
+                parser.error(str(error))
+        options: dict[str, Any] = dict(out=args.out, checkpoints=args.checkpoints,
+                                       checkpoint_every=args.checkpoint_every,
+                                       progress=args.progress and args.jobs == 1, data=args.data)
 
-    options: dict[str, Any] = dict(device=world.device, out=args.out, checkpoints=args.checkpoints,
-                                   checkpoint_every=args.checkpoint_every, progress=args.progress and args.jobs == 1,
-                                   data=args.data)
+        def here(config: Any) -> dict[str, Any]:
+            return train(config, world=world, **options)
 
-    def here(config: Any) -> dict[str, Any]:
-        return train(config, **options)
+        elsewhere = functools.partial(run_elsewhere, threads=args.threads, device=world.device, **options)
+        failed = run_pending(configs, here=here, elsewhere=elsewhere, jobs=min(args.jobs, len(configs)),
+                             say=print if world.main else lambda line: None,
+                             summary=_summary if world.main else lambda record: "")  # other ranks: no record
+    finally:
+        if world.distributed:
+            import torch.distributed as dist
 
-    elsewhere = functools.partial(run_elsewhere, threads=args.threads, **options)
-    failed = run_pending(configs, here=here, elsewhere=elsewhere, jobs=min(args.jobs, len(configs)), say=print,
-                         summary=_summary)
+            dist.destroy_process_group()
     return 1 if failed else 0
 
 

@@ -28,7 +28,20 @@ The record (``<out>/<name>.json``) holds all of it and the curve; the samples go
 ``sample``).  A run whose record exists is skipped; an interrupted run resumes from its last
 checkpoint (every ``checkpoint_every`` steps).  Every draw comes from a generator seeded by the
 run's seed, a label and the step, so a resumed run gives the numbers of an uninterrupted one.
-One process per run.
+
+Shards and processes (the N-body runner's scheme, :class:`~markovcat.experiments.runner.ShardedObjective`).
+Each batch is cut into ``shards`` equal shards (default 1); shard ``j`` of step ``t`` draws its
+time steps, noise and group elements from the generator ``(seed, "noise", t, j)`` (one shard:
+``(seed, "noise", t)``, the label of the records written before shards existed; ``as_dict``
+leaves ``shards`` out when it is 1, so their keys stay).  Under ``torchrun --nproc_per_node=N``
+the training runs with :class:`~torch.nn.parallel.DistributedDataParallel` (gloo on the CPU,
+NCCL on CUDA), each process taking ``shards / N`` shards, so the numbers depend on ``shards``,
+not on ``N``.  Every process keeps the EMA; rank 0 alone evaluates and checkpoints, and after the
+last step (the other processes leave then) computes the test bound, samples and writes the
+record: sampling runs on rank 0 only.
+
+    torchrun --standalone --nproc_per_node=4 -m markovcat.experiments.symdiff.cli --model symdiff \\
+        --config gpu-paper --shards 4 --device cuda
 """
 
 from __future__ import annotations
@@ -49,11 +62,17 @@ from torch import Tensor
 from markovcat.experiments import runner
 from markovcat.experiments.runner import (
     RecordedConfig,
+    ShardedObjective,
+    World,
+    all_true,
     atomic_write,
+    barrier,
+    data_parallel,
     derived_seed,
     generator,
     git_revision,
     is_finished,
+    world_for,
     write_record,
 )
 from markovcat.experiments.runner import progress as progress_bar
@@ -88,7 +107,9 @@ class SymDiffConfig(RecordedConfig):
 
     ``train_size`` / ``valid_size`` / ``test_size``: the first molecules of EDM's splits (``None``:
     all); ``samples``: molecules generated at the end (0: none); ``diffusion_steps``: ``T``, for
-    training, the bound and sampling alike.
+    training, the bound and sampling alike; ``strata_per_side``: the bound's time strata
+    (:func:`~markovcat.experiments.symdiff.diffusion.time_strata`); ``shards``: noise shards per batch
+    (module docstring), left out of ``as_dict`` when 1.
     """
 
     method: str
@@ -114,6 +135,7 @@ class SymDiffConfig(RecordedConfig):
     gamma_depth: int = 2
     gamma_heads: int = 4
     strata_per_side: int = 8
+    shards: int = 1
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -123,18 +145,28 @@ class SymDiffConfig(RecordedConfig):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         for name in ("batch", "diffusion_steps", "eval_every", "valid_size", "test_size", "width", "depth", "heads",
-                     "gamma_width", "gamma_depth", "gamma_heads", "strata_per_side"):
+                     "gamma_width", "gamma_depth", "gamma_heads", "strata_per_side", "shards"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.train_size is not None and (not isinstance(self.train_size, int) or self.train_size < self.batch):
             raise ValueError(f"train_size must be None or an integer >= batch ({self.batch}), got {self.train_size!r}")
+        if self.batch % self.shards:
+            raise ValueError(f"the batch ({self.batch}) must be a multiple of shards ({self.shards}): each batch "
+                             f"is cut into equal shards")
         if self.weighting not in ("simple", "vlb"):
             raise ValueError(f"weighting must be 'simple' or 'vlb', got {self.weighting!r}")
         if not self.lr > 0 or not self.weight_decay >= 0 or not self.grad_clip > 0 or not 0 <= self.ema < 1:
             raise ValueError(f"need lr > 0, weight_decay >= 0, grad_clip > 0 and 0 <= ema < 1; got {self.lr!r}, "
                              f"{self.weight_decay!r}, {self.grad_clip!r}, {self.ema!r}")
 
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields, without ``shards`` when it is 1 (records from before ``shards`` mean 1; their keys stay)."""
+        data = super().as_dict()
+        if self.shards == 1:
+            del data["shards"]
+        return data
 
     @property
     def name(self) -> str:
@@ -331,11 +363,23 @@ def _ema_update(ema: dict[str, Tensor], module: torch.nn.Module, decay: float) -
                 ema[key].mul_(decay).add_(value, alpha=1 - decay)
 
 
+def _global_mean(value: Tensor, world: World) -> float:
+    """The mean of ``value`` over the processes of ``world`` (each process's share of the batch's loss)."""
+    if world.distributed:
+        import torch.distributed as dist
+
+        value = value.clone()
+        dist.all_reduce(value)
+        value /= world.size
+    return float(value)
+
+
 def _first(molecules: Molecules, count: int | None) -> Molecules:
     return molecules if count is None or count >= len(molecules) else molecules.subset(range(count))
 
 
-def train(config: SymDiffConfig, *, device: torch.device | str = "cpu", out: Path | str = RESULTS,
+def train(config: SymDiffConfig, *, world: World | None = None, device: torch.device | str | None = None,
+          out: Path | str = RESULTS,
           checkpoints: Path | str = CHECKPOINTS, checkpoint_every: int = CHECKPOINT_EVERY, progress: bool = True,
           data: Path | str = CACHE / "qm9.pt", dataset: QM9 | None = None,
           on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
@@ -344,16 +388,24 @@ def train(config: SymDiffConfig, *, device: torch.device | str = "cpu", out: Pat
     Resumes from ``checkpoints`` if a checkpoint of this configuration is there, and deletes it once
     the record is written.  ``data`` is the QM9 cache (built from ``qm9pack`` when missing);
     ``dataset``, if given, is used instead (the splits already loaded).
+    ``world``: this process's place among torchrun's processes (default: one process on
+    ``device``, the CPU if not given); every process calls this, rank 0 returns the record and
+    the others ``{}`` once training ends.
     ``on_step(step)`` is called after each step (tests interrupt a run with it).
     """
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be a positive number of steps, got {checkpoint_every}")
+    world = world_for(world, device)
+    device = world.device
     path = record_path(config, out)
     if finished(config, out):
-        return read_record(path)
-    device = torch.device(device)
+        return read_record(path) if world.main else {}
     started = time.perf_counter()
+    if not world.main:
+        barrier(world)  # rank 0 builds the cache first if it is missing; the others then read it
     qm9 = load(data) if dataset is None else dataset
+    if world.main:
+        barrier(world)
     train_set = _first(qm9.train, config.train_size)
     valid, test = _first(qm9.valid, config.valid_size), _first(qm9.test, config.test_size)
     if len(train_set) < config.batch:
@@ -364,6 +416,12 @@ def train(config: SymDiffConfig, *, device: torch.device | str = "cpu", out: Pat
     module = model.module.to(device)
     optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay, amsgrad=True)
     ema = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    def shard_loss(index: Tensor, _: Tensor, gen: torch.Generator) -> Tensor:
+        return training_loss(model, train_set.subset(index), schedule, gen, config.weighting)
+
+    objective = ShardedObjective(shard_loss, module, seed=config.seed, batch=config.batch, shards=config.shards,
+                                 world=world, index_single_shard=False)
     state: dict[str, Any] = {"step": 0, "skipped": 0, "curve": [], "best": None, "best_step": 0, "best_nll": math.inf,
                              "loss_sum": 0.0, "loss_count": 0, "seconds": 0.0}
     saved = checkpoint_path(config, checkpoints)
@@ -374,6 +432,7 @@ def train(config: SymDiffConfig, *, device: torch.device | str = "cpu", out: Pat
         module.load_state_dict(stored["model"])
         optimizer.load_state_dict(stored["optimizer"])
         ema, state = stored["ema"], stored["state"]
+    wrapped = data_parallel(objective, world)  # after loading: DDP starts from rank 0's parameters
     first = state["step"]
 
     def evaluated() -> torch.nn.Module:
@@ -385,20 +444,19 @@ def train(config: SymDiffConfig, *, device: torch.device | str = "cpu", out: Pat
 
     timed, fwd_bwd = 0, 0.0
     module.train()
-    with progress_bar(config.steps, first, progress, config.name) as bar:
+    with progress_bar(config.steps, first, progress and world.main, config.name) as bar:
         while state["step"] < config.steps:
             step = state["step"]
             tick = time.perf_counter()
-            batch = train_set.subset(_batch_indices(config, len(train_set), step))
-            gen = generator(device, config.seed, "noise", step)
-            loss = training_loss(model, batch, schedule, gen, config.weighting)
+            index = _batch_indices(config, len(train_set), step)
+            loss = wrapped(index, index, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if bool(torch.isfinite(loss)):
+            if all_true(bool(torch.isfinite(loss)), world):  # every process steps, or none
                 torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
                 optimizer.step()
                 _ema_update(ema, module, config.ema if step > 0 else 0.0)
-                state["loss_sum"] += float(loss.detach())
+                state["loss_sum"] += _global_mean(loss.detach(), world)
                 state["loss_count"] += 1
             else:
                 state["skipped"] += 1
@@ -411,7 +469,7 @@ def train(config: SymDiffConfig, *, device: torch.device | str = "cpu", out: Pat
             timed += 1
             state["step"] = step = step + 1
             bar.update(1)
-            if step % config.eval_every == 0 or step == config.steps:
+            if world.main and (step % config.eval_every == 0 or step == config.steps):
                 candidate = evaluated()
                 scored = dataclasses.replace(model, module=candidate)
                 # the same t and noise at every evaluation and for every contender
@@ -427,11 +485,14 @@ def train(config: SymDiffConfig, *, device: torch.device | str = "cpu", out: Pat
                     state["best_nll"], state["best_step"] = nll, step
                     state["best_sem"] = float(bound.std() / math.sqrt(len(bound))) if len(bound) > 1 else None
                     state["best"] = {k: v.detach().cpu().clone() for k, v in candidate.state_dict().items()}
-            if step % checkpoint_every == 0 and step < config.steps:
+            if world.main and step % checkpoint_every == 0 and step < config.steps:
                 _save(saved, {"config": config.as_dict(), "model": module.state_dict(),
                               "optimizer": optimizer.state_dict(), "ema": ema, "state": state})
             if on_step is not None:
                 on_step(step)
+    barrier(world)
+    if not world.main:
+        return {}  # rank 0 alone tests, samples and records (no process waits on it)
     selected = evaluated()
     if state["best"] is not None:
         selected.load_state_dict(state["best"])
@@ -474,6 +535,7 @@ def train(config: SymDiffConfig, *, device: torch.device | str = "cpu", out: Pat
         "python": platform.python_version(),
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
         "threads": torch.get_num_threads(),
+        "world_size": world.size,
         "resumed_from_step": first,
         "skipped_steps": state["skipped"],
         "train_seconds": round(state["seconds"], 3),
@@ -498,8 +560,6 @@ def run_elsewhere(config: SymDiffConfig, threads: int = 1, **options: Any) -> tu
 
 
 def run(config: SymDiffConfig, device: str = "auto", **options: Any) -> dict[str, Any]:
-    """:func:`train` on the device ``device`` names (``auto``: CUDA if present); one process only."""
-    world = runner.world_from_environment(device)
-    if world.distributed:
-        raise RuntimeError("the SymDiff runner trains each run in one process: run it without torchrun")
-    return train(config, device=world.device, **options)
+    """:func:`train` in the process group the environment describes (torchrun's), on ``device`` (``auto``: CUDA
+    if present)."""
+    return train(config, world=runner.world_from_environment(device), **options)
