@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 from procedures import pca_canonical, pca_frames, qr_fixed  # benchmarks/ is the script's folder
-from timing import timed_rounds
+from timing import paired_ratio, timed_samples
 from torch import Tensor, nn
 
 from markovcat.backends import torch as mct
@@ -142,8 +142,14 @@ def _agree(a: Callable[..., Tensor], b: Callable[..., Tensor], x: Tensor, what: 
     assert torch.allclose(ya, yb, atol=1e-4, rtol=1e-4), f"{what}: the compiled and hand-written models differ"
 
 
-def overhead(rounds: int, calls: int) -> list[tuple[str, str, float, float]]:
-    """Rows ``(contender, ratio, numerator us, denominator us)``."""
+Row = tuple[str, str, float, float, tuple[float, float, float] | None]
+
+
+def overhead(rounds: int, calls: int) -> list[Row]:
+    """Rows ``(contender, ratio, numerator us, denominator us, (median, q25, q75) of the per-round ratios)``.
+
+    The times are the minimum over rounds; the paired per-round ratios are what the verdicts read.
+    """
     rows = []
     x = systems(BATCH)
     for method in ("fa", "canon", "haar", "recursive"):
@@ -171,18 +177,23 @@ def overhead(rounds: int, calls: int) -> list[tuple[str, str, float, float]]:
             peer = _plain(PeerFrameAverage(net))
             _agree(compiled, peer, x, "the peer")
             variants["peer"] = _step(peer, x, params, 0)
-        times = timed_rounds(variants, rounds, calls, warmup=max(2, calls // 3), statistic=min)
-        us = {k: 1e6 * v for k, v in times.items()}
-        rows.append((method, "hand-written / itself (noise floor)", us["hand again"], us["hand"]))
-        rows.append((method, "compiled / hand-written", us["compiled"], us["hand"]))
-        rows.append((method, "compiled / backbone alone", us["compiled"], us["backbone"]))
+        samples = timed_samples(variants, rounds, calls, warmup=max(2, calls // 3))
+        us = {k: 1e6 * min(v) for k, v in samples.items()}
+
+        def row(what: str, top: str, bottom: str) -> Row:
+            return (method, what, us[top], us[bottom], paired_ratio(samples, top, bottom))
+
+        rows.append(row("hand-written / itself (noise floor)", "hand again", "hand"))
+        rows.append(row("compiled / hand-written", "compiled", "hand"))
+        rows.append(row("compiled / backbone alone", "compiled", "backbone"))
+        nan = float("nan")
         if "peer" in us:
-            rows.append((method, "peer wrapper / hand-written", us["peer"], us["hand"]))
-            rows.append((method, "compiled / peer wrapper", us["compiled"], us["peer"]))
+            rows.append(row("peer wrapper / hand-written", "peer", "hand"))
+            rows.append(row("compiled / peer wrapper", "compiled", "peer"))
         elif peer_name is not None:
-            rows.append((method, f"peer wrapper: not runnable ({peer_name})", float("nan"), float("nan")))
+            rows.append((method, f"peer wrapper: not runnable ({peer_name})", nan, nan, None))
         else:
-            rows.append((method, "peer wrapper: none (no peer library implements it)", float("nan"), float("nan")))
+            rows.append((method, "peer wrapper: none (no peer library implements it)", nan, nan, None))
     return rows
 
 
@@ -236,15 +247,19 @@ def main() -> None:
     else:
         rows = overhead(3 if args.quick else args.rounds, 3 if args.quick else 10)
         lines = ["# N-body: markovcat-symmetrised contenders against hand-written and the peers", "", header,
-                 f" Forward + backward; the minimum over {3 if args.quick else args.rounds} interleaved rounds.", "",
-                 "| contender | ratio | numerator (us) | denominator (us) | ratio value | target |",
-                 "|---|---|---:|---:|---:|---|"]
+                 f" Forward + backward; times are the minimum over {3 if args.quick else args.rounds} interleaved "
+                 f"rounds; a ratio is the median of the per-round ratios (the two variants timed side by side in "
+                 f"each round), with the quartiles of those ratios: how far it can be trusted.  The noise floor row "
+                 f"times the same code twice.", "",
+                 "| contender | ratio | numerator (us) | denominator (us) | ratio (median) | quartiles | target |",
+                 "|---|---|---:|---:|---:|---|---|"]
         targets = {"compiled / hand-written": "<= 1.1", "compiled / peer wrapper": "<= 1",
                    "hand-written / itself (noise floor)": "~1"}
-        for method, what, num, den in rows:
-            value = "" if num != num else f"{num / den:.3f}"
+        for method, what, num, den, ratio in rows:
+            value, spread = ("", "") if ratio is None else (f"{ratio[0]:.3f}", f"{ratio[1]:.3f} to {ratio[2]:.3f}")
             lines.append(f"| {method} | {what} | {'' if num != num else f'{num:.0f}'} | "
-                         f"{'' if den != den else f'{den:.0f}'} | {value} | {targets.get(what, 'reference')} |")
+                         f"{'' if den != den else f'{den:.0f}'} | {value} | {spread} | "
+                         f"{targets.get(what, 'reference')} |")
         name = "nbody.md"
     text = "\n".join(lines) + "\n"
     print(text)

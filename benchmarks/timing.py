@@ -14,6 +14,31 @@ def timed_rounds(variants: Mapping[str, Callable[[], None]], rounds: int, calls:
     minimum (the default, as ``timeit`` advises) is the least disturbed round on a shared
     machine; pass ``statistics.median`` for the typical one.
     """
+    return {name: statistic(values) for name, values in timed_samples(variants, rounds, calls, warmup).items()}
+
+
+def paired_ratio(samples: Mapping[str, list[float]], numerator: str, denominator: str) -> tuple[float, float, float]:
+    """``(median, lower quartile, upper quartile)`` of the per-round ratios ``numerator / denominator``.
+
+    Both variants ran in the same rounds, next to each other, so a round's ratio cancels what
+    disturbed that round; the spread of the ratios says how far one ratio can be trusted.
+    """
+    ratios = sorted(a / b for a, b in zip(samples[numerator], samples[denominator], strict=True))
+    if not ratios:
+        raise ValueError("no rounds were timed")
+
+    def quantile(q: float) -> float:
+        position = q * (len(ratios) - 1)
+        low = int(position)
+        high = min(low + 1, len(ratios) - 1)
+        return ratios[low] + (ratios[high] - ratios[low]) * (position - low)
+
+    return quantile(0.5), quantile(0.25), quantile(0.75)
+
+
+def timed_samples(variants: Mapping[str, Callable[[], None]], rounds: int, calls: int,
+                  warmup: int = 2) -> dict[str, list[float]]:
+    """Per round, the mean thread CPU seconds per call of each variant (interleaved, alternating order)."""
     for run in variants.values():
         for _ in range(warmup):
             run()
@@ -25,4 +50,4 @@ def timed_rounds(variants: Mapping[str, Callable[[], None]], rounds: int, calls:
             for _ in range(calls):
                 run()
             samples[name].append((time.thread_time() - start) / calls)
-    return {name: statistic(values) for name, values in samples.items()}
+    return samples
