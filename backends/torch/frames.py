@@ -363,7 +363,12 @@ def _verdict_of(x: Tensor, what: str, failures: list[tuple[Tensor, Callable[[int
     refused = failures[0][0]
     for mask, _ in failures[1:]:
         refused = refused | mask
-    _verdict(x, what, refused, [(lambda mask=mask: mask, message) for mask, message in failures])
+    _verdict(x, what, refused, [(_constant(mask), message) for mask, message in failures])
+
+
+def _constant(mask: Tensor) -> Callable[[], Tensor]:
+    """A thunk returning ``mask`` (a mask already computed, in :func:`_verdict`'s lazy form)."""
+    return lambda: mask
 
 
 class Lexsort:

@@ -60,7 +60,8 @@ def summarise(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                      "passed_float64": sum(bool(r["equivariance"].get("float64", r["equivariance"])["passed"])
                                            for r in runs),
                      "check": "/".join(sorted({r["equivariance"]["method"] for r in runs}))})
-    rows.sort(key=lambda row: (_order(row["task"], TASK_ORDER), _order(row["method"], METHOD_ORDER), row["dim"]))
+    rows.sort(key=lambda row: (_order(str(row["task"]), TASK_ORDER), _order(str(row["method"]), METHOD_ORDER),
+                               row["dim"]))
     return rows
 
 

@@ -533,7 +533,7 @@ def train(config: SymDiffConfig, *, world: World | None = None, device: torch.de
         "git_revision": git_revision(),
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+        "device": str(world.device) if world.device.type != "cuda" else torch.cuda.get_device_name(world.device),
         "threads": torch.get_num_threads(),
         "world_size": world.size,
         "resumed_from_step": first,
