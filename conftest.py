@@ -75,3 +75,14 @@ def pytest_xdist_auto_num_workers(config: Any) -> int | None:
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None  # xdist's own hook reads it
     return min(usable_cpus(), MAX_WORKERS)
+
+
+@pytest.fixture
+def one_thread() -> Any:
+    """torch on one intra-op thread for the test (as in a sweep's worker), the previous count restored after."""
+    import torch  # here, not at the top: the core's doctests run without torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -45,12 +45,7 @@ def numbers(record: dict[str, Any]) -> dict[str, Any]:
     return {"metrics": record["metrics"], "equivariance": record["equivariance"], "parameters": record["parameters"]}
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread in each test
 
 
 def test_a_record_says_what_ran_and_how_it_did(tmp_path: Path) -> None:

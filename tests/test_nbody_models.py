@@ -49,12 +49,7 @@ def folders(tmp_path: Path) -> dict[str, Any]:
             "progress": False}
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread in each test
 
 
 def inputs(batch: int = 6, seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.Tensor:

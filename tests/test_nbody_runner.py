@@ -24,12 +24,7 @@ from markovcat.experiments.runner import ShardedObjective, World, generator
 RECORDS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "nbody"
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread in each test
 
 
 def batch(size: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

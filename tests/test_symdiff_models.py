@@ -35,12 +35,7 @@ TINY = ModelConfig(width=16, depth=1, heads=2, mlp_ratio=2.0, gamma_width=16, ga
 ATOMS = 8
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread in each test
 
 
 def molecules(counts: tuple[int, ...] = (1, 3, 5, 8), atoms: int = ATOMS,

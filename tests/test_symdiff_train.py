@@ -44,12 +44,7 @@ def qm9() -> Any:
     return load()
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread in each test
 
 
 def folders(tmp_path: Path, dataset: Any) -> dict[str, Any]:
