@@ -176,7 +176,8 @@ The follow-up of Cornish 2024, SymDiff (`markovcat.experiments.symdiff`): a diff
 whose denoiser is `sym` of an unconstrained transformer over atoms (a DiT) with the recursive
 gamma, built with `mc.symmetrise` from the diagram. Four contenders from the same code: SymDiff,
 SymDiff-H (Haar gamma), DiT and DiT-Aug (random O(3) augmentation), selected on a validation
-estimate of the variational bound; each record holds the test bound, EDM's sample metrics, the
+estimate of the variational bound (one time step in each of 16 strata per molecule, the same
+draws for every contender); each record holds the test bound, EDM's sample metrics, the
 O(3) check of the trained denoiser and a test of the O(3) invariance of the samples' law. Run it
 with `markovcat experiment symdiff --all --config cpu-small --jobs 2`, then
 `markovcat experiment symdiff-plot`. **The `cpu-small` budget is far below the SymDiff paper's:
