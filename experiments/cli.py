@@ -75,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
     from markovcat.experiments.symdiff.cli import (
         add_symdiff_arguments,
         add_symdiff_plot_arguments,
+        add_symdiff_rescore_arguments,
         add_symdiff_sample_arguments,
     )
 
@@ -95,6 +96,12 @@ def parser() -> argparse.ArgumentParser:
                                                 "generated molecules of each contender drawn with RDKit, and the "
                                                 "table (with the published Table 1 rows beside it) for the README.")
     add_symdiff_plot_arguments(symdiff_plot)
+    symdiff_rescore = kinds.add_parser("symdiff-rescore", help="add the rotated test bound to SymDiff records that "
+                                                               "lack it, from the runs' saved weights",
+                                       description="For every record without the test bound on randomly rotated "
+                                                   "molecules: load the run's weights, check that they reproduce "
+                                                   "the recorded test bound, and add the rotated one.")
+    add_symdiff_rescore_arguments(symdiff_rescore)
     matrix.set_defaults(subparser=matrix)  # for its error messages
     plot.set_defaults(subparser=plot)
     nbody.set_defaults(subparser=nbody)
@@ -102,6 +109,7 @@ def parser() -> argparse.ArgumentParser:
     symdiff.set_defaults(subparser=symdiff)
     symdiff_sample.set_defaults(subparser=symdiff_sample)
     symdiff_plot.set_defaults(subparser=symdiff_plot)
+    symdiff_rescore.set_defaults(subparser=symdiff_rescore)
     return top
 
 
@@ -124,10 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "experiment":
         from markovcat.experiments.matrix.cli import run_matrix, run_plot
         from markovcat.experiments.nbody.cli import run_nbody, run_nbody_plot
-        from markovcat.experiments.symdiff.cli import run_symdiff, run_symdiff_plot, run_symdiff_sample
+        from markovcat.experiments.symdiff.cli import (
+            run_symdiff,
+            run_symdiff_plot,
+            run_symdiff_rescore,
+            run_symdiff_sample,
+        )
 
         run = {"matrix": run_matrix, "plot": run_plot, "nbody": run_nbody, "nbody-plot": run_nbody_plot,
-               "symdiff": run_symdiff, "symdiff-sample": run_symdiff_sample, "symdiff-plot": run_symdiff_plot}
+               "symdiff": run_symdiff, "symdiff-sample": run_symdiff_sample, "symdiff-plot": run_symdiff_plot,
+               "symdiff-rescore": run_symdiff_rescore}
         return run[args.experiment](args, args.subparser)
     return 2  # pragma: no cover
 

@@ -188,3 +188,49 @@ def test_the_invariance_test_sees_a_preferred_orientation_and_passes_an_invarian
     assert torch.allclose(moved[:, 9:], features[:, 9:] @ r.T)
     with pytest.raises(ValueError, match="at least 4"):
         invariance_test(Samples(positions[:3], types[:3], types[:3].double()))
+
+
+def test_rotated_molecules_keep_their_shape() -> None:
+    """``rotated`` turns each molecule rigidly (distances kept, padding zero), by different elements."""
+    from markovcat.experiments.symdiff.data import Molecules
+    from markovcat.experiments.symdiff.train import rotated
+
+    g = torch.Generator().manual_seed(3)
+    positions = torch.randn(3, 4, 3, generator=g, dtype=torch.float64)
+    positions[:, 3] = 0.0
+    types = torch.tensor([[0, 1, 1, -1]] * 3)
+    molecules = Molecules(positions, types, ("C", "C", "C"), torch.arange(3))
+    turned = rotated(molecules, torch.Generator().manual_seed(4))
+    assert torch.allclose(torch.cdist(turned.positions, turned.positions), torch.cdist(positions, positions))
+    assert bool((turned.positions[:, 3] == 0).all()) and not torch.allclose(turned.positions, positions)
+    assert torch.equal(turned.types, types)
+
+
+def test_rescore_adds_the_rotated_bound_only_for_the_run_that_wrote_the_record(qm9: Any, tmp_path: Path) -> None:
+    """An older record (no rotated bound) gets it from the run's weights; a record its weights do not reproduce,
+    or whose weights are gone, is refused and left as it was."""
+    from markovcat.experiments.symdiff.rescore import needs_rescore, rescore, rescore_all
+
+    config = SymDiffConfig(method="dit", seed=0, **{**TINY, "samples": 0})
+    record = train(config, **folders(tmp_path, qm9))
+    full = dict(record["metrics"])
+    assert not needs_rescore(record) and full["test_nll_rotated_sem"] > 0
+    path = record_path(config, tmp_path / "records")
+    older = json.loads(path.read_text())
+    for key in ("test_nll_rotated", "test_nll_rotated_sem"):
+        older["metrics"].pop(key)
+    path.write_text(json.dumps(older))
+    again = rescore(path, tmp_path / "checkpoints", qm9=qm9)
+    assert again["metrics"]["test_nll_rotated"] == pytest.approx(full["test_nll_rotated"], rel=1e-9)
+    assert again["rescored"]["fields"] == ["test_nll_rotated", "test_nll_rotated_sem"]
+    tampered = json.loads(path.read_text())
+    tampered["metrics"]["test_nll"] += 1.0
+    del tampered["metrics"]["test_nll_rotated"]
+    path.write_text(json.dumps(tampered))
+    with pytest.raises(ValueError, match="not the run that wrote it"):
+        rescore(path, tmp_path / "checkpoints", qm9=qm9)
+    assert "test_nll_rotated" not in json.loads(path.read_text())["metrics"]
+    with pytest.raises(FileNotFoundError, match="no weights"):
+        rescore(path, tmp_path / "elsewhere", qm9=qm9)
+    said: list[str] = []
+    assert rescore_all(tmp_path / "records", tmp_path / "elsewhere", say=said.append) == 1 and "no weights" in said[-1]

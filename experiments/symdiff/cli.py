@@ -17,7 +17,8 @@ from markovcat.experiments.symdiff.models import METHODS
 from markovcat.experiments.symdiff.train import CHECKPOINT_EVERY, CHECKPOINTS, CONFIGS, RESULTS
 
 __all__ = ["add_symdiff_arguments", "run_symdiff", "add_symdiff_sample_arguments", "run_symdiff_sample",
-           "add_symdiff_plot_arguments", "run_symdiff_plot", "main"]
+           "add_symdiff_plot_arguments", "run_symdiff_plot",
+           "add_symdiff_rescore_arguments", "run_symdiff_rescore", "main"]
 
 _positive = whole_number(1)
 _count = whole_number(0)
@@ -197,6 +198,27 @@ def run_symdiff_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     return run_plot(args, parser, FIGURE, plot)
 
 
+def add_symdiff_rescore_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``symdiff-rescore``: where the records, the weights and the data are."""
+    parser.add_argument("--records", type=Path, default=RESULTS, help="records folder (default: %(default)s)")
+    parser.add_argument("--checkpoints", type=Path, default=CHECKPOINTS,
+                        help="where the runs' <run>.model.pt weights are (default: %(default)s)")
+    parser.add_argument("--data", type=Path, default=CACHE / "qm9.pt", help="the QM9 cache (default: %(default)s)")
+    parser.add_argument("--threads", type=_positive, default=1, help="torch threads (default: 1)")
+
+
+def run_symdiff_rescore(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Add the rotated test bound to every record that lacks it; 1 if any could not be."""
+    import torch
+
+    from markovcat.experiments.symdiff.rescore import rescore_all
+
+    torch.set_num_threads(args.threads)
+    if not args.records.is_dir():
+        parser.error(f"no records folder {args.records}")
+    return 1 if rescore_all(args.records, args.checkpoints, args.data) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m markovcat.experiments.symdiff.cli [sample | plot] ...``: a run (or --all), sampling, the figure."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -205,6 +227,11 @@ def main(argv: list[str] | None = None) -> int:
                                       description="The SymDiff figure and table from the records.")
         add_symdiff_plot_arguments(top)
         return run_symdiff_plot(top.parse_args(argv[1:]), top)
+    if argv[:1] == ["rescore"]:
+        top = argparse.ArgumentParser(prog="python -m markovcat.experiments.symdiff.cli rescore",
+                                      description="Add the rotated test bound to records that lack it.")
+        add_symdiff_rescore_arguments(top)
+        return run_symdiff_rescore(top.parse_args(argv[1:]), top)
     if argv[:1] == ["sample"]:
         top = argparse.ArgumentParser(prog="python -m markovcat.experiments.symdiff.cli sample",
                                       description="Molecules from a finished SymDiff run, with EDM's metrics.")

@@ -111,14 +111,10 @@ def summarise(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """
     rows = []
     for method, runs in _groups(records):
-        nll = [float(r["metrics"]["test_nll"]) for r in runs]
-        if len(runs) > 1:
-            spread, kind = statistics.stdev(nll), "sd"
-        else:
-            sem = runs[0]["metrics"].get("test_nll_sem")
-            spread, kind = (math.nan if sem is None else float(sem)), "s.e."
+        nll, spread, kind = _bound(runs, "test_nll")
+        rotated = _bound(runs, "test_nll_rotated") if all("test_nll_rotated" in r["metrics"] for r in runs) else None
         row: dict[str, Any] = {"method": method, "seeds": [r["config"]["seed"] for r in runs],
-                               "test_nll": statistics.fmean(nll), "spread": spread, "spread_kind": kind,
+                               "test_nll": nll, "spread": spread, "spread_kind": kind, "test_nll_rotated": rotated,
                                "valid_nll": _mean([r["metrics"].get("valid_nll") for r in runs]),
                                "samples": sorted({r["metrics"]["samples"] for r in runs if "samples" in r["metrics"]}),
                                "equivariance": _verdicts(runs),
@@ -132,6 +128,20 @@ def summarise(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _bound(runs: Sequence[dict[str, Any]], key: str) -> tuple[float, float, str]:
+    """``(mean, spread, kind)`` of ``metrics[key]``: std over seeds (``"sd"``), or one seed's ``<key>_sem``
+    (``"s.e."``)."""
+    values = [float(r["metrics"][key]) for r in runs]
+    if len(runs) > 1:
+        return statistics.fmean(values), statistics.stdev(values), "sd"
+    sem = runs[0]["metrics"].get(f"{key}_sem")
+    return values[0], (math.nan if sem is None else float(sem)), "s.e."
+
+
+def _with_spread(mean: float, spread: float, kind: str) -> str:
+    return f"{mean:.1f}" + ("" if math.isnan(spread) else f" ± {spread:.1f} {kind}")
+
+
 def _number(value: float, digits: int = 1) -> str:
     return "–" if math.isnan(value) else f"{value:.{digits}f}"
 
@@ -143,15 +153,17 @@ def table(rows: Sequence[dict[str, Any]], config: dict[str, Any]) -> str:
              f"validation estimate), mean ± std over seeds (sd), or with one seed ± its standard error over the "
              f"test molecules (s.e.); sample metrics: EDM's, in %, means over seeds; denoiser equivariance: runs "
              f"passing each check (largest statistic, method); samples' O(3) invariance: the two-sample test's "
-             f"p-value per seed (small: a preferred orientation).", "",
-             "| contender | seeds | test NLL (nats) | atom stab. % | mol. stab. % | valid % | unique % | samples "
-             "| denoiser equivariance | samples' O(3) invariance | parameters | s/step |",
-             "|---|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|"]
+             f"p-value per seed (small: a preferred orientation); rotated: the same test molecules, each turned "
+             f"by a random element of O(3), with the same draws.", "",
+             "| contender | seeds | test NLL (nats) | rotated test NLL | atom stab. % | mol. stab. % | valid % "
+             "| unique % | samples | denoiser equivariance | samples' O(3) invariance | parameters | s/step |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|"]
     for r in rows:
-        nll = f"{r['test_nll']:.1f}" + ("" if math.isnan(r["spread"]) else f" ± {r['spread']:.1f} {r['spread_kind']}")
+        nll = _with_spread(r["test_nll"], r["spread"], r["spread_kind"])
+        turned = "–" if r["test_nll_rotated"] is None else _with_spread(*r["test_nll_rotated"])
         invariance = ", ".join(f"p = {p:.2g}" for p in r["invariance_p"]) or "–"
         parameters = "–" if r["parameters"] is None else f"{r['parameters']:,}"
-        lines.append(f"| {r['method']} | {', '.join(map(str, r['seeds']))} | {nll} | "
+        lines.append(f"| {r['method']} | {', '.join(map(str, r['seeds']))} | {nll} | {turned} | "
                      + " | ".join(_number(r[k]) for k in _SAMPLE_METRICS)
                      + f" | {'/'.join(map(str, r['samples'])) or '–'} | {r['equivariance']} | {invariance} | "
                        f"{parameters} | {_number(r['step_seconds'], 3)} |")
