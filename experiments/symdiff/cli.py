@@ -29,8 +29,9 @@ configuration's value.  --all runs every --models (--jobs of them side by side, 
 each), skipping those whose record exists; an interrupted run resumes from its checkpoint.
 Sampling and the bound use T = 1000 steps in both configurations.  Needs the optional packages
 qm9pack (the data, converted once to experiments/data/qm9/qm9.pt) and rdkit (validity and
-uniqueness).  CPU budget: cpu-small takes about 15 minutes per run on one thread; the four
-contenders about 30 minutes with --all --jobs 2 on two cores.
+uniqueness).  CPU budget: cpu-small takes about 15 to 20 minutes per run on one idle thread
+(18 to 30 measured on a busy 2-core machine); the four contenders about 40 minutes with --all
+--jobs 2 on two cores.
 
 GPU recipe: --config gpu-paper --device cuda (EDM's QM9 optimisation, 3,000 epochs of batch 64),
 or on N GPUs: torchrun --standalone --nproc_per_node=N -m markovcat.experiments.symdiff.cli

@@ -186,7 +186,8 @@ class SymDiffConfig(RecordedConfig):
 #: network adds 18k) on the first 20,000 training molecules, 10,000 steps of batch 32 (16 epochs); T = 1000 for
 #: training, the bound and sampling alike; 100 samples.  On one thread of this project's shared 2-core CPU a step
 #: takes 0.07-0.08 s (median of 60; SymDiff the slowest) and sampling 100 molecules about 1 minute, so a run takes
-#: about 15 minutes, and the four contenders about 30 minutes with ``--jobs 2``.  Its learning rate (3e-4) is above
+#: about 15 to 20 minutes with the bound's evaluations (18 to 30 measured with two runs and other work sharing the
+#: two cores), and the four contenders about 40 minutes with ``--jobs 2``.  Its learning rate (3e-4) is above
 #: EDM's 1e-4, for progress within the short budget.
 #: ``gpu-paper``: EDM's QM9 optimisation (batch 64, lr 1e-4, EMA 0.9999, 3,000 epochs of the 100k training set,
 #: T = 1000) with a DiT-S sized denoiser (12 blocks, width 384, 6 heads); the seed's exact DiT sizes are not
