@@ -39,7 +39,7 @@ from torch import Tensor, nn
 __all__ = ["RecordedConfig", "derived_seed", "generator", "World", "device_named", "world_from_environment",
            "world_for", "barrier", "all_true", "check_shards", "ShardedObjective", "data_parallel", "git_revision",
            "atomic_write", "write_record", "read_record", "is_finished", "load_records", "progress", "run_pending",
-           "save_figure", "add_plot_arguments", "run_plot"]
+           "save_figure", "add_plot_arguments", "run_plot", "Command", "run_command"]
 
 
 # -- seeds ------------------------------------------------------------------------------------------------------------
@@ -409,3 +409,24 @@ def run_plot(args: argparse.Namespace, parser: argparse.ArgumentParser, figure: 
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+#: A command line: ``(description, add_arguments(parser), run(args, parser) -> exit status)``.
+Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace, argparse.ArgumentParser],
+                                                                         int]]
+
+
+def run_command(prog: str, commands: dict[str | None, Command], argv: Sequence[str] | None = None) -> int:
+    """``python -m <prog> [word] ...``: the command named by the first argument if ``commands`` has it, else ``None``'s.
+
+    Each command gets its own parser (``prog`` and the word as its name, its description and
+    options), so ``--help`` and errors speak of that command alone.
+    """
+    import sys
+
+    words = list(sys.argv[1:] if argv is None else argv)
+    word = words[0] if words and words[0] in commands else None
+    description, add, run = commands[word]
+    parser = argparse.ArgumentParser(prog=prog if word is None else f"{prog} {word}", description=description)
+    add(parser)
+    return run(parser.parse_args(words if word is None else words[1:]), parser)

@@ -408,14 +408,10 @@ def run(config: RunConfig, **options: Any) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m markovcat.experiments.matrix.train`` (or torchrun): ``markovcat experiment matrix`` 's options."""
-    import argparse
-
     from markovcat.experiments.matrix.cli import add_matrix_arguments, run_matrix
 
-    top = argparse.ArgumentParser(prog="python -m markovcat.experiments.matrix.train",
-                                  description="One matrix experiment or the sweep; torchrun-ready.")
-    add_matrix_arguments(top)
-    return run_matrix(top.parse_args(argv), top)
+    return runner.run_command("python -m markovcat.experiments.matrix.train", {
+        None: ("One matrix experiment or the sweep; torchrun-ready.", add_matrix_arguments, run_matrix)}, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

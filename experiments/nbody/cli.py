@@ -147,16 +147,11 @@ def run_nbody_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m markovcat.experiments.nbody.cli [plot] ...``: a run, the sweep, or (``plot``) figure and table."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["plot"]:
-        top = argparse.ArgumentParser(prog="python -m markovcat.experiments.nbody.cli plot",
-                                      description="The N-body figure and table from the records.")
-        add_nbody_plot_arguments(top)
-        return run_nbody_plot(top.parse_args(argv[1:]), top)
-    top = argparse.ArgumentParser(prog="python -m markovcat.experiments.nbody.cli",
-                                  description="One N-body run or the sweep (charged particles, EGNN sec. 5.1).")
-    add_nbody_arguments(top)
-    return run_nbody(top.parse_args(argv), top)
+    from markovcat.experiments.runner import run_command
+
+    return run_command("python -m markovcat.experiments.nbody.cli", {
+        None: ("One N-body run or the sweep (charged particles, EGNN sec. 5.1).", add_nbody_arguments, run_nbody),
+        "plot": ("The N-body figure and table from the records.", add_nbody_plot_arguments, run_nbody_plot)}, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -383,14 +383,11 @@ def run(config: NBodyConfig, device: str = "auto", **options: Any) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m markovcat.experiments.nbody.train`` (or torchrun): ``markovcat experiment nbody`` 's options."""
-    import argparse
-
     from markovcat.experiments.nbody.cli import add_nbody_arguments, run_nbody
+    from markovcat.experiments.runner import run_command
 
-    top = argparse.ArgumentParser(prog="python -m markovcat.experiments.nbody.train",
-                                  description="One N-body run or the sweep; torchrun-ready.")
-    add_nbody_arguments(top)
-    return run_nbody(top.parse_args(argv), top)
+    return run_command("python -m markovcat.experiments.nbody.train", {
+        None: ("One N-body run or the sweep; torchrun-ready.", add_nbody_arguments, run_nbody)}, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

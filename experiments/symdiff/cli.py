@@ -221,27 +221,17 @@ def run_symdiff_rescore(args: argparse.Namespace, parser: argparse.ArgumentParse
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m markovcat.experiments.symdiff.cli [sample | plot] ...``: a run (or --all), sampling, the figure."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["plot"]:
-        top = argparse.ArgumentParser(prog="python -m markovcat.experiments.symdiff.cli plot",
-                                      description="The SymDiff figure and table from the records.")
-        add_symdiff_plot_arguments(top)
-        return run_symdiff_plot(top.parse_args(argv[1:]), top)
-    if argv[:1] == ["rescore"]:
-        top = argparse.ArgumentParser(prog="python -m markovcat.experiments.symdiff.cli rescore",
-                                      description="Add the rotated test bound to records that lack it.")
-        add_symdiff_rescore_arguments(top)
-        return run_symdiff_rescore(top.parse_args(argv[1:]), top)
-    if argv[:1] == ["sample"]:
-        top = argparse.ArgumentParser(prog="python -m markovcat.experiments.symdiff.cli sample",
-                                      description="Molecules from a finished SymDiff run, with EDM's metrics.")
-        add_symdiff_sample_arguments(top)
-        return run_symdiff_sample(top.parse_args(argv[1:]), top)
-    top = argparse.ArgumentParser(prog="python -m markovcat.experiments.symdiff.cli",
-                                  description="One SymDiff run on QM9 (or every contender, --all).")
-    add_symdiff_arguments(top)
-    return run_symdiff(top.parse_args(argv), top)
+    """``python -m markovcat.experiments.symdiff.cli [sample | plot | rescore] ...``: a run (or --all), sampling,
+    the figure, or the rotated test bound for older records."""
+    from markovcat.experiments.runner import run_command
+
+    return run_command("python -m markovcat.experiments.symdiff.cli", {
+        None: ("One SymDiff run on QM9 (or every contender, --all).", add_symdiff_arguments, run_symdiff),
+        "sample": ("Molecules from a finished SymDiff run, with EDM's metrics.", add_symdiff_sample_arguments,
+                   run_symdiff_sample),
+        "plot": ("The SymDiff figure and table from the records.", add_symdiff_plot_arguments, run_symdiff_plot),
+        "rescore": ("Add the rotated test bound to records that lack it.", add_symdiff_rescore_arguments,
+                    run_symdiff_rescore)}, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

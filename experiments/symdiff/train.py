@@ -533,7 +533,7 @@ def train(config: SymDiffConfig, *, world: World | None = None, device: torch.de
                                "valid_nll_sem": state.get("best_sem"),
                                "bound_strata": len(diffusion.time_strata(config.diffusion_steps,
                                                                          config.strata_per_side))}
-    metrics.update(test_bounds(final, config, test, histogram, device))
+    metrics.update(test_bounds(final, config, test, histogram, world.device))
     sampling_seconds = None
     if config.samples > 0:
         from markovcat.experiments.symdiff.sample import draw_atom_counts, evaluate, invariance_test, sample, write_xyz
