@@ -145,6 +145,11 @@ def _agree(a: Callable[..., Tensor], b: Callable[..., Tensor], x: Tensor, what: 
 Row = tuple[str, str, float, float, tuple[float, float, float] | None]
 
 
+def _row(method: str, what: str, samples: dict[str, list[float]], top: str, bottom: str) -> Row:
+    """One ratio row: the minimum times (us) and the paired per-round ratio's median and quartiles."""
+    return (method, what, 1e6 * min(samples[top]), 1e6 * min(samples[bottom]), paired_ratio(samples, top, bottom))
+
+
 def overhead(rounds: int, calls: int) -> list[Row]:
     """Rows ``(contender, ratio, numerator us, denominator us, (median, q25, q75) of the per-round ratios)``.
 
@@ -178,22 +183,14 @@ def overhead(rounds: int, calls: int) -> list[Row]:
             _agree(compiled, peer, x, "the peer")
             variants["peer"] = _step(peer, x, params, 0)
         samples = timed_samples(variants, rounds, calls, warmup=max(2, calls // 3))
-        us = {k: 1e6 * min(v) for k, v in samples.items()}
-
-        def row(what: str, top: str, bottom: str) -> Row:
-            return (method, what, us[top], us[bottom], paired_ratio(samples, top, bottom))
-
-        rows.append(row("hand-written / itself (noise floor)", "hand again", "hand"))
-        rows.append(row("compiled / hand-written", "compiled", "hand"))
-        rows.append(row("compiled / backbone alone", "compiled", "backbone"))
-        nan = float("nan")
-        if "peer" in us:
-            rows.append(row("peer wrapper / hand-written", "peer", "hand"))
-            rows.append(row("compiled / peer wrapper", "compiled", "peer"))
-        elif peer_name is not None:
-            rows.append((method, f"peer wrapper: not runnable ({peer_name})", nan, nan, None))
-        else:
-            rows.append((method, "peer wrapper: none (no peer library implements it)", nan, nan, None))
+        pairs = [("hand-written / itself (noise floor)", "hand again", "hand"),
+                 ("compiled / hand-written", "compiled", "hand"), ("compiled / backbone alone", "compiled", "backbone")]
+        if "peer" in samples:
+            pairs += [("peer wrapper / hand-written", "peer", "hand"), ("compiled / peer wrapper", "compiled", "peer")]
+        rows += [_row(method, what, samples, top, bottom) for what, top, bottom in pairs]
+        if "peer" not in samples:
+            why = "none (no peer library implements it)" if peer_name is None else f"not runnable ({peer_name})"
+            rows.append((method, f"peer wrapper: {why}", float("nan"), float("nan"), None))
     return rows
 
 
