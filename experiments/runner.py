@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -62,11 +62,20 @@ class RecordedConfig:
     ``key`` is a short hash of ``as_dict()``: two runs with the same key give the same numbers,
     and a record is "finished" for a configuration only if its ``config`` equals ``as_dict()``.
     A subclass whose fields do not survive JSON as they are overrides ``as_dict`` and
-    :meth:`from_record_values`.
+    :meth:`from_record_values`.  A field added after records were written goes in
+    :attr:`LATER_FIELDS` with the value those records ran with: ``as_dict`` (and so ``key``)
+    leaves it out at that value, so the older records keep their keys and stay finished.
     """
 
+    #: Field name -> the value that records written before the field existed ran with.
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {}
+
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        data = dataclasses.asdict(self)  # type: ignore[call-overload]
+        for name, before in self.LATER_FIELDS.items():
+            if data[name] == before:
+                del data[name]
+        return data
 
     @classmethod
     def from_record_values(cls, values: dict[str, Any]) -> dict[str, Any]:

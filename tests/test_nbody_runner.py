@@ -55,6 +55,11 @@ def test_shards_enter_the_key_only_when_not_one() -> None:
     one, two = NBodyConfig(method="haar", seed=0, steps=5), NBodyConfig(method="haar", seed=0, steps=5, shards=2)
     assert "shards" not in one.as_dict() and two.as_dict()["shards"] == 2 and one.key != two.key
     assert NBodyConfig.from_dict(two.as_dict()) == two and NBodyConfig.from_dict(one.as_dict()) == one
+    from markovcat.experiments.symdiff.train import SymDiffConfig  # the other runner with shards, same rule
+
+    one_s, two_s = SymDiffConfig(method="dit", seed=0, steps=5), SymDiffConfig(method="dit", seed=0, steps=5, shards=2)
+    assert "shards" not in one_s.as_dict() and two_s.as_dict()["shards"] == 2
+    assert SymDiffConfig.from_dict(one_s.as_dict()) == one_s and SymDiffConfig.from_dict(two_s.as_dict()) == two_s
 
 
 @pytest.mark.parametrize("method", ["haar", "mlp-aug"])

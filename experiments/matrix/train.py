@@ -37,7 +37,6 @@ writes records and checkpoints.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import platform
 import sys
@@ -122,7 +121,7 @@ class RunConfig(RecordedConfig):
             object.__setattr__(self, "backbone_hidden", tuple(self.backbone_hidden))
 
     def as_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = super().as_dict()
         data["gamma_hidden"] = list(self.gamma_hidden)
         data["backbone_hidden"] = None if self.backbone_hidden is None else list(self.backbone_hidden)
         return data

@@ -47,7 +47,6 @@ many processes trained it; its ``forward_backward_seconds`` then include the gra
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import platform
 import sys
@@ -122,6 +121,8 @@ class NBodyConfig(RecordedConfig):
     gamma_hidden: int = 64
     shards: int = 1
 
+    LATER_FIELDS = {"shards": 1}  # records from before shards existed ran with one shard
+
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}: use one of {', '.join(METHODS)}")
@@ -142,13 +143,6 @@ class NBodyConfig(RecordedConfig):
         if not self.lr > 0 or not self.weight_decay >= 0:
             raise ValueError(f"lr must be positive and weight_decay non-negative, got {self.lr!r}, "
                              f"{self.weight_decay!r}")
-
-    def as_dict(self) -> dict[str, Any]:
-        """The fields, without ``shards`` when it is 1 (records from before ``shards`` mean 1; their keys stay)."""
-        data = dataclasses.asdict(self)
-        if self.shards == 1:
-            del data["shards"]
-        return data
 
     @property
     def name(self) -> str:

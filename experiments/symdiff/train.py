@@ -139,6 +139,8 @@ class SymDiffConfig(RecordedConfig):
     strata_per_side: int = 8
     shards: int = 1
 
+    LATER_FIELDS = {"shards": 1}  # records from before shards existed ran with one shard
+
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}: use one of {', '.join(METHODS)}")
@@ -162,13 +164,6 @@ class SymDiffConfig(RecordedConfig):
             raise ValueError(f"need lr > 0, weight_decay >= 0, grad_clip > 0 and 0 <= ema < 1; got {self.lr!r}, "
                              f"{self.weight_decay!r}, {self.grad_clip!r}, {self.ema!r}")
 
-
-    def as_dict(self) -> dict[str, Any]:
-        """The fields, without ``shards`` when it is 1 (records from before ``shards`` mean 1; their keys stay)."""
-        data = super().as_dict()
-        if self.shards == 1:
-            del data["shards"]
-        return data
 
     @property
     def name(self) -> str:
