@@ -39,7 +39,7 @@ from torch import Tensor, nn
 __all__ = ["RecordedConfig", "derived_seed", "generator", "World", "device_named", "world_from_environment",
            "world_for", "barrier", "all_true", "check_shards", "ShardedObjective", "data_parallel", "git_revision",
            "atomic_write", "write_record", "read_record", "is_finished", "load_records", "progress", "run_pending",
-           "save_figure", "add_plot_arguments", "run_plot", "Command", "run_command"]
+           "in_order", "save_figure", "add_plot_arguments", "run_plot", "Command", "run_command"]
 
 
 # -- seeds ------------------------------------------------------------------------------------------------------------
@@ -377,6 +377,11 @@ def run_pending(pending: Sequence[Any], *, here: Callable[[Any], dict[str, Any]]
 
 
 # -- figures and the plot commands ------------------------------------------------------------------------------------
+
+
+def in_order(name: str, order: Sequence[str]) -> tuple[int, str]:
+    """A sort key: ``name``'s place in ``order``, names not in it after, alphabetically."""
+    return (order.index(name) if name in order else len(order), name)
 
 
 def save_figure(figure: Any, out: Path | str, table: str) -> list[Path]:

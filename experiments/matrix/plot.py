@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from markovcat.experiments.matrix.train import read_record
-from markovcat.experiments.runner import load_records, save_figure
+from markovcat.experiments.runner import in_order, load_records, save_figure
 
 __all__ = ["FIGURE", "load", "summarise", "table", "plot"]
 
@@ -41,10 +41,6 @@ def _setting(record: dict[str, Any]) -> str:
     return repr(sorted(config.items()))
 
 
-def _order(name: str, order: Sequence[str]) -> tuple[int, str]:
-    return (order.index(name) if name in order else len(order), name)
-
-
 def summarise(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (task, method, d): mean and std over seeds of the test error, seeds, equivariance passes."""
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = defaultdict(list)
@@ -60,7 +56,7 @@ def summarise(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                      "passed_float64": sum(bool(r["equivariance"].get("float64", r["equivariance"])["passed"])
                                            for r in runs),
                      "check": "/".join(sorted({r["equivariance"]["method"] for r in runs}))})
-    rows.sort(key=lambda row: (_order(str(row["task"]), TASK_ORDER), _order(str(row["method"]), METHOD_ORDER),
+    rows.sort(key=lambda row: (in_order(str(row["task"]), TASK_ORDER), in_order(str(row["method"]), METHOD_ORDER),
                                row["dim"]))
     return rows
 
@@ -92,8 +88,8 @@ def plot(records: Path | str, out: Path | str, steps: int | None = None) -> list
     found = load(records, steps)
     budget = found[0]["config"]["steps"]
     rows = summarise(found)
-    tasks = sorted({r["task"] for r in rows}, key=lambda t: _order(t, TASK_ORDER))
-    methods = sorted({r["method"] for r in rows}, key=lambda m: _order(m, METHOD_ORDER))
+    tasks = sorted({r["task"] for r in rows}, key=lambda t: in_order(t, TASK_ORDER))
+    methods = sorted({r["method"] for r in rows}, key=lambda m: in_order(m, METHOD_ORDER))
     figure, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3.0), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for index, method in enumerate(methods):

@@ -19,7 +19,7 @@ from typing import Any
 
 from markovcat.experiments.nbody.models import METHODS, PEERS
 from markovcat.experiments.nbody.train import read_record
-from markovcat.experiments.runner import load_records, save_figure
+from markovcat.experiments.runner import in_order, load_records, save_figure
 
 __all__ = ["FIGURE", "load", "summarise", "table", "plot", "PUBLISHED"]
 
@@ -38,12 +38,7 @@ PUBLISHED: tuple[tuple[str, float, str], ...] = (
 
 def load(records: Path | str, steps: int | None = None) -> list[dict[str, Any]]:
     """The records in a folder (``*.json``), all of one step budget (``steps``, or the only one there)."""
-    found = load_records(records, read_record, "nbody", steps)
-    return found
-
-
-def _order(method: str) -> tuple[int, str]:
-    return (METHODS.index(method) if method in METHODS else len(METHODS), method)
+    return load_records(records, read_record, "nbody", steps)
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -69,7 +64,7 @@ def summarise(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             row[group] = (sum(c["passed"] for c in checks), max(c["statistic"] for c in checks),
                           "/".join(sorted({c["method"] for c in checks})))
         rows.append(row)
-    rows.sort(key=lambda row: _order(row["method"]))
+    rows.sort(key=lambda row: in_order(row["method"], METHODS))
     return rows
 
 

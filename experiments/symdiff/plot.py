@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from markovcat.experiments.runner import load_records, save_figure
+from markovcat.experiments.runner import in_order, load_records, save_figure
 from markovcat.experiments.symdiff.data import ELEMENTS
 from markovcat.experiments.symdiff.metrics import atom_stability, bond_orders, canonical_smiles, to_rdkit
 from markovcat.experiments.symdiff.models import METHODS
@@ -73,16 +73,13 @@ def load(records: Path | str, steps: int | None = None) -> list[dict[str, Any]]:
     return load_records(records, _read, "symdiff", steps)
 
 
-def _order(method: str) -> tuple[int, str]:
-    return (METHODS.index(method) if method in METHODS else len(METHODS), method)
-
-
 def _groups(records: Sequence[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
     """Records by contender (in :data:`METHODS` order), each group sorted by seed."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         groups[r["config"]["method"]].append(r)
-    return [(m, sorted(groups[m], key=lambda r: r["config"]["seed"])) for m in sorted(groups, key=_order)]
+    ordered = sorted(groups, key=lambda m: in_order(m, METHODS))
+    return [(m, sorted(groups[m], key=lambda r: r["config"]["seed"])) for m in ordered]
 
 
 def _mean(values: Sequence[float | None]) -> float:

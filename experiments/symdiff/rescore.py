@@ -24,6 +24,7 @@ from markovcat.experiments.symdiff.train import (
     CHECKPOINTS,
     RESULTS,
     SymDiffConfig,
+    first_molecules,
     load_model,
     read_record,
     test_bounds,
@@ -61,7 +62,7 @@ def rescore(path: Path | str, checkpoints: Path | str = CHECKPOINTS, data: Path 
     if stored_config != config:
         raise ValueError(f"{weights} belongs to another configuration than {path.name}")
     qm9 = load(data) if qm9 is None else qm9
-    test = qm9.test if config.test_size is None else qm9.test.subset(range(min(config.test_size, len(qm9.test))))
+    test = first_molecules(qm9.test, config.test_size)  # the test molecules the run scored
     bounds = test_bounds(model, config, test, qm9.train.histogram(), torch.device("cpu"))
     recorded = record["metrics"]["test_nll"]
     if not math.isclose(bounds["test_nll"], recorded, rel_tol=1e-6):

@@ -93,7 +93,8 @@ from markovcat.experiments.symdiff.models import (
 
 __all__ = ["SymDiffConfig", "CONFIGS", "config_named", "train", "run", "record_path", "checkpoint_path",
            "weights_path", "finished", "read_record", "encode", "nll_bound", "training_loss", "equivariance",
-           "load_model", "run_elsewhere", "rotated", "test_bounds", "RESULTS", "CHECKPOINTS", "CHECKPOINT_EVERY"]
+           "load_model", "run_elsewhere", "first_molecules", "rotated", "test_bounds", "RESULTS", "CHECKPOINTS",
+           "CHECKPOINT_EVERY"]
 
 RESULTS = Path("experiments/results/symdiff")
 CHECKPOINTS = Path("experiments/checkpoints/symdiff")
@@ -400,7 +401,8 @@ def _global_mean(value: Tensor, world: World) -> float:
     return float(value)
 
 
-def _first(molecules: Molecules, count: int | None) -> Molecules:
+def first_molecules(molecules: Molecules, count: int | None) -> Molecules:
+    """The first ``count`` molecules (all of them if ``None`` or more than there are): a run's subset of a split."""
     return molecules if count is None or count >= len(molecules) else molecules.subset(range(count))
 
 
@@ -432,8 +434,8 @@ def train(config: SymDiffConfig, *, world: World | None = None, device: torch.de
     qm9 = load(data) if dataset is None else dataset
     if world.main:
         barrier(world)
-    train_set = _first(qm9.train, config.train_size)
-    valid, test = _first(qm9.valid, config.valid_size), _first(qm9.test, config.test_size)
+    train_set = first_molecules(qm9.train, config.train_size)
+    valid, test = first_molecules(qm9.valid, config.valid_size), first_molecules(qm9.test, config.test_size)
     if len(train_set) < config.batch:
         raise ValueError(f"the training set has {len(train_set)} molecules, fewer than the batch {config.batch}")
     histogram = qm9.train.histogram()  # log p(N) and the sampled atom counts: the whole training split's law
