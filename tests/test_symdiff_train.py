@@ -107,6 +107,10 @@ def test_configurations_and_bad_input() -> None:
         SymDiffConfig(method="dit", seed=0, steps=1, batch=64, train_size=10)
     with pytest.raises(ValueError, match="weighting"):
         SymDiffConfig(method="dit", seed=0, steps=1, weighting="l1")
+    with pytest.raises(ValueError, match="multiple of shards"):
+        SymDiffConfig(method="dit", seed=0, steps=1, batch=32, shards=3)
+    with pytest.raises(ValueError, match="time strata|strata_per_side"):
+        SymDiffConfig(method="dit", seed=0, steps=1, strata_per_side=0)
 
 
 def test_cli_runs_one_contender(qm9: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
