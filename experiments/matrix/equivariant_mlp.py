@@ -92,7 +92,7 @@ class Projector(nn.Module):
         grouped = v.index_select(0, self.perm)
         parts, start = [], 0
         for index, (count, size) in enumerate(zip(self.counts, self.sizes, strict=True)):
-            p = getattr(self, f"p{index}")
+            p = getattr(self, f"p{index}").to(v.dtype)  # (non-persistent: a copy made from a state dict keeps float32)
             block = grouped[start:start + count * size].view(count, size)
             parts.append((block @ p.T).reshape(-1))
             start += count * size
@@ -240,12 +240,11 @@ class EMLP(nn.Module):
                  seed: int | None = None) -> None:
         super().__init__()
         emlp = require_emlp()
-        self.rep_in, self.rep_out = rep_in(group), rep_out(group)
         middle = [emlp.nn.uniform_rep(ch, group)] * num_layers
-        reps = [self.rep_in, *middle]
+        reps = [rep_in(group), *middle]
         blocks = [EMLPBlock(a, b, None if seed is None else seed + i) for i, (a, b) in enumerate(zip(reps, reps[1:]))]
         self.network = nn.Sequential(*blocks,
-                                     Linear(reps[-1], self.rep_out))
+                                     Linear(reps[-1], rep_out(group)))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.network(x)  # type: ignore[no-any-return]
