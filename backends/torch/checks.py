@@ -81,9 +81,9 @@ def dry_run(model: CompiledDiagram, diagram: Diagram, batch: int = 2) -> None:
             trace = real.trace(*[_input_spec(model, a).random(batch, generator, floating, reference.device)
                                  for a in model.input_atoms], batch_size=batch, generator=generator)
     seen: dict[str, tuple[tuple[int, ...], str]] = {}
-    for wire, atom in zip(model._plan["inputs"], model.input_atoms, strict=False):
+    for wire, atom in zip(model.plan.inputs, model.input_atoms, strict=False):
         seen.setdefault(atom, (tuple(trace.wires[wire].shape[1:]), f"input of type {atom}"))
-    for step in model._plan["steps"]:
+    for step in model.plan.steps:
         for port, (wire, atom) in enumerate(zip(step.outs, step.out_atoms, strict=False)):
             value = trace.wires[wire]
             where = f"output {port} of box {step.name!r}" if len(step.outs) > 1 else f"box {step.name!r}"
