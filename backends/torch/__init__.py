@@ -5,8 +5,8 @@
 * :mod:`~markovcat.backends.torch.compile` - :func:`compile` (a diagram or a ``C^G`` morphism and an
   :class:`Interpretation` to straight-line generated code), :class:`Spec` (what a type means),
   :class:`Symmetry` (the group and actions a compiled model carries, with its ``morphism``);
-* :mod:`~markovcat.backends.torch.checks` - the checks run before a model is returned (dry run on meta
-  tensors, group and action axioms, fusions);
+* :mod:`~markovcat.backends.torch.checks` - the checks run before a model is returned (the dry run
+  on a copy of the model, group and action axioms, fusions);
 * :mod:`~markovcat.backends.torch.equivariance` - :func:`check_equivariance`, the numerical checker
   (deterministic, pathwise, two-sample), and what each verdict proves;
 * :mod:`~markovcat.backends.torch.linalg` - the one QR with a sign fix, the samplers, ``accepts``;
