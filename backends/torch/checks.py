@@ -121,9 +121,9 @@ def dry_run(model: CompiledDiagram, diagram: Diagram, batch: int = 2) -> None:
             trace = _real_trace(model, batch)
     specs = model.specs
     seen: dict[str, tuple[tuple[int, ...], str]] = {}
-    for wire, atom in zip(model._plan["inputs"], model.input_atoms, strict=False):
+    for wire, atom in zip(model.plan.inputs, model.input_atoms, strict=False):
         seen.setdefault(atom, (tuple(trace.wires[wire].shape[1:]), f"input of type {atom}"))
-    for step in model._plan["steps"]:
+    for step in model.plan.steps:
         for port, (wire, atom) in enumerate(zip(step.outs, step.out_atoms, strict=False)):
             value = trace.wires[wire]
             where = f"output {port} of box {step.name!r}" if len(step.outs) > 1 else f"box {step.name!r}"
