@@ -9,8 +9,8 @@
   :class:`Interpretation` to straight-line generated code), with the plan
   (:mod:`~markovcat.backends.torch.plan`), the generated code (:mod:`~markovcat.backends.torch.codegen`)
   and the input checks (:mod:`~markovcat.backends.torch.validation`) in their own modules;
-* :mod:`~markovcat.backends.torch.checks` - the checks run before a model is returned (dry run on meta
-  tensors, group and action axioms, fusions);
+* :mod:`~markovcat.backends.torch.checks` - the checks run before a model is returned (the dry run
+  on a copy of the model, group and action axioms, fusions);
 * :mod:`~markovcat.backends.torch.equivariance` - :func:`check_equivariance`, the numerical checker
   (deterministic, pathwise, two-sample), and what each verdict proves;
 * :mod:`~markovcat.backends.torch.linalg` - the one QR with a sign fix, the samplers, ``accepts``;

@@ -13,11 +13,12 @@ forward pass as straight-line Python (see ``model.code``): one line per box occu
 structural wiring resolved at compile time, boxes whose outputs are all discarded
 dropped (the Markov law ``k >> del = del``).  Every ``nn.Module`` is registered once, so
 a box used twice shares its parameters.  Before returning it checks that every box is
-interpreted, runs the diagram once on meta tensors to check every wire against its
-type's spec (naming the box at fault), and checks the axioms of every declared group
-and action numerically (:mod:`markovcat.backends.torch.checks`).  None of this touches
-the interpretation's modules: the dry run runs a copy of the model whose parameters live
-on the meta device, so concurrent compiles sharing a module are safe.
+interpreted, runs the diagram once (two random examples without gradients, or meta
+tensors for a large model) to check every wire against its type's spec (naming the box
+at fault), and checks the axioms of every declared group and action numerically
+(:mod:`markovcat.backends.torch.checks`).  None of this touches the interpretation's
+modules: the dry run runs a copy of the model, so concurrent compiles sharing a module
+are safe.
 
 The generated code holds only identifiers the compiler made (``x0``, ``w3``, ``f_net``,
 ``self.b_net``; box names are reduced to ASCII letters, digits and ``_``, and made
