@@ -76,12 +76,13 @@ def applies(method: str, task: str) -> bool:
 
 
 def _one(config: RunConfig, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """One run in a spawned process: ``threads`` (default 1) torch threads, then :func:`train`."""
+    """One run in a spawned process: ``threads`` (default 1) torch threads, on ``device``, then :func:`train`."""
     import torch
 
     options = dict(options)
     torch.set_num_threads(options.pop("threads", 1))
-    return config.name, train(config, **options)
+    device = torch.device(options.pop("device", "cpu"))
+    return config.name, train(config, world=World(device=device), **options)
 
 
 def _summary(record: dict[str, Any]) -> str:
@@ -111,7 +112,8 @@ def sweep(configs: Sequence[RunConfig], *, out: Path | str = RESULTS, jobs: int 
         say(f"sweep: {len(configs)} runs, {len(configs) - len(pending)} finished already, {len(pending)} to run "
             f"(records in {out})")
     run_pending(pending, here=lambda config: train(config, out=out, world=world, **options),
-                elsewhere=partial(_one, options=dict(options, out=out, progress=False)), jobs=jobs,
+                elsewhere=partial(_one, options=dict(options, out=out, progress=False, device=str(world.device))),
+                jobs=jobs,
                 say=say if world.main else lambda line: None,
                 summary=_summary if world.main else lambda record: "")  # other ranks get no record
     return [read_record(record_path(c, out)) for c in configs if finished(c, out)] if world.main else []
