@@ -58,6 +58,7 @@ __all__ = [
     "expectation",
     "ave_definition",
     "ave_sym",
+    "kim_kernel",
     "frame_averaging",
     "haar_averaging",
     "recursive_gamma_equivariant",
@@ -506,16 +507,25 @@ def ave_definition(average: Average) -> Equation:
     return Equation(average.diagram, expectation(average.body), name=f"definition of {average.name}")
 
 
-def _kim_formula(s: Setting, gamma: Equivariant, name: str) -> Diagram:
-    """``E_{g ~ gamma(x)}[g . k(g^-1 . x)]`` written directly, as the expectation of the sampler."""
-    G, X, Y, k = s.group, s.X, s.Y, s.k
+def kim_kernel(k: Diagram, gamma: Equivariant, X: GSpace, Y: GSpace, name: str | None = None) -> Diagram:  # noqa: N803
+    """The sampler ``g ~ gamma(x); return g . k(g^-1 . x)`` written as a program (Kim et al. 2023).
 
-    @_prog(X.ty, Y.ty, name)
+    The kernel inside ``E_{g ~ gamma(x)}[g . k(g^-1 . x)]``: ``ave(sym(k, gamma))`` averages it
+    (:func:`ave_sym`).  ``name`` defaults to ``kim_<gamma>``.
+    """
+    G = gamma.group
+
+    @_prog(X.ty, Y.ty, name or f"kim_{gamma.name}")
     def sampler(x: Any) -> Any:
         g = gamma.diagram(x)
         return Y.act(g, k(X.act(G.inv(g), x)))
 
-    return expectation(sampler)
+    return sampler
+
+
+def _kim_formula(s: Setting, gamma: Equivariant, name: str) -> Diagram:
+    """``E_{g ~ gamma(x)}[g . k(g^-1 . x)]`` written directly, as the expectation of :func:`kim_kernel`."""
+    return expectation(kim_kernel(s.k, gamma, s.X, s.Y, name))
 
 
 def ave_sym(s: Setting | None = None, gamma: Equivariant | None = None) -> Proof:
