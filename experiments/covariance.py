@@ -43,7 +43,7 @@ def _conjugate(g: Tensor, y: Tensor) -> Tensor:
 
 def left_multiplication(group: Orthogonal, n: int = SAMPLES) -> TorchAction:
     """``O(d)`` on ``(d, n)`` matrices by ``x |-> g x``."""
-    return TorchAction("left multiplication", group, Spec((group.d, n)), _left, _left_inverse)
+    return TorchAction("left multiplication", group, Spec((group.d, n)), _left, _left_inverse, kind="columns")
 
 
 def conjugation(group: Orthogonal) -> TorchAction:
