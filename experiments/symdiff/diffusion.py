@@ -28,7 +28,7 @@ dimension of the positions is ``3 (k - 1)`` for ``k`` atoms (:func:`~markovcat.e
 
 Devices: every term takes its inputs on one device (CPU or an accelerator) and returns its value
 there; the schedule's table lives on the CPU and is moved to the step tensor's device when read
-(tests/test_symdiff_gpu.py checks the terms on a simulated device,
+(tests/applications/test_symdiff_gpu.py checks the terms on a simulated device,
 :mod:`~markovcat.experiments.symdiff.devicecheck`).
 
 Why strata: ``L_t`` is not flat in ``t``.  For a denoiser that is not yet exact, ``T L_t`` at

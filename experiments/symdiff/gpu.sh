@@ -22,7 +22,7 @@
 # Environment: BUDGET (s, 600), FINAL_RESERVE (s, 150), TIME_LIMIT (s; default BUDGET less the time
 # spent less FINAL_RESERVE), DEVICE (cuda), COMPILE (inductor; none for eager), PYTHON (python3),
 # SEED (0), SKIP_SMOKE=1 (no step 2).  DRY_RUN=1: the same commands on the CPU
-# with the smoke configuration as the real run and no step 2, in seconds (tests/test_symdiff_gpu.py).
+# with the smoke configuration as the real run and no step 2, in seconds (tests/applications/test_symdiff_gpu.py).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 FOLDER=${1:-${OUT:-out/gpu-10min}}

@@ -206,7 +206,7 @@ class SymDiffConfig(RecordedConfig):
 #: count (1.16 GFLOP per molecule per training step) and an assumed H100 throughput
 #: (:mod:`~markovcat.experiments.symdiff.budget`; the README gives the estimate and its assumptions).
 #: ``smoke``: ``gpu-10min``'s code path at tiny sizes (T = 10, a 1-block DiT of width 16) in seconds: the
-#: script's check on the GPU before the run and its dry run on the CPU (tests/test_symdiff_gpu.py).
+#: script's check on the GPU before the run and its dry run on the CPU (tests/applications/test_symdiff_gpu.py).
 CONFIGS: dict[str, dict[str, Any]] = {
     "cpu-small": dict(steps=10_000, batch=32, lr=3e-4, ema=0.999, train_size=20_000, valid_size=300,
                       test_size=1000, samples=100, eval_every=500, width=96, depth=4, heads=4, mlp_ratio=2.0,

@@ -30,7 +30,7 @@ from markovcat.experiments.symdiff.pace import Lockstep
 from markovcat.experiments.symdiff.train import config_named, read_record, record_path, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread in each test
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
