@@ -192,7 +192,7 @@ class PCACanonicaliser:
     eigenvalues are distinct and no fixed third moment vanishes.  With ``validate=True``
     it refuses, naming the batch index: non-finite input; coincident points; eigenvalues
     so close that the computed axes may be off by more than ``tol`` (the bound of
-    :func:`_eigen_check`, which follows the dtype's ``eps`` and the gaps achieved);
+    an eigengap check, which follows the dtype's ``eps`` and the gaps achieved);
     a third moment within its own rounding bound of zero (the sign would be a coin
     flip).  ``tol`` defaults to :func:`default_tol` of the input's dtype.  The check costs
     a few operations on ``(batch, d)`` tensors, one on ``(batch, d, n)`` and one host

@@ -111,14 +111,33 @@ def _batch_of(inputs: tuple[Tensor, ...], like: Tensor | None) -> tuple[int, tor
 
 
 class TorchAction:
-    """A batched action ``act(g, x)`` of ``group`` on tensors of per-example ``spec``."""
+    """A batched action ``act(g, x)`` of ``group`` on tensors of per-example ``spec``.
+
+    ``act`` takes a batch of elements ``g`` and a batch of points ``x`` (equal batch sizes) and
+    returns ``g . x``, of the same shape as ``x``; it must be an action (``act(e, x) = x`` and
+    ``act(g, act(h, x)) = act(g h, x)``), which :func:`compile` checks numerically on random
+    elements and points.  ``act_inverse(g, x)``, if given, must equal ``act(inv(g), x)``: a cheaper
+    kernel that compiled models use for ``g^-1 . x``.
+    """
+
+    name: str
+    """How the action is named in messages (``"rows"``, ``"mul"``)."""
+    group: TorchGroup
+    """The group that acts."""
+    spec: Spec
+    """The per-example shape and dtype of a point of the space."""
+    act: Callable[[Tensor, Tensor], Tensor]
+    """The batched action ``(g, x) -> g . x``."""
+    act_inverse: Callable[[Tensor, Tensor], Tensor] | None
+    """``(g, x) -> g^-1 . x`` when a cheaper kernel than ``act(inv(g), x)`` is known, else ``None``."""
 
     def __init__(self, name: str, group: TorchGroup, spec: Spec, act: Callable[[Tensor, Tensor], Tensor],
                  act_inverse: Callable[[Tensor, Tensor], Tensor] | None = None) -> None:
         self.name, self.group, self.spec, self.act = name, group, spec, act
-        self.act_inverse = act_inverse  # optional: act_inverse(g, x) == act(inv(g), x), a cheaper kernel
+        self.act_inverse = act_inverse
 
     def __call__(self, g: Tensor, x: Tensor) -> Tensor:
+        """``act(g, x)``."""
         return self.act(g, x)
 
     def random(self, batch: int, generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
@@ -149,23 +168,38 @@ def _trivial(g: Tensor, x: Tensor) -> Tensor:
 
 
 class TorchGroup:
-    """Base class: subclasses define ``spec``, ``mul``, ``inv``, ``unit``, ``sample``."""
+    """Base class of the batched groups: subclasses define ``name``, ``spec``, ``mul``, ``inv``, ``unit``, ``sample``.
+
+    Elements are tensors with a leading batch dimension and per-element shape ``spec.shape``
+    (``(d, d)`` matrices for ``Orthogonal(d)``, integers for ``Cyclic(n)``).  A subclass of your
+    own plugs into :func:`compile`, :func:`~markovcat.backends.torch.check_equivariance` and the
+    named procedures like the shipped groups; :meth:`interpretation` declares its axioms, which
+    ``compile`` checks numerically on random elements, so a wrong ``mul`` or ``inv`` is refused,
+    not trusted.  The guide "Your own group, action and inputs with parts" writes one.
+    """
 
     name: str
+    """How the group is named in messages and reprs (``"O(3)"``)."""
     spec: Spec
-    compact: bool = True  # has a Haar probability measure (then :meth:`sample` draws it)
+    """The per-element shape and dtype of an element (without the batch dimension)."""
+    compact: bool = True
+    """Whether the group has a Haar probability measure (then :meth:`sample` draws it); ``GL(d)`` has not."""
 
     def mul(self, a: Tensor, b: Tensor) -> Tensor:
+        """The batched product ``a * b`` of two batches of elements (example by example)."""
         raise NotImplementedError
 
     def inv(self, a: Tensor) -> Tensor:
+        """The batched inverse ``a^-1`` of a batch of elements."""
         raise NotImplementedError
 
     def unit(self, *, like: Tensor) -> Tensor:
+        """The identity element, one per example of ``like`` (its batch size, dtype and device)."""
         raise NotImplementedError
 
     def sample(self, batch: int, generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
                device: torch.device | str = "cpu") -> Tensor:
+        """``batch`` independent random elements: Haar (uniform) for a compact group, drawn with ``generator``."""
         raise NotImplementedError
 
     def regular(self) -> TorchAction:
@@ -173,6 +207,7 @@ class TorchGroup:
         return TorchAction("mul", self, self.spec, self.mul)
 
     def trivial(self, spec: Spec) -> TorchAction:
+        """The trivial action on tensors of ``spec``: ``act(g, x) = x`` (an invariant output)."""
         return TorchAction("trivial", self, spec, _trivial)
 
     def interpretation(self, group: Group, *actions: tuple[Action, TorchAction]) -> Interpretation:

@@ -46,7 +46,7 @@ def diagonal(*actions: TorchAction) -> TorchAction:
     """One group acting on a tuple of spaces, each by its own action (copy ``g``, act on each).
 
     Points of the tuple are packed as the concatenation of the flattened components
-    (:meth:`_Diagonal.split` recovers them); all components must share a dtype.
+    (the result's ``split`` recovers them); all components must share a dtype.
     """
     if not actions or len({id(a.group) for a in actions}) != 1:
         raise InterpretationError("a diagonal action needs actions of one and the same group")
