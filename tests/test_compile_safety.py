@@ -296,7 +296,7 @@ def test_validation_can_be_switched_off_for_the_bare_fast_path() -> None:
 def test_the_device_side_finiteness_assertion_names_the_input() -> None:
     # the form used off the CPU and under torch.compile: torch._assert_async, never a Python bool of a tensor
     # (on the CPU it raises at once; that it does not synchronise a CUDA device is not tested here)
-    from markovcat.backends.torch.compile import _assert_finite
+    from markovcat.backends.torch.validation import assert_finite as _assert_finite
 
     x = torch.randn(2, N, 3)
     _assert_finite(x, "input 0")

@@ -2,11 +2,15 @@
 
 ``from markovcat.backends import torch as mct``.  One concern per submodule:
 
+* :mod:`~markovcat.backends.torch.interpretation` - :class:`Spec` (what a type means),
+  :class:`Interpretation` (what the boxes mean), :class:`Gaussian` (the one noise sampler),
+  :class:`Symmetry` (the group and actions a compiled model carries);
 * :mod:`~markovcat.backends.torch.compile` - :func:`compile` (a diagram or a ``C^G`` morphism and an
-  :class:`Interpretation` to straight-line generated code), :class:`Spec` (what a type means),
-  :class:`Symmetry` (the group and actions a compiled model carries, with its ``morphism``);
-* :mod:`~markovcat.backends.torch.checks` - the checks run before a model is returned (dry run on meta
-  tensors, group and action axioms, fusions);
+  :class:`Interpretation` to straight-line generated code), with the plan
+  (:mod:`~markovcat.backends.torch.plan`), the generated code (:mod:`~markovcat.backends.torch.codegen`)
+  and the input checks (:mod:`~markovcat.backends.torch.validation`) in their own modules;
+* :mod:`~markovcat.backends.torch.checks` - the checks run before a model is returned (the dry run
+  on a copy of the model, group and action axioms, fusions);
 * :mod:`~markovcat.backends.torch.equivariance` - :func:`check_equivariance`, the numerical checker
   (deterministic, pathwise, two-sample), and what each verdict proves;
 * :mod:`~markovcat.backends.torch.linalg` - the one QR with a sign fix, the samplers, ``accepts``;
@@ -14,8 +18,8 @@
   :mod:`~markovcat.backends.torch.finite_groups`, :mod:`~markovcat.backends.torch.homomorphisms` -
   batched groups, their actions and homomorphisms;
 * :mod:`~markovcat.backends.torch.frames` - deterministic canonicalisers and frames;
-* :mod:`~markovcat.backends.torch.gammas` - the one gamma type, :class:`~.gammas.Gamma`, its
-  guarantees, and the built-in gammas (``mct.gammas``);
+* :mod:`~markovcat.backends.torch.gammas` (a package) - the one gamma type, :class:`~.gammas.Gamma`,
+  its guarantees, its networks, the builders and the named table (``mct.gammas``);
 * :mod:`~markovcat.backends.torch.procedures` - the named procedures (:func:`symmetrise`,
   :func:`canonicalise`, :func:`frame_average`, ...) and :func:`check` (``check_equivariance`` with the
   symmetry a model carries).

@@ -1,7 +1,8 @@
 """Checks run by :func:`~markovcat.backends.torch.compile.compile` before it returns a model.
 
-* :func:`dry_run` - the diagram once on meta tensors (no data, no compute): every wire's
-  per-example shape and dtype against its type's :class:`Spec`, naming the box at fault;
+* :func:`dry_run` - the diagram once on a copy of the model (two random examples, or meta
+  tensors for a large model): every wire's per-example shape and dtype against its type's
+  :class:`Spec`, naming the box at fault;
 * :func:`check_laws` - the axioms of each declared group and action, in float64 on random
   elements, naming the failing axiom;
 * :func:`check_fusions` - each fused kernel against the composite it replaces.
@@ -16,10 +17,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends.torch.compile import CompiledDiagram, Interpretation, InterpretationError, Spec, compile
+from markovcat.backends.torch.compile import CompiledDiagram, Interpretation, InterpretationError, Spec, Trace, compile
 from markovcat.syntax import Diagram
 
-__all__ = ["dry_run", "check_laws", "check_fusions", "relative_error"]
+__all__ = ["dry_run", "check_laws", "check_fusions", "relative_error", "REAL_DRY_RUN_ENTRIES"]
 
 
 def _input_spec(model: CompiledDiagram, atom: str) -> Spec:
@@ -51,39 +52,78 @@ def _copy(model: CompiledDiagram, tensor: Callable[[Tensor], Tensor]) -> Compile
         ) from error
 
 
-def dry_run(model: CompiledDiagram, diagram: Diagram, batch: int = 2) -> None:
-    """Run the diagram once on meta tensors and check every wire against its type's spec.
+#: Models with at most this many parameter and buffer entries get a real dry run (two random
+#: examples, no gradient); larger ones run on meta tensors (no data, no compute).
+REAL_DRY_RUN_ENTRIES = 10_000_000
 
-    It runs a copy of ``model`` whose parameters are on the meta device (no data, no compute;
-    the interpretation's modules are never modified, so concurrent compiles sharing a module are
-    safe).  Inputs get their Spec's dtype, else the model's floating dtype (its parameters').
-    Boxes that cannot run on meta tensors (e.g. functions closing over real tensors, or calling
-    ``.item()``) make it fall back to one real run on random inputs, again on a copy (parameters
-    shared read-only, buffers cloned).  It proves the wiring's shapes and dtypes for this batch
-    size, nothing about values.
+
+def _meta_trace(model: CompiledDiagram, batch: int) -> Trace:
+    """The diagram on meta tensors: a copy whose parameters live on the meta device (no data, no compute)."""
+    floating = model._ref.dtype  # type: ignore[union-attr]
+    inputs = [torch.empty((batch, *spec.shape), dtype=spec.dtype or floating, device="meta")  # type: ignore[arg-type]
+              for spec in (_input_spec(model, atom) for atom in model.input_atoms)]
+    return _copy(model, lambda t: torch.empty_like(t, device="meta")).trace(*inputs, batch_size=batch)
+
+
+def _real_trace(model: CompiledDiagram, batch: int) -> Trace:
+    """The diagram on ``batch`` random inputs, no gradient, on a copy (parameters shared read-only, buffers cloned).
+
+    Seeded, and inside ``torch.random.fork_rng``: the caller's random streams are left as they were.
     """
-    specs = model.specs
     reference: Tensor = model._ref  # type: ignore[assignment]
-    floating = reference.dtype
-    inputs = []
-    for atom in model.input_atoms:
-        spec = _input_spec(model, atom)
-        inputs.append(torch.empty((batch, *spec.shape), dtype=spec.dtype or floating,  # type: ignore[arg-type]
-                                  device="meta"))
-    try:
-        trace = _copy(model, lambda t: torch.empty_like(t, device="meta")).trace(*inputs, batch_size=batch)
-    except InterpretationError as error:
-        if "meta" not in str(error).lower() and "item()" not in str(error):
-            raise
-        real = _copy(model, lambda t: t.detach() if isinstance(t, nn.Parameter) else t.detach().clone())
-        with torch.no_grad():
-            generator = torch.Generator(device=reference.device).manual_seed(0)
-            trace = real.trace(*[_input_spec(model, a).random(batch, generator, floating, reference.device)
-                                 for a in model.input_atoms], batch_size=batch, generator=generator)
+    real = _copy(model, lambda t: t.detach() if isinstance(t, nn.Parameter) else t.detach().clone())
+    devices = [reference.device] if reference.device.type != "cpu" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices, device_type=reference.device.type):
+        generator = torch.Generator(device=reference.device).manual_seed(0)
+        inputs = [_input_spec(model, atom).random(batch, generator, reference.dtype, reference.device)
+                  for atom in model.input_atoms]
+        return real.trace(*inputs, batch_size=batch, generator=generator)
+
+
+def _entries(model: nn.Module) -> int:
+    return sum(t.numel() for t in model.parameters()) + sum(t.numel() for t in model.buffers())
+
+
+def dry_run(model: CompiledDiagram, diagram: Diagram, batch: int = 2) -> None:
+    """Run the diagram once and check every wire's per-example shape and dtype against its type's spec.
+
+    It runs a copy of ``model`` (the interpretation's modules are never called or modified, so
+    concurrent compiles sharing a module are safe).  A model of at most
+    :data:`REAL_DRY_RUN_ENTRIES` parameter and buffer entries runs for real on ``batch`` random
+    inputs (drawn from the input Specs, seeded, without gradients, the caller's random streams
+    restored): milliseconds for such a model, where the first use of torch's meta-tensor
+    machinery in a process costs about a second.  A larger model runs on meta tensors (no data,
+    no compute).  If the real run fails, the meta run decides: a box that runs on meta tensors
+    but failed on the random values is accepted (the run proves the wiring, not the values), and
+    a box that fails on both is reported by the meta run's error (the real run's, where the meta
+    run could not run the box at all, e.g. ``.item()``).  A meta run that cannot run a box falls
+    back to the real run.  Inputs get their Spec's dtype, else the model's floating dtype (its
+    parameters').  It proves the wiring's shapes and dtypes for this batch size, nothing about values.
+    """
+    def meta_specific(error: InterpretationError) -> bool:
+        return "meta" in str(error).lower() or "item()" in str(error)
+
+    trace: Trace | None = None
+    failure: InterpretationError | None = None
+    if _entries(model) <= REAL_DRY_RUN_ENTRIES:
+        try:
+            trace = _real_trace(model, batch)
+        except InterpretationError as error:
+            failure = error
+    if trace is None:
+        try:
+            trace = _meta_trace(model, batch)
+        except InterpretationError as error:
+            if not meta_specific(error):
+                raise
+            if failure is not None:
+                raise failure from None
+            trace = _real_trace(model, batch)
+    specs = model.specs
     seen: dict[str, tuple[tuple[int, ...], str]] = {}
-    for wire, atom in zip(model._plan["inputs"], model.input_atoms, strict=False):
+    for wire, atom in zip(model.plan.inputs, model.input_atoms, strict=False):
         seen.setdefault(atom, (tuple(trace.wires[wire].shape[1:]), f"input of type {atom}"))
-    for step in model._plan["steps"]:
+    for step in model.plan.steps:
         for port, (wire, atom) in enumerate(zip(step.outs, step.out_atoms, strict=False)):
             value = trace.wires[wire]
             where = f"output {port} of box {step.name!r}" if len(step.outs) > 1 else f"box {step.name!r}"

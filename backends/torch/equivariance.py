@@ -326,7 +326,7 @@ def _deterministic(model: Callable[..., Tensor], x: Tensor, g: Tensor, in_action
 def _pathwise(model: Any, x: Tensor, g: Tensor, in_action: Any, out_action: Any, tol: float, seed: int,
               device: torch.device, description: str) -> EquivarianceReport:
     notes: list[str] = []
-    steps = model._plan["steps"]
+    steps = model.plan.steps
     with torch.no_grad():
         first = model.trace(x, generator=torch.Generator(device=device).manual_seed(seed))
         y = _finite(first.output, "the model's output k(x)")

@@ -44,9 +44,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends.torch.compile import Interpretation, Spec
+from markovcat.backends.torch.compile import Gaussian, Interpretation, Spec
 from markovcat.backends.torch.gammas import (
-    ActedGaussian,
     Gamma,
     Guarantee,
     diagram_space,
@@ -282,7 +281,7 @@ def _pair_gamma(task: Task, hidden: Sequence[int]) -> Gamma:
     morphism = Equivariant.assume(with_noise(net, eps), space, GSpace.regular(space.group), reason=guarantee.sentence,
                                   name="kim_pair")
     shape = (d, 2 * d)
-    boxes = {eps: ActedGaussian(shape, noise_action), net: PairFrames(group, *heads)}
+    boxes = {eps: Gaussian(shape, noise_action), net: PairFrames(group, *heads)}
     return Gamma(morphism, interpretation | Interpretation(boxes, {E: Spec(shape)}), group, task.input, guarantee)
 
 

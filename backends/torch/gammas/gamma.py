@@ -1,0 +1,232 @@
+"""The one gamma type: :class:`Gamma`, a ``C^G`` morphism ``(X, a) -> (G, *)`` in torch, and its :class:`Guarantee`.
+
+``sym(k, gamma)`` (Cornish 2024) turns any network ``k : X -> Y`` into a
+``G``-equivariant one, ``x |-> g . k(g^-1 . x)`` with ``g ~ gamma(x)``, provided ``gamma``
+itself is equivariant: ``gamma(h . x) = h gamma(x)`` (as random elements of ``G``).  Every
+gamma, built-in or the user's, is a :class:`Gamma`: an immutable bundle of its ``morphism``
+(whose evidence records why it is equivariant), its ``interpretation`` (including the group's
+and the action's boxes, so that ``compile`` checks their axioms), ``group`` and ``action``, a
+:class:`Guarantee` (what it promises: ``exact``, ``in law`` or ``assumed``, and where it does
+not hold) and optionally ``elements(x)``, a finite support on which ``gamma(x)`` is uniform.
+The guarantee's sentence is the reason recorded in the morphism's evidence, so
+``gamma.morphism.assumptions()`` lists it.
+
+Guarantee vocabulary (:attr:`Guarantee.kind`, :data:`GUARANTEES`):
+
+``exact``     deterministic, and ``gamma(h . x) = h gamma(x)`` at every input that is not
+              degenerate (to rounding); the library's own constructions, each checked in its
+              test suite.
+``in law``    stochastic, and ``gamma(h . x)`` has the law of ``h gamma(x)``; ``sym`` with it is
+              exactly equivariant in distribution.
+``assumed``   declared equivariant by its author (a user's function): nothing checked it
+              unless you run ``gamma.check()``.
+
+:attr:`Guarantee.degenerate` says where the promise does not hold (e.g. a cloud with
+repeated covariance eigenvalues) and what happens there: with ``validate=True`` such
+inputs are refused with a ``ValueError`` naming the batch index; with ``validate=False``
+a finite group element is returned all the same, with no equivariance at those inputs.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from markovcat.backends.torch.compile import CompiledDiagram, Interpretation, Symmetry, compile
+from markovcat.backends.torch.equivariance import EquivarianceReport, check_equivariance
+from markovcat.backends.torch.groups import TorchAction, TorchGroup
+from markovcat.backends.torch.linalg import accepts
+from markovcat.groups import Action, Group
+from markovcat.gspace import Equivariant, GSpace
+from markovcat.syntax import Box, Ty
+
+__all__ = ["Gamma", "Guarantee", "GUARANTEES", "diagram_space"]
+
+
+#: The kinds of :class:`Guarantee` and what each promises.
+GUARANTEES: Mapping[str, str] = MappingProxyType({
+    "exact": "deterministic, and gamma(h.x) = h gamma(x) at every input that is not degenerate (to rounding)",
+    "in law": "stochastic, and gamma(h.x) has the law of h gamma(x): sym with it is equivariant in distribution",
+    "assumed": "declared equivariant by its author; nothing checked it unless gamma.check() was run",
+})
+
+
+@dataclass(frozen=True)
+class Guarantee:
+    """What a gamma promises: a ``kind`` from :data:`GUARANTEES`, a human ``sentence`` saying why, and where it fails.
+
+    ``degenerate`` describes the inputs where the promise does not hold and what happens
+    there (``""``: there are none).  The sentence is the reason recorded in the gamma's
+    ``C^G`` evidence (``gamma.morphism.assumptions()``).  A guarantee is a claim, not a
+    proof: :meth:`Gamma.check` tests it numerically on sampled inputs.
+    """
+
+    kind: str
+    sentence: str
+    degenerate: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in GUARANTEES:
+            raise ValueError(f"unknown guarantee kind {self.kind!r}: use one of {', '.join(GUARANTEES)}")
+        if not self.sentence:
+            raise ValueError("a guarantee needs a sentence saying why the gamma is equivariant")
+
+    def __str__(self) -> str:
+        where = f"; at degenerate inputs ({self.degenerate})" if self.degenerate else ""
+        return f"{self.kind}: {self.sentence}{where}"
+
+
+@dataclass(frozen=True, eq=False)
+class Gamma:
+    """A gamma ``(X, a) -> (G, *)``: its ``C^G`` morphism, torch interpretation, group, action and guarantee.
+
+    Every gamma is one of these; build one with a builder of
+    :mod:`~markovcat.backends.torch.gammas.builders`, :meth:`from_callable` or :func:`as_gamma`.
+    Immutable: combine, do not mutate.  ``elements(x) -> (batch, m, *G)``, when given, is a finite support on which
+    ``gamma(x)`` is uniform (exact averaging).  Construction checks that ``morphism``
+    lands in ``(G, *)``, that an ``exact`` gamma is deterministic, and that the
+    interpretation's group and action are ``group`` and ``action``.
+    """
+
+    morphism: Equivariant
+    interpretation: Interpretation
+    group: TorchGroup
+    action: TorchAction
+    guarantee: Guarantee
+    elements: Callable[[Tensor], Tensor] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.morphism, Equivariant):
+            raise TypeError(f"a gamma's morphism is a C^G morphism (Equivariant), got {type(self.morphism).__name__}")
+        regular = GSpace.regular(self.morphism.group)
+        if self.morphism.cod != regular:
+            raise TypeError(f"a gamma lands in {regular}, but {self.morphism.name} lands in {self.morphism.cod}")
+        if not isinstance(self.interpretation, Interpretation):
+            raise TypeError(f"a gamma's interpretation is an Interpretation, got {type(self.interpretation).__name__}")
+        if not isinstance(self.action, TorchAction) or self.action.group is not self.group:
+            raise TypeError(f"a gamma's action must be a TorchAction of its group {self.group!r}, got {self.action!r}")
+        if not isinstance(self.guarantee, Guarantee):
+            raise TypeError(f"a gamma's guarantee is a Guarantee, got {type(self.guarantee).__name__}")
+        if self.guarantee.kind == "exact" and not self.deterministic:
+            raise ValueError(f"{self.morphism.name} is stochastic, so its guarantee cannot be 'exact': say 'in law'")
+
+    # -- description ------------------------------------------------------------------
+    @property
+    def space(self) -> GSpace:
+        """The domain ``(X, a)`` of the morphism."""
+        return self.morphism.dom
+
+    @property
+    def deterministic(self) -> bool:
+        return bool(self.morphism.diagram.is_deterministic)
+
+    @property
+    def name(self) -> str:
+        return str(self.morphism.name)
+
+    @property
+    def symmetry(self) -> Symmetry:
+        """The group and actions the gamma is equivariant for: ``action`` in, ``group.regular()`` out."""
+        return Symmetry(self.group, self.action, self.group.regular())
+
+    def explain(self) -> str:
+        """The guarantee, then the ``C^G`` evidence tree of the morphism."""
+        return f"guarantee ({self.guarantee})\n{self.morphism.explain()}"
+
+    def __repr__(self) -> str:
+        return f"<Gamma {self.name} : {self.action!r} -> {self.group.name} ({self.guarantee.kind})>"
+
+    # -- use ----------------------------------------------------------------------------
+    def compile(self, **options: Any) -> CompiledDiagram:
+        """The gamma alone as a module (``model.symmetry`` set, so :func:`~.procedures.check` works on it)."""
+        return compile(self.morphism, self.interpretation, symmetry=self.symmetry, **options)
+
+    def check(self, dtype: torch.dtype = torch.float64, **options: Any) -> EquivarianceReport:
+        """``check_equivariance`` of the compiled gamma (a copy cast to ``dtype``) into ``(G, *)``.
+
+        A pass is evidence on the sampled inputs only (a proof in law for pathwise checks
+        with law-preserving couplings): see :func:`~markovcat.backends.torch.equivariance.check_equivariance`.
+        """
+        model = copy.deepcopy(self.compile()).to(dtype)  # leaves the interpretation's modules as they are
+        return check_equivariance(model, self.group, self.action, self.group.regular(), dtype=dtype, **options)
+
+    def support(self) -> Callable[[Tensor], Tensor] | None:
+        """``x |-> (batch, m, *G)``, a finite support on which ``gamma(x)`` is uniform, or ``None`` if unknown.
+
+        ``elements`` if given; else, for a deterministic gamma, its own value (a point mass).
+        """
+        if self.elements is not None:
+            return self.elements
+        if self.deterministic:
+            return _PointMass(self.compile(check=False))
+        return None
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_callable(cls, function: Any, group: TorchGroup, action: TorchAction, *, name: str | None = None,
+                      reason: str | None = None, elements: Callable[[Tensor], Tensor] | None = None,
+                      guarantee: Guarantee | None = None) -> Gamma:
+        """A batched function or sampler ``x |-> g`` as a gamma (one box).
+
+        Stochastic if it takes ``generator=`` (or says ``deterministic = False``).  Optional
+        attributes it may carry: ``reason`` (why it is equivariant), ``elements(x)`` (its
+        finite uniform support), ``coupling(g, draw)`` (for pathwise checks) and ``validate``
+        (whether degenerate inputs are refused).  Unless ``guarantee`` is given, the
+        library's own frames (:mod:`markovcat.backends.torch.frames`) are ``exact`` (or
+        ``in law`` when stochastic) and anything else is ``assumed``.
+        """
+        if not callable(function):
+            raise TypeError(f"a gamma is a function (or sampler) of a batch returning group elements, got "
+                            f"{type(function).__name__} {function!r}")
+        space, interpretation = diagram_space(group, action)
+        deterministic = bool(getattr(function, "deterministic", not accepts(function, "generator")))
+        label = name or getattr(function, "name", None) or getattr(function, "__name__", None) or \
+            type(function).__name__
+        if guarantee is None:
+            ours = _ours(function) and _ours(getattr(function, "frames", function))  # a user's frame stays theirs
+            kind = ("exact" if deterministic else "in law") if ours else "assumed"
+            sentence = reason or getattr(function, "reason", None) or f"{label} is declared {group.name}-equivariant"
+            guarantee = Guarantee(kind, sentence, _degenerate(function))
+        box = Box(f"gamma_{label}", space.ty, space.group.ty, deterministic=deterministic)
+        morphism = Equivariant.assume(box, space, GSpace.regular(space.group), reason=guarantee.sentence,
+                                      name=f"gamma_{label}")
+        support = elements if elements is not None else getattr(function, "elements", None)
+        return cls(morphism, interpretation | Interpretation({box: function}), group, action, guarantee, support)
+
+
+class _PointMass(nn.Module):
+    """The support of a deterministic gamma: its one value, ``(batch, 1, *G)``."""
+
+    def __init__(self, gamma: nn.Module) -> None:
+        super().__init__()
+        self.gamma = gamma
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.gamma(x).unsqueeze(1)  # type: ignore[no-any-return]
+
+
+def _degenerate(function: Any) -> str:
+    validate = getattr(function, "validate", None)
+    if validate is True:
+        return "refused with a ValueError naming the batch index"
+    if validate is False:
+        return "validate=False: a finite group element, not equivariant there"
+    return ""
+
+
+def diagram_space(group: TorchGroup, action: TorchAction, label: str = "X") -> tuple[GSpace, Interpretation]:
+    """The diagram-level G-space ``(X, a)`` for a torch action, and the interpretation of its group and action."""
+    G = Group(group.name)
+    X = Ty(f"{label}_{group.name}")
+    space = GSpace(X, Action(f"{action.name} on {label} ({group.name})", G, X))
+    return space, group.interpretation(G, (space.action, action))
+
+
+def _ours(obj: Any) -> bool:
+    return str(getattr(obj, "__module__", "")).startswith("markovcat.backends.torch.")
