@@ -57,11 +57,16 @@ class NormalForm:
     """
 
     dom: Ty
+    """The input type."""
     cod: Ty
+    """The output type."""
     nodes: tuple[tuple[Generator, tuple[int, ...]], ...]
+    """The nodes in canonical order, each ``(generator, the wires it reads)``."""
     outputs: tuple[int, ...]
+    """The wire of each output, in order."""
 
     def to_diagram(self) -> Diagram:
+        """A diagram with this normal form (its canonical term graph as a diagram)."""
         nodes = []
         fresh = len(self.dom)
         for gen, ins in self.nodes:

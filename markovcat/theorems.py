@@ -80,10 +80,14 @@ class Setting:
     """
 
     group: Group = field(default_factory=_generic_group)
+    """The group ``G`` (default: a generic group ``G``)."""
     X: GSpace | None = None
+    """``(X, act_X)`` (default: a generic space of ``group``)."""
     Y: GSpace | None = None
+    """``(Y, act_Y)`` (default: a generic space of ``group``)."""
     k: Diagram | None = None
     gamma: Diagram | None = None
+    """The box ``gamma : X -> G`` (default: a generic stochastic box)."""
 
     def __post_init__(self) -> None:
         G = self.group
@@ -98,16 +102,19 @@ class Setting:
 
     @property
     def x(self) -> GSpace:
+        """``X``, defaulted."""
         assert self.X is not None
         return self.X
 
     @property
     def y(self) -> GSpace:
+        """``Y``, defaulted."""
         assert self.Y is not None
         return self.Y
 
     @property
     def kernel(self) -> Diagram:
+        """The kernel ``k`` (``k`` or a generic stochastic box ``X -> Y``)."""
         assert self.k is not None
         return self.k
 
@@ -507,6 +514,7 @@ class Expectation:
     """The data of an ``E[...]`` box: the normal form of the kernel it takes the expectation of."""
 
     kernel: NormalForm
+    """The normal form of the kernel whose expectation this is."""
 
 
 def expectation(kernel: Diagram) -> Diagram:

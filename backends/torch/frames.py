@@ -204,6 +204,7 @@ class PCACanonicaliser:
     """
 
     reason = "PCA axes rotate with the cloud and the third-moment sign rule is O(d)-invariant"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __init__(self, special: bool = False, validate: bool = True, tol: float | None = None,
                  layout: str = "rows") -> None:
@@ -268,6 +269,7 @@ class PCAFrames:
         self.layout, self.descending = check_layout(layout), descending
 
     def signs(self, d: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """The sign patterns of the frame, ``(2^d, d)`` (``SO(d)``: those of product 1)."""
         patterns = torch.tensor(list(itertools.product((1.0, -1.0), repeat=d)), dtype=dtype, device=device)
         return patterns[patterns.prod(-1) > 0] if self.special else patterns
 
@@ -296,7 +298,11 @@ class UniformFrame:
     (the frame's order may change with ``g``), so checks use the two-sample test.
     """
 
+    frames: Callable[[Tensor], Tensor]
+    """The frame: a batch ``x`` to its elements ``(batch, m, ...)``."""
+
     reason = "a uniform draw from a frame with F(g.x) = g F(x) as a set"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __init__(self, frames: Callable[[Tensor], Tensor]) -> None:
         if not callable(frames):
@@ -322,6 +328,7 @@ class Centroid:
     """
 
     reason = "mean(x + t) = mean(x) + t"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __call__(self, x: Tensor) -> Tensor:
         return x.mean(-2)
@@ -388,6 +395,7 @@ class Lexsort:
     """
 
     reason = "lexicographic order does not depend on the order the rows come in"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __init__(self, validate: bool = True, ties: str = "refuse") -> None:
         self.validate, self.ties = validate, _check_ties(ties)
@@ -416,8 +424,13 @@ class RandomTiesLexsort:
     ``validate=True`` refuses NaN or inf (one host sync).
     """
 
+    validate: bool
+    """Whether non-finite inputs are refused."""
+
     reason = "ties broken uniformly at random among the sorting permutations: p o gamma(x) has the law of gamma(p.x)"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
     deterministic = False
+    """``False``: ties are broken by a random draw."""
 
     def __init__(self, validate: bool = True) -> None:
         self.validate = validate
@@ -447,7 +460,11 @@ class OrbitArgmax:
     different canonical inputs is always refused: choose another ``score`` or ``seed``.
     """
 
+    candidates: Tensor
+    """Every element of the (finite) group, ``(m, ...)``: the orbit searched."""
+
     reason = "h |-> g h permutes the orbit, so the argmax moves by g"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __init__(self, action: TorchAction, score: Callable[[Tensor], Tensor] | None = None,
                  validate: bool = True, rtol: float | None = None, seed: int = 0, limit: int = 5040,
@@ -510,6 +527,9 @@ class LowerCholesky:
     estimate of the condition number of ``x x^T``).  Half precision is computed in float32.
     """
 
+    tol: float | None
+    """The tolerance of the rank check (``None``: ``default_tol`` of the input's dtype)."""
+
     def __init__(self, tol: float | None = None) -> None:
         self.tol = tol
 
@@ -556,6 +576,7 @@ class MomentCanonicaliser:
     """
 
     reason = "the moment frame is O(d)-equivariant: frame(g.x) = g frame(x)"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __init__(self, validate: bool = True, tol: float | None = None, special: bool = False,
                  layout: str = "rows") -> None:
@@ -617,6 +638,7 @@ class SortCanonicaliser:
     """
 
     reason = "sorting by a per-row score does not depend on the order the rows come in"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __init__(self, weights: Tensor, validate: bool = True, ties: str = "refuse") -> None:
         self.weights, self.validate, self.ties = weights, validate, _check_ties(ties)
@@ -651,6 +673,7 @@ class UniformPCAFrame(UniformFrame):
     """
 
     reason = "the PCA frame is O(d)-equivariant: F(g.x) = g F(x) as a set, so Unif F(x) is too"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __init__(self, group: Any, layout: str = "rows", tol: float | None = None, validate: bool = True) -> None:
         if type(group).__name__ != "Orthogonal":

@@ -265,6 +265,11 @@ class HaarSampler:
     ``R0`` may be replaced by ``g R0``, which has the same (Haar) law.
     """
 
+    group: TorchGroup
+    """The compact group whose Haar measure is sampled."""
+    coupling: LeftTranslation
+    """``(g, draw) -> g * draw``: a Haar draw moved by ``g`` has the same law."""
+
     def __init__(self, group: TorchGroup) -> None:
         self.group = group
         self.coupling = LeftTranslation(group)
@@ -281,6 +286,9 @@ class HaarSampler:
 
 class LeftTranslation:
     """The coupling ``(g, draw) -> g * draw``."""
+
+    group: TorchGroup
+    """The group whose elements are translated."""
 
     def __init__(self, group: TorchGroup) -> None:
         self.group = group
@@ -342,6 +350,7 @@ class Orthogonal(TorchGroup):
         return TorchAction("rotate points", self, Spec((n, self.d)), _rotate_points, _unrotate_points)
 
     def vectors(self) -> TorchAction:
+        """``O(d)`` acting on vectors ``(d,)`` by ``v -> g v``."""
         return TorchAction("rotate vector", self, Spec((self.d,)), _rotate_vector, _unrotate_vector)
 
     def left(self, n: int) -> TorchAction:
@@ -387,6 +396,9 @@ def _rot90_batched(k: Tensor, x: Tensor) -> Tensor:
 class Cyclic(TorchGroup):
     """``C_n`` as batched integers ``0..n-1`` (``k`` is rotation by ``2 pi k / n``)."""
 
+    n: int
+    """The order ``n`` of ``C_n``."""
+
     def __init__(self, n: int) -> None:
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"C_n needs n >= 1, got {n!r}")
@@ -410,6 +422,7 @@ class Cyclic(TorchGroup):
         return torch.randint(0, self.n, (batch,), generator=generator, device=device)
 
     def rotate_plane(self, g: Tensor, v: Tensor) -> Tensor:
+        """The action on ``R^2``: rotate each vector ``v`` by ``2 pi g / n``."""
         angle = g.to(v.dtype) * (2 * math.pi / self.n)
         c, s = torch.cos(angle), torch.sin(angle)
         return torch.stack([c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1]], dim=-1)
@@ -457,6 +470,9 @@ def _unpermute_rows(p: Tensor, x: Tensor) -> Tensor:
 
 class Symmetric(TorchGroup):
     """``S_n`` as batched index vectors; ``mul(p, q) = p o q`` (``q`` first)."""
+
+    n: int
+    """The number ``n`` of points permuted."""
 
     def __init__(self, n: int) -> None:
         if not isinstance(n, int) or n < 1:

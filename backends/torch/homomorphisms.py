@@ -34,6 +34,7 @@ class TorchHomomorphism:
         return self.map(h)
 
     def interpretation(self, phi: Homomorphism) -> Interpretation:
+        """Interpret the box of the abstract homomorphism ``phi`` by this map."""
         if not isinstance(phi, Homomorphism):
             raise TypeError(f"interpretation needs a markovcat Homomorphism, got {type(phi).__name__}")
         return Interpretation({_box_of(phi.map, phi): self.map}, laws=[phi])

@@ -129,7 +129,8 @@ def _objects(obj: griffe.Object) -> Iterator[griffe.Object]:
 
 
 def comment_docstring(obj: griffe.Object) -> str | None:
-    """The ``#:`` comment lines just above an attribute's assignment (Sphinx's attribute comments), if any."""
+    """The ``#:`` comment lines just above an attribute's assignment (Sphinx's attribute comments), or the
+    comment that ends the assignment's line (``validate: bool = True  # whether forward checks its inputs``)."""
     if not obj.is_attribute or obj.lineno is None or isinstance(obj.filepath, list):
         return None
     try:
@@ -137,6 +138,10 @@ def comment_docstring(obj: griffe.Object) -> str | None:
     except KeyError:
         return None
     found: list[str] = []
+    line = lines[obj.lineno - 1] if obj.lineno - 1 < len(lines) else ""
+    if obj.endlineno == obj.lineno and "  # " in line and line.count('"') % 2 == 0 and line.count("'") % 2 == 0:
+        comment = line.split("  # ", 1)[1].strip()
+        return comment[0].upper() + comment[1:] + ("" if comment.endswith(".") else ".")
     at = obj.lineno - 2
     while at >= 0 and lines[at].strip().startswith("#:"):
         found.insert(0, lines[at].strip()[2:].strip())
