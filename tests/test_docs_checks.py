@@ -50,3 +50,42 @@ def test_raw_maths_and_escaped_pipes_in_a_page_are_reported(tmp_path: Path) -> N
                                          "a.html: a literal '\\|' in '\\\\|G\\\\|'"]
     (tmp_path / "a.html").write_text("<p>fine: x -> g x</p><pre><code>a \\| b</code></pre>")
     assert maths.raw_maths(tmp_path) == []
+
+
+def test_an_api_entry_without_a_description_is_reported(tmp_path: Path) -> None:
+    reference = _load("docs_reference", DOCS / "_hooks" / "reference.py")
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "index.html").write_text(
+        '<div class="doc doc-object doc-class"><h2 id="m.C" class="doc doc-heading">C</h2>'
+        '<div class="doc-signature"><pre><code>C()</code></pre></div>'
+        '<div class="doc doc-contents"><p>A class.</p><div class="doc doc-children">'
+        '<div class="doc doc-object doc-function"><h3 id="m.C.f" class="doc doc-heading">f</h3>'
+        '<div class="doc doc-contents"></div></div>'
+        '<div class="doc doc-object doc-attribute"><h3 id="m.C.x" class="doc doc-heading">x</h3>'
+        '<div class="doc doc-contents"><p>The x.</p></div></div>'
+        '</div></div></div>'
+        '<div class="doc doc-object doc-function"><h2 id="m.g" class="doc doc-heading">g</h2>'
+        '<div class="doc doc-contents"><div class="doc doc-children"><div class="doc doc-object doc-attribute">'
+        '<h3 id="m.g.y" class="doc doc-heading">y</h3><div class="doc doc-contents"><p>Inner.</p></div></div>'
+        '</div></div></div>')
+    assert reference.entries(tmp_path)["api/index.html"] == {"m.C": "A class.", "m.C.f": "", "m.C.x": "The x.",
+                                                              "m.g": "", "m.g.y": "Inner."}
+    assert reference.undescribed(tmp_path) == ["api/index.html: m.C.f", "api/index.html: m.g"]
+
+
+def test_docstring_roles_become_cross_references_that_must_resolve() -> None:
+    """A role naming a markovcat object links to it; a module or another package's name stays code;
+    a name that means nothing stays a reference autorefs cannot resolve (so the build fails where it is shown)."""
+    griffe = pytest.importorskip("griffe")
+    ext = _load("docs_docstrings", DOCS / "_hooks" / "docstrings.py")
+    package = griffe.load("markovcat", resolve_aliases=False)
+    sym = package["symmetrisation"]["sym"]
+    link = ext.linker(sym)
+    assert link("markovcat.symmetrisation.ave") == "markovcat.symmetrisation.ave"
+    assert link("ave") == "markovcat.symmetrisation.ave"  # in the module's scope
+    assert link("markovcat.check_equivariance") == "markovcat.backends.torch.check_equivariance"  # forwarded
+    assert link("markovcat.symmetrisation") is None  # a module: code
+    assert link("torch.nn.Module") is None  # another package: code
+    assert link("no_such_name") == "no_such_name"
+    text = ext.markdown("See :func:`~markovcat.symmetrisation.ave` and :mod:`markovcat.symmetrisation`.", link)
+    assert text == "See [`ave`][markovcat.symmetrisation.ave] and `markovcat.symmetrisation`."
