@@ -72,8 +72,8 @@ def test_every_page_and_gallery_module_is_in_the_nav() -> None:
 
     nav = set(re.findall(r"([\w./-]+\.md)\s*$", (ROOT / "mkdocs.yml").read_text(), flags=re.M))
     written = {str(p.relative_to(DOCS)) for p in PAGES}
-    generated = {"gallery/index.md", "experiments/matrix.md", "experiments/nbody.md", "experiments/symdiff.md",
-                 *(f"gallery/{m}.md" for m in MODULES)}
+    generated = {"gallery/index.md", "readme.md", "experiments/matrix.md", "experiments/nbody.md",
+                 "experiments/symdiff.md", *(f"gallery/{m}.md" for m in MODULES)}
     assert written - nav == set(), "pages not in mkdocs.yml's nav"
     assert nav - written - generated == set(), "nav entries with no page"
     assert generated <= nav
