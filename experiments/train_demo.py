@@ -56,7 +56,7 @@ def _run(steps: int, width: int, train_size: int, test_size: int, seed: int, lr:
     loss_plain = cov.train(plain, train_data, steps, lr=lr, seed=seed, label="plain MLP", progress=progress)
     loss_sym = cov.train(model, train_data, steps, lr=lr, seed=seed, label="sym(MLP)", progress=progress)
     group = Orthogonal(cov.D)
-    x_action, y_action = cov.left_multiplication(group), cov.conjugation(group)
+    x_action, y_action = group.left(cov.SAMPLES), group.conjugation()
     from markovcat.backends.torch.equivariance import check_equivariance
 
     inputs = test_data.x[:8]

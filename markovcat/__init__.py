@@ -73,6 +73,11 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def __dir__() -> list[str]:
+    """The module's names and the forwarded ones (which ``__getattr__`` resolves)."""
+    return sorted({*globals(), *_FORWARDED})
+
+
 __all__ = [
     "Ty",
     "Box",
@@ -125,13 +130,6 @@ __all__ = [
     "rewrites",
     "Proof",
     "ProofError",
-    "check_equivariance",
-    "EquivarianceReport",
-    "symmetrise",
-    "canonicalise",
-    "frame_average",
-    "probabilistic_symmetrise",
-    "janossy",
-    "stochastic_symmetrise",
-    "symmetrise_along",
 ]
+# The forwarded names are public (``mc.symmetrise``, listed by ``dir(mc)``) but not in ``__all__``:
+# ``from markovcat import *`` must not import torch.

@@ -182,6 +182,17 @@ class EquivarianceReport:
             lines.append("  " + str(self.secondary).replace("\n", "\n  "))
         return "\n".join(lines)
 
+    def summary(self) -> dict[str, Any]:
+        """The verdict as plain JSON values, as experiment records keep it.
+
+        ``method``, ``passed``, ``statistic``, ``threshold``, ``p_value`` (``None`` unless two-sample),
+        ``min_detectable_effect`` and ``effect_unit``; the counterexample, notes and secondary
+        report are left out (they are for reading, see ``str(report)``).
+        """
+        return {"method": self.method, "statistic": float(self.statistic), "threshold": float(self.threshold),
+                "passed": bool(self.passed), "p_value": None if self.p_value is None else float(self.p_value),
+                "min_detectable_effect": float(self.min_detectable_effect), "effect_unit": self.effect_unit}
+
     def _effect(self) -> str:
         if self.effect_unit == "relative error":
             return f"a relative error of {self.min_detectable_effect:.3g}"

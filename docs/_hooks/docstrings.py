@@ -139,9 +139,11 @@ def comment_docstring(obj: griffe.Object) -> str | None:
         return None
     found: list[str] = []
     line = lines[obj.lineno - 1] if obj.lineno - 1 < len(lines) else ""
-    if obj.endlineno == obj.lineno and "  # " in line and line.count('"') % 2 == 0 and line.count("'") % 2 == 0:
-        comment = line.split("  # ", 1)[1].strip()
-        return comment[0].upper() + comment[1:] + ("" if comment.endswith(".") else ".")
+    if obj.endlineno == obj.lineno and "  # " in line:
+        code, _, comment = line.partition("  # ")
+        if code.count('"') % 2 == 0 and code.count("'") % 2 == 0 and comment.strip():  # not inside a string
+            comment = comment.strip()
+            return comment[0].upper() + comment[1:] + ("" if comment.endswith(".") else ".")
     at = obj.lineno - 2
     while at >= 0 and lines[at].strip().startswith("#:"):
         found.insert(0, lines[at].strip()[2:].strip())

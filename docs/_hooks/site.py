@@ -323,7 +323,8 @@ def undocumented(site: Path) -> list[str]:
     missing = []
     for module_name, page in API_PAGES.items():
         module = importlib.import_module(module_name)
-        for name in getattr(module, "__all__", ()):
+        forwarded = list(markovcat._FORWARDED) if module is markovcat else []  # public, kept out of __all__
+        for name in [*getattr(module, "__all__", ()), *forwarded]:
             if isinstance(getattr(module, name, None), types.ModuleType):
                 continue
             where = API_PAGES["markovcat.backends.torch"] if (

@@ -64,18 +64,17 @@ from torch import Tensor
 from markovcat.experiments import runner
 from markovcat.experiments.runner import (
     RecordedConfig,
+    RecordStore,
     ShardedObjective,
     World,
     all_true,
-    atomic_write,
     barrier,
     data_parallel,
     derived_seed,
+    epoch_batch,
     generator,
     git_revision,
-    is_finished,
     world_for,
-    write_record,
 )
 from markovcat.experiments.runner import progress as progress_bar
 from markovcat.experiments.symdiff import diffusion
@@ -207,12 +206,16 @@ def config_named(name: str, method: str, seed: int = 0, **overrides: Any) -> Sym
 
 
 # -- records and checkpoints ------------------------------------------------------------------------------------------
+#: Where the runs' records and checkpoints are kept, and what every record holds.
+RECORDS = RecordStore("a SymDiff", ("config", "metrics", "curve", "equivariance"), RESULTS, CHECKPOINTS)
+
+
 def record_path(config: SymDiffConfig, out: Path | str = RESULTS) -> Path:
-    return Path(out) / f"{config.name}.json"
+    return RECORDS.path(config, out)
 
 
 def checkpoint_path(config: SymDiffConfig, checkpoints: Path | str = CHECKPOINTS) -> Path:
-    return Path(checkpoints) / f"{config.name}.pt"
+    return RECORDS.checkpoint_path(config, checkpoints)
 
 
 def weights_path(config: SymDiffConfig, checkpoints: Path | str = CHECKPOINTS) -> Path:
@@ -222,11 +225,11 @@ def weights_path(config: SymDiffConfig, checkpoints: Path | str = CHECKPOINTS) -
 
 def read_record(path: Path | str) -> dict[str, Any]:
     """A record, checked to have the fields the skip logic and the tables read."""
-    return runner.read_record(path, ("config", "metrics", "curve", "equivariance"), "a SymDiff")
+    return RECORDS.read(path)
 
 
 def finished(config: SymDiffConfig, out: Path | str = RESULTS) -> bool:
-    return is_finished(record_path(config, out), config.as_dict(), read_record)
+    return RECORDS.finished(config, out)
 
 
 def load_model(path: Path | str, device: torch.device | str = "cpu") -> tuple[SymDiffConfig, Model]:
@@ -337,12 +340,6 @@ def test_bounds(model: Model, config: SymDiffConfig, test: Molecules, histogram:
     return out
 
 
-def _report(report: Any) -> dict[str, Any]:
-    return {"method": report.method, "statistic": float(report.statistic), "threshold": float(report.threshold),
-            "passed": bool(report.passed), "p_value": report.p_value,
-            "min_detectable_effect": float(report.min_detectable_effect), "effect_unit": report.effect_unit}
-
-
 def equivariance(model: Model, molecules: Molecules, schedule: diffusion.NoiseSchedule, seed: int,
                  step: int | None = None, method: str = "auto") -> dict[str, Any]:
     """``check_equivariance`` of a float64 copy of the denoiser on noisy ``molecules`` at ``step`` (default ``T/2``).
@@ -367,20 +364,13 @@ def equivariance(model: Model, molecules: Molecules, schedule: diffusion.NoiseSc
         report = check_equivariance(double.module, double.group, double.input_action, double.output_action,
                                     inputs=x, stochastic=double.stochastic, method=name,
                                     seed=derived_seed(seed, "equivariance", name), dtype=torch.float64)
-        result["O3" if name == method else "O3_two_sample"] = _report(report)
+        result["O3" if name == method else "O3_two_sample"] = report.summary()
     return result
 
 
 # -- the loop --------------------------------------------------------------------------------------------------------
 def _batch_indices(config: SymDiffConfig, size: int, step: int) -> Tensor:
-    per_epoch = size // config.batch
-    epoch, position = divmod(step, per_epoch)
-    order = torch.randperm(size, generator=generator(torch.device("cpu"), config.seed, "order", epoch))
-    return order[position * config.batch:(position + 1) * config.batch]
-
-
-def _save(path: Path, state: dict[str, Any]) -> None:
-    atomic_write(path, lambda p: torch.save(state, p))
+    return epoch_batch(size, config.batch, config.seed, step)
 
 
 def _ema_update(ema: dict[str, Tensor], module: torch.nn.Module, decay: float) -> None:
@@ -454,9 +444,7 @@ def train(config: SymDiffConfig, *, world: World | None = None, device: torch.de
                              "loss_sum": 0.0, "loss_count": 0, "seconds": 0.0}
     saved = checkpoint_path(config, checkpoints)
     if saved.exists():
-        stored = torch.load(saved, map_location=device, weights_only=False)
-        if stored["config"] != config.as_dict():
-            raise ValueError(f"checkpoint {saved} belongs to another configuration; delete it to start afresh")
+        stored = RECORDS.load_checkpoint(saved, config, device)
         module.load_state_dict(stored["model"])
         optimizer.load_state_dict(stored["optimizer"])
         ema, state = stored["ema"], stored["state"]
@@ -514,8 +502,8 @@ def train(config: SymDiffConfig, *, world: World | None = None, device: torch.de
                     state["best_sem"] = float(bound.std() / math.sqrt(len(bound))) if len(bound) > 1 else None
                     state["best"] = {k: v.detach().cpu().clone() for k, v in candidate.state_dict().items()}
             if world.main and step % checkpoint_every == 0 and step < config.steps:
-                _save(saved, {"config": config.as_dict(), "model": module.state_dict(),
-                              "optimizer": optimizer.state_dict(), "ema": ema, "state": state})
+                RECORDS.save_checkpoint(saved, {"config": config.as_dict(), "model": module.state_dict(),
+                                                "optimizer": optimizer.state_dict(), "ema": ema, "state": state})
             if on_step is not None:
                 on_step(step)
     barrier(world)
@@ -525,7 +513,8 @@ def train(config: SymDiffConfig, *, world: World | None = None, device: torch.de
     if state["best"] is not None:
         selected.load_state_dict(state["best"])
     final = dataclasses.replace(model, module=selected)
-    _save(weights_path(config, checkpoints), {"config": config.as_dict(), "model": selected.state_dict()})
+    RECORDS.save_checkpoint(weights_path(config, checkpoints),
+                            {"config": config.as_dict(), "model": selected.state_dict()})
     metrics: dict[str, Any] = {"best_step": state["best_step"], "valid_nll": state["best_nll"],
                                "valid_nll_sem": state.get("best_sem"),
                                "bound_strata": len(diffusion.time_strata(config.diffusion_steps,
@@ -573,7 +562,7 @@ def train(config: SymDiffConfig, *, world: World | None = None, device: torch.de
         "equivariance": equivariance(final, test.subset(range(min(4, len(test)))), schedule, config.seed),
     }
     record["wall_seconds"] = round(time.perf_counter() - started, 3)
-    write_record(path, record)
+    RECORDS.write(config, record, out)
     saved.unlink(missing_ok=True)
     return record
 
