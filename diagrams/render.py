@@ -12,7 +12,7 @@ from markovcat.equation import Equation
 from markovcat.markov import equal, normal_form
 from markovcat.syntax import Diagram
 
-#: The gallery modules, in the seed's order.
+#: The gallery modules, in the order the gallery shows them (from groups to symmetrisation and its extensions).
 MODULES = (
     "equivariance",
     "group_axioms",

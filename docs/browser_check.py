@@ -8,12 +8,13 @@ screenshot of each to DIR (default ``build/screenshots``), and reports:
 * **horizontal overflow** on the prose pages (all but the API reference): the page itself wider
   than the window, or a code block, table or figure in the content that scrolls sideways
   (its ``scrollWidth`` past its ``clientWidth``);
-* **figure text size**: for each figure of the content, the height of its smallest text as shown,
-  in CSS pixels.  For a Matplotlib SVG this is read from the file (each text group's font scale
-  times the shown width over the ``viewBox`` width); for a PNG from its ``smallest text px``
-  metadata, written by ``markovcat.experiments.runner.save_figure``, times the shown width over the
-  PNG's width.  A figure below ``--min-text`` px (default 9) is a problem; one whose text size cannot
-  be read is listed as such.
+* **figure text size**: for each figure of the content (not the gallery index's thumbnails),
+  the height of its smallest text as shown, in CSS pixels.  For a Matplotlib SVG this is read
+  from the file (each text group's font scale times the shown width over the ``viewBox``
+  width); for a PNG from its ``smallest text px`` metadata, written by
+  ``markovcat.experiments.runner.save_figure``, times the shown width over the PNG's width.  A
+  figure below ``--min-text`` px (default 9) is a problem; one whose text size cannot be read is
+  listed as such.
 
 Exit status 0 when no page has a problem, 1 when some do (each printed), 2 when SITE_DIR is not a
 built site or no browser can be started.  What it does not check: colours, contrast, or pages
@@ -60,7 +61,7 @@ OVERFLOW_JS = """() => {
   }
   return out;
 }"""
-FIGURES_JS = """() => Array.from(document.querySelectorAll("article img")).map(img => ({
+FIGURES_JS = """() => Array.from(document.querySelectorAll("article img:not(.thumbnail)")).map(img => ({
   src: img.currentSrc || img.src, shown: img.getBoundingClientRect().width, natural: img.naturalWidth}))"""
 SVG_SCALE = re.compile(r'<g id="text_\d+">\s*(?:<!--.*?-->\s*)?<g transform="translate\([^)]*\) scale\(([\d.e-]+)',
                        re.S)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import ast
 import atexit
 import html
 import importlib
@@ -21,6 +22,7 @@ import logging
 import re
 import shutil
 import tempfile
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,12 +132,55 @@ def _options(fig: Any) -> dict[str, Any]:
 
 
 def _code(fig: Any) -> str:
-    """The lines that draw ``fig`` (a ``markovcat.diagrams.Figure``) as the gallery does."""
-    source = "proofs" if fig.kind == "proof" else "figures"
-    item = f'{fig.module}.{source}()["{fig.key}"]'
-    drawable = f"{item}.equation()" if fig.kind == "proof" else item
+    """The code that builds ``fig`` (a ``markovcat.diagrams.Figure``) and draws it as the gallery does.
+
+    Read from its gallery module: the module's imports (made absolute) and the names it defines,
+    the statements of ``figures()`` (or ``proofs()``) before its ``return``, and the expression of
+    the returned dict's entry for ``fig.key`` (the whole function when its entries are built in a
+    loop); then the ``draw`` call with the gallery's options.
+    """
+    module_name = f"markovcat.diagrams.{fig.module}"
+    source = inspect.getsource(importlib.import_module(module_name))
+    tree = ast.parse(source)
+    builder = "proofs" if fig.kind == "proof" else "figures"
+    function = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == builder)
+    *before, returned = function.body
+    entries = (dict(zip(returned.value.keys, returned.value.values, strict=True))
+               if isinstance(returned, ast.Return) and isinstance(returned.value, ast.Dict) else {})
+    entry = next((v for k, v in entries.items() if isinstance(k, ast.Constant) and k.value == fig.key), None)
+    lines = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            base = node.module or ""
+            where = f"{module_name.rsplit('.', 1)[0]}.{base}" if node.level else base
+            lines.append(f"from {where.rstrip('.')} import {', '.join(a.name for a in node.names)}")
+        elif isinstance(node, ast.Import):
+            lines.append(ast.get_source_segment(source, node) or "")
+    defined = [t.id for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+               for target in (n.targets if isinstance(n, ast.Assign) else [n.target])
+               for t in ast.walk(target) if isinstance(t, ast.Name)]
+    defined += [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+                and n.name not in ("figures", "proofs")]  # the module's helpers, imported from it
+    if defined:
+        lines.append(f"from {module_name} import {', '.join(defined)}")
+    lines.append("")
+    name = "proof" if fig.kind == "proof" else "figure"
+    if entry is None:  # built in a loop: the whole function, then its entry
+        lines += [textwrap.dedent(ast.get_source_segment(source, function) or ""), "",
+                  f'{name} = {builder}()["{fig.key}"]']
+    else:
+        lines += [textwrap.dedent(ast.get_source_segment(source, n) or "") for n in before
+                  if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]  # not the docstring
+        lines.append(f"{name} = {' '.join((ast.get_source_segment(source, entry) or '').split())}")
+    if fig.kind == "proof":
+        lines += ["proof.check()  # the chain, step by step", "figure = proof.equation()"]
     options = "".join(f", {key}={value!r}" for key, value in _options(fig).items())
-    return f'from markovcat.diagrams import {fig.module}\n\n{drawable}.draw("{fig.stem}.svg"{options})'
+    draw = f'figure.draw("{fig.stem}.svg"{options})'
+    if len(draw) > 100:  # one option a line, so that the code fits the page
+        draw = (f'figure.draw("{fig.stem}.svg",\n' + ",\n".join(f"            {key}={value!r}" for key, value in
+                                                                 _options(fig).items()) + ")")
+    lines.append(draw)
+    return "\n".join(lines)
 
 
 def gallery_pages() -> list[tuple[str, str | bytes]]:
@@ -151,14 +196,17 @@ def gallery_pages() -> list[tuple[str, str | bytes]]:
              "Every figure of `markovcat.diagrams`, drawn when this site was built, with the code that draws it.",
              "`markovcat gallery OUTDIR` (or `python -m markovcat.diagrams OUTDIR`) draws them all as files.",
              "Deterministic boxes are square and shaded, stochastic ones rounded; copy and discard are dots.", "",
-             "| module | what it shows | figures |", "|---|---|---:|"]
+             "Each module's page shows, under every figure, the code that builds and draws it.", "",
+             "| | module | what it shows | figures |", "|---|---|---|---:|"]
     with tempfile.TemporaryDirectory() as tmp, matplotlib.rc_context({"svg.hashsalt": "markovcat"}):
         for name in MODULES:
             module = importlib.import_module(f"markovcat.diagrams.{name}")
             mine = [f for f in figures if f.module == name]
             summary = (module.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
-            index.append(f"| [`{name}`]({name}.md) | {summary} | {len(mine)} |")
-            lines = [f"# {name}", "", summary, ""]
+            thumbnail = (f"[![{mine[0].key}](img/{mine[0].stem}.svg){{ width=\"90\" .thumbnail }}]({name}.md)"
+                         if mine else "")
+            index.append(f"| {thumbnail} | [`{name}`]({name}.md) | {summary} | {len(mine)} |")
+            lines = [f"# {summary.split('. ')[0].rstrip('.')} (`{name}`)", "", summary, ""]
             lines += ['??? example "The module that builds these figures: `markovcat.diagrams.' + name + '`"', "",
                       "    ```python", *("    " + ln if ln else "" for ln in inspect.getsource(module).splitlines()),
                       "    ```", ""]
