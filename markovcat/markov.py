@@ -44,7 +44,7 @@ from typing import Any
 
 from markovcat.syntax import Diagram, Generator, Node, Ty, _check_operand
 
-__all__ = ["NormalForm", "canonical", "normal_form", "equal", "explain", "assert_equal", "NotEqual"]
+__all__ = ["NormalForm", "normal_form", "equal", "explain", "assert_equal", "NotEqual"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,11 @@ class NormalForm:
     """The nodes in canonical order, each ``(generator, the wires it reads)``."""
     outputs: tuple[int, ...]
     """The wire of each output, in order."""
+
+    @classmethod
+    def of(cls, d: Diagram) -> NormalForm:
+        """The normal form of ``d`` (linear time, iterative: no recursion limit); ``normal_form(d)`` is its diagram."""
+        return _normal_form_of(d)
 
     def to_diagram(self) -> Diagram:
         """A diagram with this normal form (its canonical term graph as a diagram)."""
@@ -129,7 +134,7 @@ def _gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def canonical(d: Diagram) -> NormalForm:
+def _normal_form_of(d: Diagram) -> NormalForm:
     """The normal form of ``d`` (linear time, iterative: no recursion limit)."""
     _check_operand(d, "normal_form")
     if len(d) > GC_PAUSE_ABOVE:
@@ -171,7 +176,7 @@ def _canonical(d: Diagram) -> NormalForm:
 
 def normal_form(d: Diagram) -> Diagram:
     """The canonical representative of ``d``: ``normal_form(a) == normal_form(b)`` iff ``equal(a, b)``."""
-    return canonical(d).to_diagram()
+    return _normal_form_of(d).to_diagram()
 
 
 def equal(a: Diagram, b: Diagram) -> bool:
@@ -214,7 +219,7 @@ def explain(a: Diagram, b: Diagram) -> str:
             f"They have different types: the left is {_clip(str(a.dom))} -> {_clip(str(a.cod))}, "
             f"the right is {_clip(str(b.dom))} -> {_clip(str(b.cod))}."
         )
-    left, right = canonical(a), canonical(b)
+    left, right = _normal_form_of(a), _normal_form_of(b)
     if left == right:
         return "They are equal in the free Markov category (same normal form)."
     first = _first_divergence(left, right)

@@ -46,8 +46,8 @@ from typing import Any
 
 from markovcat.groups import Group, Homomorphism
 from markovcat.groups import _diagram as _plain_diagram
-from markovcat.gspace import Cosets, Equivariant, Evidence, GSpace, equivariance
-from markovcat.markov import NormalForm, canonical, equal
+from markovcat.gspace import Cosets, Equivariant, Evidence, GSpace, equivariance_equation
+from markovcat.markov import NormalForm, equal
 from markovcat.program import program
 from markovcat.syntax import Box, Copy, Diagram, Generator, Id, Ty, TypeMismatch
 
@@ -123,7 +123,7 @@ def counit(space: GSpace) -> Equivariant:
     _space(space, "the counit's space")
     G = space.group
     dom = GSpace.regular(G) @ GSpace.trivial(space.ty, G)
-    eq = equivariance(space.act, dom, space)
+    eq = equivariance_equation(space.act, dom, space)
     compat = space.axioms[0]
     assert equal(eq.lhs, compat.rhs) and equal(eq.rhs, compat.lhs), "counit equation is the compatibility axiom"
     ev = Evidence("axiom", f"compatibility of {space.action.name!r} with {G.name}.mul", axioms=(compat,))
@@ -358,7 +358,8 @@ def ave(m: Equivariant, name: str | None = None) -> Average:
     if not m.cod.linear:
         raise TypeMismatch(f"ave needs a linear action on the output, but {m.cod} is not marked linear "
                            "(GSpace(..., linear=True))")
-    box = Box(name or f"ave({m.name})", m.dom.ty, m.cod.ty, deterministic=True, data=_Averaged(canonical(m.diagram)))
+    box = Box(name or f"ave({m.name})", m.dom.ty, m.cod.ty, deterministic=True,
+              data=_Averaged(NormalForm.of(m.diagram)))
     return Average(box, m)
 
 

@@ -30,8 +30,8 @@ from typing import Any
 
 from markovcat.equation import Equation
 from markovcat.groups import Action, Group
-from markovcat.gspace import Equivariant, Evidence, GSpace, equivariance
-from markovcat.markov import NormalForm, canonical
+from markovcat.gspace import Equivariant, Evidence, GSpace, equivariance_equation
+from markovcat.markov import NormalForm
 from markovcat.program import program
 from markovcat.proof import Proof, describe
 from markovcat.rewrite import Rule
@@ -347,7 +347,7 @@ def sharp_flat(s: Setting | None = None, m: Diagram | None = None) -> Proof:
     G, X, Y = s.group, s.x, s.y
     dom = GSpace.regular(G) @ X
     m = m if m is not None else Box("m", G.ty @ X.ty, Y.ty)
-    hypothesis = equivariance(m, dom, Y)
+    hypothesis = equivariance_equation(m, dom, Y)
     mm = Equivariant.assume(m, dom, Y, reason="m is a morphism of C^G")
     start = sharp(flat(mm), X, Y).diagram
 
@@ -376,7 +376,7 @@ def sharp_equivariant(s: Setting | None = None) -> Proof:
     s = s or Setting()
     G, X, Y, k = s.group, s.x, s.y, s.kernel
     m = sharp(k, X, Y)
-    claim = equivariance(m.diagram, m.dom, m.cod)
+    claim = equivariance_equation(m.diagram, m.dom, m.cod)
     T = G.ty
 
     @_prog(T @ T @ X.ty, Y.ty, "(h g) . k(inv g . x)")
@@ -408,7 +408,7 @@ def shear_equivariant(s: Setting | None = None) -> Proof:
     s = s or Setting()
     G, X = s.group, s.x
     shear = shear_inverse(X)
-    claim = equivariance(shear.diagram, shear.dom, shear.cod)
+    claim = equivariance_equation(shear.diagram, shear.dom, shear.cod)
     T = G.ty
 
     @_prog(T @ T @ X.ty, T @ X.ty, "(h g, (inv(h g) h) . x)")
@@ -432,7 +432,7 @@ def sym_stable(s: Setting | None = None, gamma: Equivariant | None = None) -> Pr
     s = s or Setting()
     G, X, Y, k = s.group, s.x, s.y, s.kernel
     gamma = gamma or s.gamma_morphism()
-    hypothesis = equivariance(k, X, Y)
+    hypothesis = equivariance_equation(k, X, Y)
 
     @_prog(X.ty, Y.ty, "k(g . (inv g . x)), g ~ gamma(x)")
     def d1(x: Any) -> Any:
@@ -460,8 +460,8 @@ def sym_equivariant(
     G, X, Y, k = s.group, s.x, s.y, s.kernel
     gamma = gamma or s.gamma_morphism()
     if gamma_equivariance is None:
-        gamma_equivariance = equivariance(gamma.diagram, X, GSpace.regular(G))
-    claim = equivariance(sym(k, gamma, Y).diagram, X, Y)
+        gamma_equivariance = equivariance_equation(gamma.diagram, X, GSpace.regular(G))
+    claim = equivariance_equation(sym(k, gamma, Y).diagram, X, Y)
     T = G.ty
 
     @_prog(T @ X.ty, Y.ty, "(h g) . k(inv(h g) . (h . x)), g ~ gamma(x)")
@@ -479,7 +479,7 @@ def sym_equivariant(
 # -- (e) Haar gamma ---------------------------------------------------------------------------
 def _haar(s: Setting) -> tuple[Equivariant, Equivariant, Equation]:
     lam = haar(s.group)
-    invariance = equivariance(lam.diagram, lam.dom, lam.cod)
+    invariance = equivariance_equation(lam.diagram, lam.dom, lam.cod)
     invariance = Equation(invariance.lhs, invariance.rhs, name=f"{lam.name} is left-invariant")
     return lam, haar_gamma(s.x, lam), invariance
 
@@ -489,7 +489,7 @@ def haar_gamma_equivariant(s: Setting | None = None) -> Proof:
     ``(id_G @ lambda) >> mul == del_G >> lambda``)."""
     s = s or Setting()
     _, gamma, invariance = _haar(s)
-    claim = equivariance(gamma.diagram, s.x, GSpace.regular(s.group))
+    claim = equivariance_equation(gamma.diagram, s.x, GSpace.regular(s.group))
     return Proof(claim.lhs, name="Haar gamma is equivariant").step(claim.rhs, by=invariance)
 
 
@@ -528,7 +528,7 @@ def expectation(kernel: Diagram) -> Diagram:
     between calls: equal inputs give equal boxes whatever ran before.
     """
     name = f"E[{describe(kernel)}]"
-    return Box(name, kernel.dom, kernel.cod, deterministic=True, data=Expectation(canonical(kernel)))
+    return Box(name, kernel.dom, kernel.cod, deterministic=True, data=Expectation(NormalForm.of(kernel)))
 
 
 def ave_definition(average: Average) -> Equation:

@@ -7,7 +7,7 @@ import pytest
 import markovcat as mc
 from markovcat import theorems as proofs
 from markovcat.groups import Action, Group, Homomorphism
-from markovcat.gspace import Cosets, Equivariant, Evidence, GSpace, NotEquivariant, equivariance
+from markovcat.gspace import Cosets, Equivariant, Evidence, GSpace, NotEquivariant, equivariance_equation
 from markovcat.proof import Proof, ProofError
 from markovcat.symmetrisation import haar_gamma
 from markovcat.syntax import Box, Discard, Id, Ty, TypeMismatch
@@ -65,7 +65,7 @@ def test_differs_explains_mismatches() -> None:
 
 def test_equivariance_equation_matches_math() -> None:
     k = Box("k", X, Y)
-    eq = equivariance(k, SX, SY)
+    eq = equivariance_equation(k, SX, SY)
     assert mc.equal(eq.lhs, (Id(G.ty) @ k) >> SY.act)
     assert mc.equal(eq.rhs, SX.act >> k)
     assert not eq.check()
@@ -128,7 +128,7 @@ def test_composition_and_tensor_check_g_spaces() -> None:
 
 def test_obligations_are_checked_for_shape_only() -> None:
     k = Box("k", X, Y)
-    eq = equivariance(k, SX, SY)
+    eq = equivariance_equation(k, SX, SY)
     m = Equivariant.by_equation(k, SX, SY, eq.reversed())
     assert m.evidence.kind == "obligation" and m.obligations()[0] is not None
     assert (m >> Equivariant.copy(SY)).obligations() == m.obligations()

@@ -226,11 +226,18 @@ def test_strategies_without_hypothesis_says_how_to_install_it() -> None:
     assert "pip install hypothesis" in out.stdout and "dev" in out.stdout
 
 
-def test_mc_equivariance_stays_the_function_after_the_torch_procedures_load() -> None:
+def test_mc_equivariance_equation_stays_the_function_after_the_torch_procedures_load() -> None:
     pytest.importorskip("torch")
-    function = markovcat.equivariance
+    function = markovcat.equivariance_equation
     assert callable(markovcat.symmetrise)
-    assert markovcat.equivariance is function
+    assert markovcat.equivariance_equation is function
+
+
+def test_old_names_still_answer_with_a_deprecation_warning() -> None:
+    for old, new in (("canonical", markovcat.NormalForm.of), ("equivariance", markovcat.equivariance_equation)):
+        with pytest.warns(DeprecationWarning, match=f"markovcat.{old} is deprecated"):
+            assert getattr(markovcat, old) == new
+        assert old not in markovcat.__all__
 
 
 # -- the applications use the backends' public names only -------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 import markovcat as mc
 from markovcat import theorems as proofs
 from markovcat.backends.finstoch import evaluate
-from markovcat.gspace import Equivariant, GSpace, equivariance
+from markovcat.gspace import Equivariant, GSpace, equivariance_equation
 from markovcat.proof import Proof, ProofError, describe
 from markovcat.rewrite import Rule
 from markovcat.symmetrisation import flat, haar_gamma, sharp, sym
@@ -24,7 +24,7 @@ ASSOC, LEFT_UNIT, RIGHT_UNIT, LEFT_INV, RIGHT_INV = G.axioms
 
 def group_and_action_axioms() -> set[Any]:
     eqs = G.axioms + X.axioms + Y.axioms
-    return {(mc.canonical(e.lhs), mc.canonical(e.rhs)) for e in eqs}
+    return {(mc.NormalForm.of(e.lhs), mc.NormalForm.of(e.rhs)) for e in eqs}
 
 
 # -- every shipped proof checks ------------------------------------------------------------
@@ -46,22 +46,22 @@ def test_what_each_theorem_proves() -> None:
     assert mc.equal(proofs.sharp_flat().start, sharp(flat(m_cg), X, Y).diagram)
     assert mc.equal(proofs.sharp_flat().end, m)
     sharp_k = proofs.sharp_equivariant()
-    claim = equivariance(sharp(k, X, Y).diagram, GSpace.regular(G) @ X, Y)
+    claim = equivariance_equation(sharp(k, X, Y).diagram, GSpace.regular(G) @ X, Y)
     assert mc.equal(sharp_k.start, claim.lhs) and mc.equal(sharp_k.end, claim.rhs)
     gamma = S.gamma_morphism()
     stable = proofs.sym_stable()
     assert mc.equal(stable.start, sym(k, gamma, Y).diagram) and mc.equal(stable.end, k)
-    claim = equivariance(sym(k, gamma, Y).diagram, X, Y)
+    claim = equivariance_equation(sym(k, gamma, Y).diagram, X, Y)
     eq = proofs.sym_equivariant()
     assert mc.equal(eq.start, claim.lhs) and mc.equal(eq.end, claim.rhs)
     haar = haar_gamma(X)
-    claim = equivariance(sym(k, haar, Y).diagram, X, Y)
+    claim = equivariance_equation(sym(k, haar, Y).diagram, X, Y)
     eq = proofs.haar_sym_equivariant()
     assert mc.equal(eq.start, claim.lhs) and mc.equal(eq.end, claim.rhs)
 
 
 def test_sharp_is_equivariant_from_the_axioms_alone() -> None:
-    used = {(mc.canonical(e.lhs), mc.canonical(e.rhs)) for e in proofs.sharp_equivariant().assumptions()}
+    used = {(mc.NormalForm.of(e.lhs), mc.NormalForm.of(e.rhs)) for e in proofs.sharp_equivariant().assumptions()}
     assert used <= group_and_action_axioms()
 
 
@@ -173,7 +173,7 @@ def test_gamma_equivariant_on_the_wrong_side_does_not_prove_sym_equivariant() ->
 
 def test_equivariance_of_another_gamma_does_not_prove_sym_equivariant() -> None:
     other = mc.Box("other_gamma", X.ty, T)
-    hypothesis = equivariance(other, X, GSpace.regular(G))
+    hypothesis = equivariance_equation(other, X, GSpace.regular(G))
     with pytest.raises(ProofError, match="step 2"):
         proofs.sym_equivariant(gamma_equivariance=hypothesis).check()
 
@@ -195,7 +195,7 @@ def test_haar_draw_multiplied_on_the_wrong_side_is_not_proved_equivariant() -> N
         r0 = lam()
         return G.mul(net(X.act(G.inv(r0), x)), r0)
 
-    claim = equivariance(wrong_gamma, X, GSpace.regular(G))
+    claim = equivariance_equation(wrong_gamma, X, GSpace.regular(G))
     correct = proofs.recursive_gamma_equivariant()
     attempt = Proof(claim.lhs, name="wrong order")
     for step in correct.steps:
@@ -250,9 +250,10 @@ SEMANTIC = [name for name in sorted(ALL) if name not in ("ave_sym", "frame_avera
 def test_the_model_satisfies_the_assumptions() -> None:
     model, sizes = _s3_model()
     lam = mc.Box("lambda_G", mc.Ty(), T)
-    assumed = [*G.axioms, *X.axioms, *Y.axioms, equivariance(S.kernel, X, Y),
-               equivariance(S.gamma, X, GSpace.regular(G)), equivariance(lam, GSpace.unit(G), GSpace.regular(G)),
-               equivariance(mc.Box("m", T @ X.ty, Y.ty), GSpace.regular(G) @ X, Y)]
+    assumed = [*G.axioms, *X.axioms, *Y.axioms, equivariance_equation(S.kernel, X, Y),
+               equivariance_equation(S.gamma, X, GSpace.regular(G)),
+               equivariance_equation(lam, GSpace.unit(G), GSpace.regular(G)),
+               equivariance_equation(mc.Box("m", T @ X.ty, Y.ty), GSpace.regular(G) @ X, Y)]
     for eq in assumed:
         np.testing.assert_allclose(evaluate(eq.lhs, model, sizes), evaluate(eq.rhs, model, sizes), atol=1e-12)
     assert not np.allclose(evaluate(G.mul, model, sizes), evaluate(mc.Swap(T, T) >> G.mul, model, sizes))

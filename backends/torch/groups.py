@@ -37,6 +37,9 @@ rotating the rows of ``(n, d)`` clouds, multiplying ``(d, n)`` matrices on the l
 rows), so that the built-in gammas recognise it without probing it; an action with no
 ``kind`` is any other action, served by gammas that do not need to know (``"haar"``,
 ``"recursive"``, or the user's own).
+
+(Over 500 lines for a reason: the protocol and the three basic groups stay with the small-matrix
+kernels their actions share, which are measured and tuned together in ``benchmarks/overhead.py``.)
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ It changes only what the API pages show, never the source.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -105,7 +106,8 @@ def linker(obj: griffe.Object) -> Callable[[str], str | None]:
             try:
                 outside = not obj.resolve(first).startswith("markovcat")
             except griffe.NameResolutionError:
-                outside = first != "markovcat" and "." in name  # a dotted name of another package
+                # another package: a dotted name, or the name of an installed module
+                outside = first != "markovcat" and ("." in name or importlib.util.find_spec(first) is not None)
             return None if outside else name
         try:
             target = found.final_target if isinstance(found, griffe.Alias) else found
