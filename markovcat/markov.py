@@ -44,7 +44,7 @@ from typing import Any
 
 from markovcat.syntax import Diagram, Generator, Node, Ty, _check_operand
 
-__all__ = ["NormalForm", "normal_form", "equal", "explain", "assert_equal", "NotEqual"]
+__all__ = ["NormalForm", "MarkedKernel", "normal_form", "equal", "explain", "assert_equal", "NotEqual"]
 
 
 @dataclass(frozen=True)
@@ -377,3 +377,29 @@ def _describe(source: Source) -> str:
         return f"input {port} directly"
     where = f"output {port} of " if len(gen.cod) > 1 else ""
     return f"{where}box {_box(gen)}"
+
+
+@dataclass(frozen=True)
+class MarkedKernel:
+    """The data of a box that stands for a construction on a kernel: the construction's ``mark`` and the kernel.
+
+    The one mechanism behind ``ave`` boxes (:func:`markovcat.symmetrisation.ave`, mark ``"ave"``)
+    and ``E[...]`` boxes (:func:`markovcat.theorems.expectation`, mark ``"E"``).  The kernel is kept
+    as its normal form, so kernels equal in the free Markov category give the same box, and the
+    mark keeps two constructions on one kernel apart.
+    """
+
+    mark: str
+    """Which construction the box stands for: ``"ave"`` or ``"E"``."""
+    kernel: NormalForm
+    """The normal form of the kernel the construction is applied to."""
+
+    @staticmethod
+    def of(box: Any, mark: str) -> Diagram | None:
+        """The kernel of ``box`` (a Box or a Generator) if its data is a MarkedKernel with ``mark``, else None."""
+        gen = getattr(box, "generator", box)
+        data = getattr(gen, "data", None)
+        if isinstance(data, MarkedKernel) and data.mark == mark:
+            return data.kernel.to_diagram()
+        return None
+

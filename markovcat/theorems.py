@@ -31,7 +31,7 @@ from typing import Any
 from markovcat.equation import Equation
 from markovcat.groups import Action, Group
 from markovcat.gspace import Equivariant, Evidence, GSpace, equivariance_equation
-from markovcat.markov import NormalForm
+from markovcat.markov import MarkedKernel, NormalForm
 from markovcat.program import program
 from markovcat.proof import Proof, describe
 from markovcat.rewrite import Rule
@@ -56,7 +56,6 @@ __all__ = [
     "haar_sym_stable",
     "haar_sym_equivariant",
     "expectation",
-    "Expectation",
     "ave_definition",
     "ave_sym",
     "frame_averaging",
@@ -509,26 +508,19 @@ def haar_sym_equivariant(s: Setting | None = None) -> Proof:
 
 
 # -- (f) averaging ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Expectation:
-    """The data of an ``E[...]`` box: the normal form of the kernel it takes the expectation of."""
-
-    kernel: NormalForm
-    """The normal form of the kernel whose expectation this is."""
-
-
 def expectation(kernel: Diagram) -> Diagram:
     """``E[kernel]``: a deterministic box ``x |-> E[kernel(x)]``.
 
     It is named by the :func:`~markovcat.proof.describe` reading of ``kernel``'s normal
-    form and carries that normal form as its data, so two kernels equal in the free
+    form and carries that normal form as its data (a :class:`~markovcat.markov.MarkedKernel`
+    marked ``"E"``, the mechanism of ``ave`` boxes too), so two kernels equal in the free
     Markov category give the same box, and two different kernels give different boxes
     (two that read alike, e.g. a deterministic and a stochastic ``k``, clash by name if
     they ever meet in one diagram, instead of being confused).  Nothing is remembered
     between calls: equal inputs give equal boxes whatever ran before.
     """
     name = f"E[{describe(kernel)}]"
-    return Box(name, kernel.dom, kernel.cod, deterministic=True, data=Expectation(NormalForm.of(kernel)))
+    return Box(name, kernel.dom, kernel.cod, deterministic=True, data=MarkedKernel("E", NormalForm.of(kernel)))
 
 
 def ave_definition(average: Average) -> Equation:

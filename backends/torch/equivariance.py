@@ -28,7 +28,7 @@
     most ``alpha`` (a permutation test is exact under the null whatever the distance
     used, and Bonferroni is conservative).  Measured with the defaults (4 pairs, 200
     samples, 1000 permutations) over 100 seeds on O(3) point clouds
-    (``tests/test_equivariance.py::test_false_alarm_rate_and_power``, slow): false
+    (``tests/backends/test_equivariance.py::test_false_alarm_rate_and_power``, slow): false
     alarms 2/100 at ``alpha = 0.01`` and 6/100 at ``0.05`` for both the Haar and the
     recursive-gamma symmetrisation (binomial standard errors 0.01 and 0.02); power
     100/100 at ``alpha = 0.01`` against the wrong-side recursive gamma and against the
@@ -49,7 +49,7 @@ What a report proves, and what not
     dimension 16) that is 0.15 standard deviations: a model biased by 5% of its output's
     standard deviation passes, and :func:`samples_needed` says how many samples would
     catch it (about 1,700 per side; it is then caught,
-    ``tests/test_equivariance_power.py``, slow).  Checked against the permutation test
+    ``tests/backends/test_equivariance_power.py``, slow).  Checked against the permutation test
     itself on Gaussian data at the stated shift (100 runs each; 200 samples in
     dimension 3 and 48, 50 in dimension 6): detected in about 75 to 85% of runs
     (``test_the_calibration_matches_the_energy_test_on_gaussians``, slow, asserts 65 to 95%).

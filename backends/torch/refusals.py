@@ -19,7 +19,7 @@ __all__ = ["ROUNDING", "default_tol"]
 #: The rounding constant ``c`` of the error bounds: a computed covariance or moment vector is within
 #: ``c * eps`` (relative to its natural scale) of the exact one for the input, and of the one for the
 #: rotated input.  Calibrated with a safety factor of about 4 over the largest error observed in
-#: float32 and float64 on near-degenerate clouds (``tests/test_frames.py`` checks the bound holds).
+#: float32 and float64 on near-degenerate clouds (``tests/backends/test_frames.py`` checks the bound holds).
 ROUNDING = 2.0
 
 _HALF = (torch.float16, torch.bfloat16)

@@ -31,9 +31,9 @@ Why strata: ``L_t`` is not flat in ``t``.  For a denoiser that is not yet exact,
 ``sigma_t`` there), so one uniform ``t`` per molecule hits that region for 1% of the molecules and the
 mean over a few hundred molecules jumps by hundreds of nats from draw to draw.  One ``t`` in each of
 16 strata, narrow near ``t = 1`` and ``t = T``, is still unbiased and agrees with itself to a few nats
-(measured in tests/test_symdiff_diffusion.py).
+(measured in tests/applications/test_symdiff_diffusion.py).
 
-What the bound costs: even with the exact denoiser (Gaussian data, tests/test_symdiff_diffusion.py)
+What the bound costs: even with the exact denoiser (Gaussian data, tests/applications/test_symdiff_diffusion.py)
 the T = 1000 bound exceeds the true NLL by about 0.38 nats per dimension, almost all from the first
 steps, where the SNR of this schedule falls by large factors per step; with T = 20,000 the excess is 0.02.
 """

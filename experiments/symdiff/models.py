@@ -35,7 +35,7 @@ dit-aug     the DiT, trained on molecules rotated by a Haar ``O(3)`` element eac
 The two symmetrised denoisers are compiled markovcat diagrams (``model.module.morphism`` is the
 ``C^G`` morphism with its evidence; ``model.module.diagram`` draws it): stochastically
 ``O(3)``-equivariant given that the gamma is, which the recursive construction guarantees for any
-``f`` (tests/test_symdiff_models.py checks it with ``check_equivariance``).
+``f`` (tests/applications/test_symdiff_models.py checks it with ``check_equivariance``).
 """
 
 from __future__ import annotations
