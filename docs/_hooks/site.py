@@ -304,7 +304,9 @@ strata per molecule, the same draws for every contender); each record holds the 
 EDM's sample metrics, the O(3) check of the trained denoiser and a test of the O(3) invariance
 of the samples' law. Run it with `markovcat experiment symdiff --all --config cpu-small --jobs 2`,
 then `markovcat experiment symdiff-plot`. **The `cpu-small` budget is far below the SymDiff paper's:
-its numbers are not comparable with the published Table 1 rows shown below the table.**
+its numbers are not comparable with the published Table 1 rows shown below the table.** SymDiff
+and DiT-Aug in ten minutes on one GPU: `experiments/symdiff/gpu.sh` (configuration `gpu-10min`,
+the README says how it is sized).
 
 !!! note "The sign of the NLL"
     Our "test NLL" is the variational bound on `-log p(x)` of a test molecule, in nats, as our
