@@ -29,6 +29,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from markovcat.frozen import rebuild as _rebuild  # noqa: F401 - values pickled before frozen.py name it here
+
 __all__ = [
     "TypeMismatch",
     "Ty",
@@ -338,7 +340,7 @@ class Diagram:
             _write(types, wire, atom, "an input")
         signature: dict[str, Generator] = {}
         for node in nodes:
-            _add_generator(signature, node.gen)
+            add_generator(signature, node.gen)
             if len(node.ins) != len(node.gen.dom) or len(node.outs) != len(node.gen.cod):
                 raise TypeMismatch(f"box {node.gen.name!r} has the wrong number of wires")
             for wire, atom in zip(node.ins, node.gen.dom.atoms):
@@ -445,7 +447,7 @@ class Diagram:
 
         Costs the size of the smaller operand (the term graphs are joined on first use).
         """
-        _check_operand(other, ">>")
+        check_operand(other, ">>")
         if self.cod != other.dom:
             raise TypeMismatch(
                 f"cannot compose {self.short()} with {other.short()}: the codomain {self.cod} of "
@@ -473,7 +475,7 @@ class Diagram:
 
     def tensor(self, other: Diagram) -> Diagram:
         """Parallel composition ``self @ other``; costs the size of the smaller operand."""
-        _check_operand(other, "@")
+        check_operand(other, "@")
         signature = _merge_signatures(self.signature, other.signature)
         dom, cod = self.dom @ other.dom, self.cod @ other.cod
         if not _eager(self, other):
@@ -498,14 +500,14 @@ class Diagram:
         return self.then(other)
 
     def __rrshift__(self, other: object) -> Diagram:
-        _check_operand(other, ">>")
+        check_operand(other, ">>")
         raise AssertionError  # pragma: no cover
 
     def __matmul__(self, other: Diagram) -> Diagram:
         return self.tensor(other)
 
     def __rmatmul__(self, other: object) -> Diagram:
-        _check_operand(other, "@")
+        check_operand(other, "@")
         raise AssertionError  # pragma: no cover
 
     def __call__(self, *wires: object) -> object:
@@ -598,33 +600,6 @@ class Diagram:
         return to_tikz(self, **options)
 
 
-def _fill(obj: object, **fields: object) -> None:
-    """Set the fields of an immutable object (in its constructor)."""
-    for name, value in fields.items():
-        object.__setattr__(obj, name, value)
-
-
-def _reduce_frozen(self: object) -> tuple[object, tuple[object, ...]]:
-    """``__reduce__`` for immutable classes: pickle (any protocol) and copy rebuild the fields as they are."""
-    cls = type(self)
-    state = {
-        slot: getattr(self, slot)
-        for c in cls.__mro__
-        for slot in getattr(c, "__slots__", ())
-        if slot != "__weakref__" and hasattr(self, slot)
-    }
-    state.update(getattr(self, "__dict__", {}))
-    return (_rebuild, (cls, state))
-
-
-def _rebuild(cls: type, state: dict[str, object]) -> object:
-    """Undo :func:`_reduce_frozen` (the constructor is not re-run: the fields were checked when first built)."""
-    obj: object = object.__new__(cls)
-    for name, value in state.items():
-        object.__setattr__(obj, name, value)
-    return obj
-
-
 def _svg(figure: object) -> str:
     import io
 
@@ -641,7 +616,7 @@ def _write(types: dict[int, str], wire: int, atom: str, where: str) -> None:
     types[wire] = atom
 
 
-def _check_operand(other: object, op: str) -> None:
+def check_operand(other: object, op: str) -> None:
     if not isinstance(other, Diagram):
         raise TypeError(
             f"{op!r} combines two diagrams, but one operand is {type(other).__name__} {other!r}"
@@ -658,7 +633,7 @@ def _first_difference(a: Ty, b: Ty) -> str:
     return ""  # pragma: no cover
 
 
-def _add_generator(signature: dict[str, Generator], gen: Generator) -> None:
+def add_generator(signature: dict[str, Generator], gen: Generator) -> None:
     known = signature.setdefault(gen.name, gen)
     if known != gen:
         raise ValueError(_clash(known, gen))
