@@ -5,7 +5,9 @@ numbered vertices, each produced exactly once (by an input port or by one box
 output); a box occurrence (a *node*) reads an ordered tuple of wires and produces
 an ordered tuple of fresh wires.  Copying is a wire read more than once, discarding
 a wire read by nothing.  Composition is substitution of wires, defined once in
-:meth:`Diagram.then`; the tensor is disjoint union, :meth:`Diagram.tensor`.
+:meth:`Diagram.then`; the tensor is disjoint union, :meth:`Diagram.tensor`.  The term
+graph's parts (:class:`~markovcat.termgraph.Node`, the lazy join of large folds) live in
+:mod:`markovcat.termgraph`; the frozen-value helpers in :mod:`markovcat.frozen`.
 
 ``==`` on diagrams is *syntactic* (same term graph, same numbering).  Equality of
 morphisms in the free Markov category is :func:`markovcat.equal`.
@@ -27,9 +29,12 @@ from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from markovcat.frozen import rebuild as _rebuild  # noqa: F401 - values pickled before frozen.py name it here
+from markovcat.termgraph import EAGER as _EAGER
+from markovcat.termgraph import Node
+from markovcat.termgraph import eager as _eager
+from markovcat.termgraph import join as _join
 
 __all__ = [
     "TypeMismatch",
@@ -147,8 +152,6 @@ class Ty:
         return " @ ".join(self.atoms) if self._len else "I"
 
 
-#: Below this many atoms (or boxes), ``@`` and ``>>`` join eagerly; above, on first use.
-_EAGER = 32
 
 
 def _join_atoms(ty: Ty) -> tuple[str, ...]:
@@ -213,14 +216,6 @@ class Generator:
     def __str__(self) -> str:
         kind = "deterministic" if self.deterministic else "stochastic"
         return f"{self.name} : {self.dom} -> {self.cod} ({kind})"
-
-
-class Node(NamedTuple):
-    """One occurrence of a generator: the wires it reads and the fresh wires it writes."""
-
-    gen: Generator
-    ins: tuple[int, ...]
-    outs: tuple[int, ...]
 
 
 class Signature(Mapping[str, Generator]):
@@ -667,88 +662,6 @@ def _merge_signatures(a: Mapping[str, Generator], b: Mapping[str, Generator]) ->
         elif entry[0] is not gen and entry[0] != gen:
             raise ValueError(_clash(entry[0], gen))
     return a._extended(new) if new else a
-
-
-def _eager(a: Diagram, b: Diagram) -> bool:
-    """Join small operands at once; record large ones (see :func:`_join`)."""
-    return a._graph is not None and b._graph is not None and a._size + b._size <= _EAGER
-
-
-def _join(root: Diagram) -> tuple[tuple[int, ...], tuple[Node, ...], tuple[int, ...]]:
-    """The term graph of a diagram built by ``>>`` and ``@``, in one pass over the operands (cached).
-
-    The numbering is the one :meth:`Diagram.then` and :meth:`Diagram.tensor` give when they
-    join at once: the left operand keeps its wires; in ``a @ b`` the wires of ``b`` are
-    shifted by ``a.n_wires``; in ``a >> b`` the inputs of ``b`` become the outputs of ``a``
-    and the wires its boxes write are numbered from ``a.n_wires`` on, in node order.
-    An explicit stack replaces recursion, so deep folds need no recursion limit.
-    """
-    nodes: list[Node] = []
-    inputs: list[int] = []
-    outputs: list[int] = []
-    # own task: (True, diagram, shift, input list, output list): the diagram's own numbering, shifted;
-    # fresh task: (False, diagram, source list, offset, output list, counter): inputs read from
-    # source[offset:], written wires numbered from counter[0] on.
-    stack: list[tuple[Any, ...]] = [(True, root, 0, inputs, outputs)]
-    while stack:
-        task = stack.pop()
-        d: Diagram = task[1]
-        graph = d._graph
-        parts = d._parts if graph is None else None
-        if graph is None and parts is None:  # joined meanwhile (another thread)
-            graph = d._graph
-        if task[0]:
-            _, _, shift, ins, outs = task
-            if graph is not None:
-                d_inputs, d_nodes, d_outputs = graph
-                if shift:
-                    ins.extend([w + shift for w in d_inputs])
-                    nodes.extend(
-                        Node(n.gen, tuple([w + shift for w in n.ins]), tuple([w + shift for w in n.outs]))
-                        for n in d_nodes
-                    )
-                    outs.extend([w + shift for w in d_outputs])
-                else:
-                    ins.extend(d_inputs)
-                    nodes.extend(d_nodes)
-                    outs.extend(d_outputs)
-                continue
-            assert parts is not None
-            sequential, a, b = parts
-            if sequential:
-                middle: list[int] = []
-                stack.append((False, b, middle, 0, outs, [shift + a._wires]))
-                stack.append((True, a, shift, ins, middle))
-            else:
-                stack.append((True, b, shift + a._wires, ins, outs))
-                stack.append((True, a, shift, ins, outs))
-            continue
-        _, _, source, offset, outs, counter = task
-        if graph is not None:
-            d_inputs, d_nodes, d_outputs = graph
-            rename = {w: source[offset + i] for i, w in enumerate(d_inputs)}
-            fresh = counter[0]
-            for n in d_nodes:
-                written = tuple(range(fresh, fresh + len(n.outs)))
-                fresh += len(written)
-                rename.update(zip(n.outs, written))
-                nodes.append(Node(n.gen, tuple([rename[w] for w in n.ins]), written))
-            counter[0] = fresh
-            outs.extend([rename[w] for w in d_outputs])
-            continue
-        assert parts is not None
-        sequential, a, b = parts
-        if sequential:
-            middle = []
-            stack.append((False, b, middle, 0, outs, counter))
-            stack.append((False, a, source, offset, middle, counter))
-        else:
-            stack.append((False, b, source, offset + len(a.dom), outs, counter))
-            stack.append((False, a, source, offset, outs, counter))
-    graph = (tuple(inputs), tuple(nodes), tuple(outputs))
-    object.__setattr__(root, "_graph", graph)
-    object.__setattr__(root, "_parts", None)
-    return graph
 
 
 _EMPTY = Signature()
