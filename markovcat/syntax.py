@@ -185,9 +185,13 @@ class Generator:
     """
 
     name: str
+    """The name that identifies the generator (with its types and data)."""
     dom: Ty
+    """The input type."""
     cod: Ty
+    """The output type."""
     deterministic: bool = False
+    """Whether it is deterministic (a function) rather than a stochastic kernel."""
     data: Hashable = None
     _hash: int = field(default=0, init=False, repr=False, compare=False)
 
@@ -306,8 +310,11 @@ class Diagram:
     __slots__ = ("dom", "cod", "signature", "_graph", "_parts", "_size", "_produced", "_wires", "_det",
                  "_hash", "_name")
     dom: Ty
+    """The input type."""
     cod: Ty
+    """The output type."""
     signature: Mapping[str, Generator]
+    """The generators the diagram uses, by name."""
     _graph: tuple[tuple[int, ...], tuple[Node, ...], tuple[int, ...]] | None
     _parts: tuple[bool, Diagram, Diagram] | None
     _size: int
@@ -540,9 +547,11 @@ class Diagram:
         return self._det
 
     def label(self) -> str:
+        """The diagram's name, or ``"the diagram"`` (for messages)."""
         return self._name or "the diagram"
 
     def short(self) -> str:
+        """``name : dom -> cod`` (for messages)."""
         return f"{self._name or 'a diagram'} : {self.dom} -> {self.cod}"
 
     def __eq__(self, other: object) -> bool:
@@ -677,6 +686,7 @@ class Box(Diagram):
 
     __slots__ = ("generator",)
     generator: Generator
+    """The generator this box is an occurrence of (name, type and determinism)."""
 
     def __init__(self, name: str, dom: Ty, cod: Ty, deterministic: bool = False, data: Hashable = None) -> None:
         if not isinstance(name, str) or not name:
@@ -702,6 +712,7 @@ class Box(Diagram):
 
     @property
     def name(self) -> str:
+        """The box's name, as drawn and as looked up by a backend's interpretation."""
         return self.generator.name
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
@@ -709,6 +720,7 @@ class Box(Diagram):
 
     @property
     def deterministic(self) -> bool:
+        """Whether the box is deterministic (a function) rather than a stochastic kernel."""
         return self.generator.deterministic
 
     def __repr__(self) -> str:

@@ -42,8 +42,11 @@ class Node(NamedTuple):
     """One occurrence of a generator: the wires it reads and the fresh wires it writes."""
 
     gen: Generator
+    """The generator this node applies."""
     ins: tuple[int, ...]
+    """The wires it reads, one per atom of the generator's input type."""
     outs: tuple[int, ...]
+    """The wires it writes, one per atom of the generator's output type."""
 
 
 def eager(a: Diagram, b: Diagram) -> bool:
