@@ -41,7 +41,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
-from overhead_parts import ablation_table, kernel_table, sampler_table  # benchmarks/ is the script's folder
+from overhead_parts import ablation_table, gamma_table, kernel_table, sampler_table  # benchmarks/: the script's
 from timing import paired_ratio, timed_samples
 from torch import Tensor, nn
 
@@ -161,11 +161,12 @@ def ratio_table(config: str, mode: str, device: str, rounds: int, calls: int,
     for name, module in [("bare backbone", bare)] + [(name, model) for name, _, model in models]:
         step = make_step(compiled(module, mode, dry), x, list(module.parameters()), graphs)
         try:
-            step()  # compiles (and checks that it runs) outside the timed rounds
+            for _ in range(1 if dry else 3):  # compiles, records the CUDA graphs: outside the timed rounds
+                step()
         except Exception as error:  # noqa: BLE001 - reported as the row
             if name == "bare backbone":
                 raise
-            failures.append((name, f"{type(error).__name__}: {str(error).splitlines()[0][:160]}"))
+            failures.append((name, f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:160]}"))
             continue
         variants[name] = step
     if device == "cuda":
@@ -293,11 +294,20 @@ def main(argv: list[str] | None = None) -> None:
     text = ("## Ratios to the bare backbone\n\n" + ("Dry run: every path once; the figures are not timings.\n\n"
                                                      if args.dry_run else header(args.device, rounds, calls))
             + RATIO_HEADER)
+    out = args.out or (None if args.dry_run else HERE / "results" / (
+        "overhead.md" if args.device == "cpu" else "overhead_gpu.md"))
+
+    def write(text: str) -> None:  # after every table: a run stopped by its time limit keeps what it measured
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text("# The overhead of symmetrisation over the bare backbone\n\n" + text)
+
     for config in args.configs.split(","):
         for mode in modes:
             rows, _ = ratio_table(config, mode, args.device, rounds, calls, args.dry_run)
             text += rows
             print(rows, end="", flush=True)
+            write(text)
     runs = args.build_runs if args.build_runs is not None else 1 if args.dry_run else 3 if args.quick else 7
     build_md, build = build_times(runs, ("real",) if args.dry_run else ("real", "meta")) if runs else ("", 0.0)
     if runs:
@@ -311,15 +321,13 @@ def main(argv: list[str] | None = None) -> None:
         if not args.dry_run:
             text += ("\nThe Haar model rebuilt part by part (each row adds one part; thread CPU time, interleaved):"
                      "\n\n" + ablation_table(readme_network(), rounds, calls)
+                     + "\nThe recursive and the canonical gammas alone:\n\n"
+                     + gamma_table(readme_network(), rounds, calls)
                      + "\nsmall_matmul against torch.matmul for (B, 16, d) @ (B, d, d) (see "
                      "markovcat.backends.torch.groups.small_matmul):\n\n" + kernel_table(max(5, rounds // 3), 5)
                      + "\nHaar samplers, closed forms against the QR path:\n\n" + sampler_table(rounds, 5))
     print(text)
-    out = args.out or (None if args.dry_run else HERE / "results" / (
-        "overhead.md" if args.device == "cpu" else "overhead_gpu.md"))
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("# The overhead of symmetrisation over the bare backbone\n\n" + text)
+    write(text)
 
 
 if __name__ == "__main__":

@@ -105,3 +105,47 @@ def sampler_table(rounds: int, calls: int) -> str:
         lines.append(f"| {'SO' if special else 'O'}({d}), batch {BATCH} | {t['new'] * 1e6:.0f} | {t['qr'] * 1e6:.0f} "
                      f"| {t['new'] / t['qr']:.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def gamma_table(net: nn.Module, rounds: int, calls: int) -> str:
+    """What the recursive and the canonical gammas cost alone, against the bare backbone's step."""
+    from markovcat.backends.torch.frames import PCACanonicaliser
+    from markovcat.backends.torch.linalg import orthonormalise
+
+    torch.manual_seed(0)
+    params = list(net.parameters())
+    x = torch.randn(BATCH, N, D)
+    o3 = mct.Orthogonal(D)
+    recursive = mc.symmetrise(net, o3, o3.points(N), gamma="recursive")
+    network = next(m for m in recursive.children() if m is not net)  # the gamma's f: (x, eps) -> O(3)
+    gamma_params = list(network.parameters())
+    eps = torch.randn(BATCH, D, D)
+    raw = torch.randn(BATCH, D, D, requires_grad=True)
+    gram = x.mT @ x
+
+    def backbone() -> None:
+        net(x).square().mean().backward()
+        for p in params:
+            p.grad = None
+
+    def gamma_network() -> None:
+        network(x, eps).square().mean().backward()
+        for p in gamma_params:
+            p.grad = None
+
+    def projection() -> None:
+        orthonormalise(raw).square().mean().backward()
+        raw.grad = None
+
+    checked, unchecked = PCACanonicaliser(), PCACanonicaliser(validate=False)
+    parts = {"bare backbone, forward + backward": backbone,
+             "recursive gamma's network f(x, eps), forward + backward (QR projection included)": gamma_network,
+             "its projection onto O(3) alone: orthonormalise (LAPACK QR, sign fix), forward + backward": projection,
+             "canonical gamma: PCACanonicaliser, forward (checks on)": lambda: checked(x),
+             "PCACanonicaliser, validate=False, forward": lambda: unchecked(x),
+             "its core alone: torch.linalg.eigh of 256 3 x 3 Gram matrices": lambda: torch.linalg.eigh(gram)}
+    t = medians(parts, rounds, calls)
+    lines = ["| part | us per call | ratio to the bare backbone's step |", "|---|---|---|"]
+    lines += [f"| {name} | {t[name] * 1e6:.0f} | {t[name] / t['bare backbone, forward + backward']:.2f} |"
+              for name in parts]
+    return "\n".join(lines) + "\n"
