@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_the_gpu_script_dry_runs_on_the_cpu(tmp_path: Path) -> None:
-    environment = {**os.environ, "DEVICE": "cpu", "RESULTS": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    environment = {**os.environ, "DEVICE": "cpu", "RESULTS": str(tmp_path), "LIMIT": "1200", "OMP_NUM_THREADS": "1"}
     done = subprocess.run(["bash", str(ROOT / "benchmarks" / "overhead_gpu.sh"), "--dry-run"], env=environment,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=2400)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     readme = (tmp_path / "overhead_gpu.md").read_text()
     nbody = (tmp_path / "overhead_gpu_nbody.md").read_text()
