@@ -8,12 +8,12 @@ not a Markov law: equivariance is a property, stated or proved.
 from __future__ import annotations
 
 from markovcat.equation import Equation
-from markovcat.gspace import equivariance
+from markovcat.gspace import equivariance_equation
 from markovcat.syntax import Diagram
 
 from ._example import SX, SY, k
 
 
 def figures() -> dict[str, Diagram | Equation]:
-    eq = equivariance(k, SX, SY)
+    eq = equivariance_equation(k, SX, SY)
     return {"equivariance": Equation(eq.rhs, eq.lhs, name="k is equivariant")}

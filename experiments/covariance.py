@@ -2,7 +2,8 @@
 
 Data: ``x = A z`` with ``A`` a random ``(d, d)`` matrix and ``z ~ N(0, I_{d x n})``
 (``n = 25`` samples as columns), target ``y = A A^T``.  ``O(d)`` acts on ``x`` by left
-multiplication (``x |-> g x``) and on ``y`` by conjugation (``y |-> g y g^T``); the map
+multiplication (``x |-> g x``, ``O(d).left(n)``) and on ``y`` by conjugation (``y |-> g y g^T``,
+``O(d).conjugation()``); the map
 ``x |-> y`` is equivariant in law (``g A`` has the same role as ``A``).  Loss: the relative
 squared error ``|f(x) - y|^2 / |y|^2`` (Frobenius), averaged over the batch.
 
@@ -20,35 +21,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends.torch.compile import CompiledDiagram, Spec
-from markovcat.backends.torch.groups import Orthogonal, TorchAction
+from markovcat.backends.torch.compile import CompiledDiagram
+from markovcat.backends.torch.groups import Orthogonal
 
-__all__ = ["D", "SAMPLES", "left_multiplication", "conjugation", "Data", "make_data", "relative_squared_error",
+__all__ = ["D", "SAMPLES", "Data", "make_data", "relative_squared_error",
            "CovarianceMLP", "symmetrised", "train", "evaluate", "sample_covariance"]
 
 D, SAMPLES = 4, 25
-
-
-def _left(g: Tensor, x: Tensor) -> Tensor:
-    return torch.matmul(g, x)
-
-
-def _left_inverse(g: Tensor, x: Tensor) -> Tensor:
-    return torch.matmul(g.transpose(-1, -2), x)
-
-
-def _conjugate(g: Tensor, y: Tensor) -> Tensor:
-    return torch.matmul(torch.matmul(g, y), g.transpose(-1, -2))
-
-
-def left_multiplication(group: Orthogonal, n: int = SAMPLES) -> TorchAction:
-    """``O(d)`` on ``(d, n)`` matrices by ``x |-> g x``."""
-    return TorchAction("left multiplication", group, Spec((group.d, n)), _left, _left_inverse)
-
-
-def conjugation(group: Orthogonal) -> TorchAction:
-    """``O(d)`` on ``(d, d)`` matrices by ``y |-> g y g^T``."""
-    return TorchAction("conjugation", group, Spec((group.d, group.d)), _conjugate)
 
 
 @dataclass
@@ -108,7 +87,7 @@ def symmetrised(net: nn.Module, d: int = D, n: int = SAMPLES, hidden: int = 250)
     from markovcat.backends.torch.procedures import stochastic_symmetrise
 
     group = Orthogonal(d)
-    return stochastic_symmetrise(net, group, left_multiplication(group, n), conjugation(group), gamma="recursive",
+    return stochastic_symmetrise(net, group, group.left(n), group.conjugation(), gamma="recursive",
                                  hidden=hidden)
 
 

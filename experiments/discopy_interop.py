@@ -110,7 +110,7 @@ def compile_sym(diagram: Diagram, net: torch.nn.Module | None = None, d: int = c
     """
     t = theory(d)
     group = Orthogonal(d)
-    x_action, y_action = cov.left_multiplication(group, n), cov.conjugation(group)
+    x_action, y_action = group.left(n), group.conjugation()
     lam = next(box for box in t.gamma.diagram.boxes if not box.deterministic)
     interpretation = group.interpretation(t.group, (t.x.action, x_action), (t.y.action, y_action)) | Interpretation(
         {t.f: net if net is not None else cov.CovarianceMLP(d, n), lam.name: group.haar_sampler()})

@@ -8,8 +8,10 @@ for all of them, so that a run is seeded, resumed, recorded, swept and plotted o
 * processes: :class:`World` and :func:`world_from_environment` (torchrun's process group: gloo
   on the CPU, NCCL on CUDA), :class:`ShardedObjective` (a global batch cut into seeded noise
   shards, shared out among the processes) and :func:`data_parallel` (its DDP wrapper);
-* records: :func:`atomic_write`, :func:`write_record`, :func:`read_record`, :func:`is_finished`,
-  :func:`git_revision`;
+* records: :class:`RecordStore` (one experiment's record and checkpoint paths, reading, the
+  finished test, checkpoints), on :func:`atomic_write`, :func:`write_record`, :func:`read_record`,
+  :func:`is_finished`; :func:`git_revision`, :func:`fingerprint` (of the trained parameters);
+* batches: :func:`epoch_batch` (a fresh seeded permutation per epoch);
 * :func:`progress` (a tqdm bar), :func:`run_pending` (the sweep loop: in this process or in
   spawned single-threaded processes, a diverged run reported and skipped);
 * :func:`save_figure` (PNG, PDF and the Markdown table), :func:`add_plot_arguments` /
@@ -38,7 +40,8 @@ from torch import Tensor, nn
 
 __all__ = ["RecordedConfig", "derived_seed", "generator", "World", "device_named", "world_from_environment",
            "world_for", "barrier", "all_true", "check_shards", "ShardedObjective", "data_parallel", "git_revision",
-           "atomic_write", "write_record", "read_record", "is_finished", "load_records", "progress", "run_pending",
+           "atomic_write", "write_record", "read_record", "is_finished", "load_records", "RecordStore", "fingerprint",
+           "epoch_batch", "progress", "run_pending",
            "in_order", "save_figure", "add_plot_arguments", "run_plot", "Command", "run_command"]
 
 
@@ -312,6 +315,78 @@ def load_records(records: Path | str, read: Callable[[Path], dict[str, Any]], ex
     if len(budgets) > 1:
         raise ValueError(f"{folder} mixes step budgets {dict(budgets)} (budget: runs); choose one with --steps")
     return found
+
+
+@dataclass(frozen=True)
+class RecordStore:
+    """One experiment's records, ``<results>/<config.name>.json``, and checkpoints, ``<checkpoints>/<config.name>.pt``.
+
+    ``kind`` names the experiment in errors ("an N-body"); ``required`` lists the fields every
+    record has (a file without them is refused, not half-read).  Every method that takes a
+    folder defaults to the store's own.  A record is *finished* for a configuration when its
+    ``config`` equals ``config.as_dict()``; a checkpoint belongs to the configuration it was
+    saved with, and loading it for another is refused.
+    """
+
+    kind: str
+    required: tuple[str, ...]
+    results: Path
+    checkpoints: Path
+
+    def path(self, config: Any, out: Path | str | None = None) -> Path:
+        """Where the record of ``config`` is (or will be)."""
+        return Path(self.results if out is None else out) / f"{config.name}.json"
+
+    def read(self, path: Path | str) -> dict[str, Any]:
+        """A record, checked to have the :attr:`required` fields."""
+        return read_record(path, self.required, self.kind)
+
+    def finished(self, config: Any, out: Path | str | None = None) -> bool:
+        """Whether ``out`` holds the record of a run with exactly this configuration."""
+        return is_finished(self.path(config, out), config.as_dict(), self.read)
+
+    def write(self, config: Any, record: dict[str, Any], out: Path | str | None = None) -> Path:
+        """Write ``record`` as the record of ``config`` (atomically); returns its path."""
+        path = self.path(config, out)
+        write_record(path, record)
+        return path
+
+    def checkpoint_path(self, config: Any, checkpoints: Path | str | None = None) -> Path:
+        """Where the checkpoint of an unfinished run of ``config`` is kept."""
+        return Path(self.checkpoints if checkpoints is None else checkpoints) / f"{config.name}.pt"
+
+    @staticmethod
+    def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+        """``torch.save(state)`` atomically; ``state`` holds the run's ``config`` (checked on loading)."""
+        atomic_write(path, lambda p: torch.save(state, p))
+
+    @staticmethod
+    def load_checkpoint(path: Path, config: Any, device: torch.device | str) -> dict[str, Any]:
+        """The checkpoint at ``path``, refused unless it was saved for exactly ``config``.
+
+        Loaded with ``weights_only=False``: a checkpoint holds the run's own state (optimizer,
+        generator states, curves), written by this runner, not a file from elsewhere.
+        """
+        state: dict[str, Any] = torch.load(path, map_location=device, weights_only=False)
+        if state.get("config") != config.as_dict():
+            raise ValueError(f"checkpoint {path} belongs to another configuration; delete it to start this run "
+                             f"afresh")
+        return state
+
+
+def fingerprint(module: nn.Module) -> dict[str, float | int]:
+    """A summary of the trained parameters (count, sum, sum of squares, in float64) that two equal runs share."""
+    flat = torch.cat([p.detach().double().flatten().cpu() for p in module.parameters()])
+    return {"count": flat.numel(), "sum": float(flat.sum()), "sum_of_squares": float(flat.square().sum())}
+
+
+def epoch_batch(size: int, batch: int, seed: int, step: int) -> Tensor:
+    """The examples of batch ``step`` of ``size``: a fresh permutation per epoch (seeded by ``(seed, "order",
+    epoch)``, drawn on the CPU, so the same on any device), the last partial batch dropped."""
+    per_epoch = size // batch
+    epoch, position = divmod(step, per_epoch)
+    order = torch.randperm(size, generator=generator(torch.device("cpu"), seed, "order", epoch))
+    return order[position * batch:(position + 1) * batch]
 
 
 @contextmanager

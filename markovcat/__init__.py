@@ -13,6 +13,7 @@ equational proofs (:class:`Rule`, :class:`Proof`; shipped proofs in
 """
 
 import importlib
+import warnings
 from typing import Any
 
 from markovcat.equation import Equation
@@ -25,8 +26,8 @@ from markovcat.groups import (
     direct_product,
     semidirect_product,
 )
-from markovcat.gspace import Cosets, Equivariant, Evidence, GSpace, NotEquivariant, equivariance
-from markovcat.markov import NormalForm, NotEqual, assert_equal, canonical, equal, explain, normal_form
+from markovcat.gspace import Cosets, Equivariant, Evidence, GSpace, NotEquivariant, equivariance_equation
+from markovcat.markov import NormalForm, NotEqual, assert_equal, equal, explain, normal_form
 from markovcat.program import Wire, program
 from markovcat.proof import Proof, ProofError
 from markovcat.rewrite import Match, Rule, matches, rewrite, rewrites
@@ -44,6 +45,7 @@ from markovcat.symmetrisation import (
     sym_program,
 )
 from markovcat.syntax import Box, Copy, Diagram, Discard, Generator, Id, Node, Swap, Ty, TypeMismatch
+from markovcat.termgraph import to_networkx
 
 __version__ = "0.1.0"
 
@@ -65,12 +67,28 @@ _FORWARDED: dict[str, str] = {
 }
 
 
+#: Old names, kept for a while with a ``DeprecationWarning``: old name -> (the new name, what it is).
+_DEPRECATED: dict[str, tuple[str, Any]] = {
+    "canonical": ("NormalForm.of", NormalForm.of),
+    "equivariance": ("equivariance_equation", equivariance_equation),
+}
+
+
 def __getattr__(name: str) -> Any:
     """``mc.symmetrise`` etc.: the torch procedure of that name, imported on first use (see ``_FORWARDED``)."""
+    if name in _DEPRECATED:
+        new, value = _DEPRECATED[name]
+        warnings.warn(f"markovcat.{name} is deprecated: use markovcat.{new}", DeprecationWarning, stacklevel=2)
+        return value
     module = _FORWARDED.get(name)
     if module is None:
         raise AttributeError(f"module 'markovcat' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    """The module's names and the forwarded ones (which ``__getattr__`` resolves)."""
+    return sorted({*globals(), *_FORWARDED})
 
 
 __all__ = [
@@ -89,7 +107,6 @@ __all__ = [
     "equal",
     "explain",
     "normal_form",
-    "canonical",
     "NormalForm",
     "assert_equal",
     "NotEqual",
@@ -106,7 +123,7 @@ __all__ = [
     "Equivariant",
     "Evidence",
     "NotEquivariant",
-    "equivariance",
+    "equivariance_equation",
     "sharp",
     "flat",
     "sym",
@@ -125,13 +142,7 @@ __all__ = [
     "rewrites",
     "Proof",
     "ProofError",
-    "check_equivariance",
-    "EquivarianceReport",
-    "symmetrise",
-    "canonicalise",
-    "frame_average",
-    "probabilistic_symmetrise",
-    "janossy",
-    "stochastic_symmetrise",
-    "symmetrise_along",
+    "to_networkx",
 ]
+# The forwarded names are public (``mc.symmetrise``, listed by ``dir(mc)``) but not in ``__all__``:
+# ``from markovcat import *`` must not import torch.

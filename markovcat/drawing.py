@@ -56,12 +56,12 @@ def same_picture(a: Diagram, b: Diagram) -> bool:
     common normal form: then neither prunes nor merges anything, and both are that
     normal form, renumbered.
     """
-    from markovcat.markov import canonical
+    from markovcat.markov import NormalForm
 
     if (a.dom, a.cod, len(a.nodes)) != (b.dom, b.cod, len(b.nodes)):
         return False
-    form = canonical(a)
-    return form == canonical(b) and len(form.nodes) == len(a.nodes)
+    form = NormalForm.of(a)
+    return form == NormalForm.of(b) and len(form.nodes) == len(a.nodes)
 
 
 def _equation_layout(equation: Equation, show_types: bool, skip_repeats: bool = False) -> Layout:

@@ -3,7 +3,7 @@
 A :class:`GSpace` is an object of ``C^G``: a type ``X`` with an :class:`Action` of a
 group ``G``.  An :class:`Equivariant` is a morphism of ``C^G``: a diagram of ``C``
 together with its domain and codomain G-spaces and the :class:`Evidence` that it is
-equivariant, ``(id_G @ k) >> act_Y == act_X >> k`` (:func:`equivariance`).
+equivariant, ``(id_G @ k) >> act_Y == act_X >> k`` (:func:`equivariance_equation`).
 
 Nothing enters ``C^G`` silently.  Evidence kinds:
 
@@ -45,7 +45,7 @@ __all__ = [
     "Evidence",
     "Equivariant",
     "NotEquivariant",
-    "equivariance",
+    "equivariance_equation",
     "EVIDENCE_KINDS",
     "Assumption",
 ]
@@ -274,7 +274,7 @@ class Cosets:
         return f"Cosets({self.name})"
 
 
-def equivariance(k: Diagram, dom: GSpace, cod: GSpace) -> Equation:
+def equivariance_equation(k: Diagram, dom: GSpace, cod: GSpace) -> Equation:
     """The equation ``(id_G @ k) >> act_Y == act_X >> k`` saying ``k`` is equivariant."""
     _check_typed(k, dom, cod, "k")
     name = f"{getattr(k, '_name', None) or 'the map'} is equivariant"
@@ -385,7 +385,7 @@ class Equivariant:
         if not isinstance(reason, str) or not reason.strip():
             raise ValueError("Equivariant.assume needs a reason (why is this map equivariant?)")
         _check_typed(box, dom, cod, "the assumed map")
-        eq = equivariance(box, dom, cod)
+        eq = equivariance_equation(box, dom, cod)
         return cls(box, dom, cod, Evidence("assumption", reason, axioms=(eq,), support=eq), name=name)
 
     @classmethod
@@ -395,7 +395,7 @@ class Equivariant:
         This proves equivariance in every Markov category; it cannot see the group or
         action axioms, so most equivariant maps need :meth:`by_proof` instead.
         """
-        eq = equivariance(diagram, dom, cod)
+        eq = equivariance_equation(diagram, dom, cod)
         if not eq.check():
             raise NotEquivariant(
                 f"{name or diagram.label()} : {dom} -> {cod} is not equivariant by the Markov laws alone: "
@@ -409,10 +409,10 @@ class Equivariant:
         """Admit ``diagram`` with its equivariance ``equation`` as an open proof obligation.
 
         The equation must state this diagram's equivariance (its end sides equal the
-        two sides of :func:`equivariance` up to Markov laws, in either order); that is
+        two sides of :func:`equivariance_equation` up to Markov laws, in either order); that is
         checked, the equation itself is not.
         """
-        target = equivariance(diagram, dom, cod)
+        target = equivariance_equation(diagram, dom, cod)
         _matches(equation, target, "the equation")
         return cls(diagram, dom, cod, Evidence("obligation", f"equation {equation.name or ''} to prove".strip(),
                                                axioms=(equation,), support=equation))
@@ -426,7 +426,7 @@ class Equivariant:
         way round).  What that proves: equivariance given the equations the proof cites
         (``proof.assumptions()``).
         """
-        target = equivariance(diagram, dom, cod)
+        target = equivariance_equation(diagram, dom, cod)
         if isinstance(proof, Equation):
             raise TypeError("an Equation is not a proof: use Equivariant.by_equation to record it as an obligation")
         first, last = _proof_ends(proof)
@@ -493,7 +493,7 @@ class Equivariant:
     @property
     def equation(self) -> Equation:
         """This morphism's equivariance equation."""
-        return equivariance(self.diagram, self.dom, self.cod)
+        return equivariance_equation(self.diagram, self.dom, self.cod)
 
     def walk(self) -> Iterator[Equivariant]:
         """This morphism and, recursively, every premise of its evidence (pre-order)."""

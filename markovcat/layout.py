@@ -34,7 +34,7 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 
-from markovcat.markov import NormalForm
+from markovcat.markov import MarkedKernel
 from markovcat.syntax import Diagram
 
 __all__ = ["Label", "BoxShape", "Layout", "layout", "FOLD_ABOVE", "ASPECT"]
@@ -220,16 +220,9 @@ def _ports(k: int, span: float) -> list[float]:
 
 
 def _expected(gen: object) -> Diagram | None:
-    """The kernel of an ``E[...]`` box (:func:`markovcat.theorems.expectation`), else None.
-
-    Recognised by its data: an ``Expectation`` holding the kernel's normal form (the
-    class is not imported: ``markovcat.theorems`` sits above the rest of the core).
-    """
-    data = getattr(gen, "data", None)
-    kernel = getattr(data, "kernel", None)
-    if type(data).__name__ != "Expectation" or not isinstance(kernel, NormalForm):
-        return None
-    return kernel.to_diagram()
+    """The kernel of an ``E[...]`` box (:func:`markovcat.theorems.expectation`), else None: its data is a
+    :class:`~markovcat.markov.MarkedKernel` marked ``"E"``."""
+    return MarkedKernel.of(gen, "E")
 
 
 def _box_item(node_index: int, d: Diagram, layer: int) -> _Item:

@@ -44,7 +44,7 @@ from typing import Any
 
 from markovcat.syntax import Diagram, Generator, Node, Ty, _check_operand
 
-__all__ = ["NormalForm", "canonical", "normal_form", "equal", "explain", "assert_equal", "NotEqual"]
+__all__ = ["NormalForm", "MarkedKernel", "normal_form", "equal", "explain", "assert_equal", "NotEqual"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,11 @@ class NormalForm:
     cod: Ty
     nodes: tuple[tuple[Generator, tuple[int, ...]], ...]
     outputs: tuple[int, ...]
+
+    @classmethod
+    def of(cls, d: Diagram) -> NormalForm:
+        """The normal form of ``d`` (linear time, iterative: no recursion limit); ``normal_form(d)`` is its diagram."""
+        return _normal_form_of(d)
 
     def to_diagram(self) -> Diagram:
         nodes = []
@@ -124,7 +129,7 @@ def _gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
-def canonical(d: Diagram) -> NormalForm:
+def _normal_form_of(d: Diagram) -> NormalForm:
     """The normal form of ``d`` (linear time, iterative: no recursion limit)."""
     _check_operand(d, "normal_form")
     if len(d) > GC_PAUSE_ABOVE:
@@ -166,7 +171,7 @@ def _canonical(d: Diagram) -> NormalForm:
 
 def normal_form(d: Diagram) -> Diagram:
     """The canonical representative of ``d``: ``normal_form(a) == normal_form(b)`` iff ``equal(a, b)``."""
-    return canonical(d).to_diagram()
+    return _normal_form_of(d).to_diagram()
 
 
 def equal(a: Diagram, b: Diagram) -> bool:
@@ -209,7 +214,7 @@ def explain(a: Diagram, b: Diagram) -> str:
             f"They have different types: the left is {_clip(str(a.dom))} -> {_clip(str(a.cod))}, "
             f"the right is {_clip(str(b.dom))} -> {_clip(str(b.cod))}."
         )
-    left, right = canonical(a), canonical(b)
+    left, right = _normal_form_of(a), _normal_form_of(b)
     if left == right:
         return "They are equal in the free Markov category (same normal form)."
     first = _first_divergence(left, right)
@@ -367,3 +372,27 @@ def _describe(source: Source) -> str:
         return f"input {port} directly"
     where = f"output {port} of " if len(gen.cod) > 1 else ""
     return f"{where}box {_box(gen)}"
+
+
+@dataclass(frozen=True)
+class MarkedKernel:
+    """The data of a box that stands for a construction on a kernel: the construction's ``mark`` and the kernel.
+
+    The one mechanism behind ``ave`` boxes (:func:`markovcat.symmetrisation.ave`, mark ``"ave"``)
+    and ``E[...]`` boxes (:func:`markovcat.theorems.expectation`, mark ``"E"``).  The kernel is kept
+    as its normal form, so kernels equal in the free Markov category give the same box, and the
+    mark keeps two constructions on one kernel apart.
+    """
+
+    mark: str
+    kernel: NormalForm
+
+    @staticmethod
+    def of(box: Any, mark: str) -> Diagram | None:
+        """The kernel of ``box`` (a Box or a Generator) if its data is a MarkedKernel with ``mark``, else None."""
+        gen = getattr(box, "generator", box)
+        data = getattr(gen, "data", None)
+        if isinstance(data, MarkedKernel) and data.mark == mark:
+            return data.kernel.to_diagram()
+        return None
+

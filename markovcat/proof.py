@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from markovcat.equation import Equation
-from markovcat.markov import canonical, equal, explain, normal_form
+from markovcat.markov import NormalForm, equal, explain, normal_form
 from markovcat.rewrite import Direction, Rule, as_rule, matches, rewrites
 from markovcat.syntax import Diagram, _check_operand, _reduce_frozen
 
@@ -216,7 +216,7 @@ class Proof:
                     continue
                 if step.rule.source is None:
                     eq = step.rule.equation
-                    found.setdefault((eq.name, canonical(eq.lhs), canonical(eq.rhs)), eq)
+                    found.setdefault((eq.name, NormalForm.of(eq.lhs), NormalForm.of(eq.rhs)), eq)
                 else:
                     stack.append(step.rule.source)
         return tuple(found.values())
@@ -271,15 +271,15 @@ def _check_step(proof: Proof, i: int, source: Diagram, step: Step) -> None:
 
 def _reaches(source: Diagram, rule: Rule, target: Diagram, times: Times) -> bool:
     """Breadth-first search over rewrite sequences of the allowed lengths."""
-    goal = canonical(target)
+    goal = NormalForm.of(target)
     low, high = (1, MAX_REPEAT) if times == "repeatedly" else (times, times)
     frontier = [normal_form(source)]
-    seen = {canonical(source)}
+    seen = {NormalForm.of(source)}
     for depth in range(1, high + 1):
         following: list[Diagram] = []
         for d in frontier:
             for result in rewrites(d, rule):
-                form = canonical(result)
+                form = NormalForm.of(result)
                 if depth >= low and form == goal:
                     return True
                 if form not in seen or depth < low:

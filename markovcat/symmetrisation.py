@@ -41,13 +41,12 @@ gamma must be a C^G morphism into (G, *) = GSpace.regular(G), but its codomain i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from markovcat.groups import Group, Homomorphism
 from markovcat.groups import _diagram as _plain_diagram
-from markovcat.gspace import Cosets, Equivariant, Evidence, GSpace, equivariance
-from markovcat.markov import NormalForm, canonical, equal
+from markovcat.gspace import Cosets, Equivariant, Evidence, GSpace, equivariance_equation
+from markovcat.markov import MarkedKernel, NormalForm, equal
 from markovcat.program import program
 from markovcat.syntax import Box, Copy, Diagram, Generator, Id, Ty, TypeMismatch
 
@@ -123,7 +122,7 @@ def counit(space: GSpace) -> Equivariant:
     _space(space, "the counit's space")
     G = space.group
     dom = GSpace.regular(G) @ GSpace.trivial(space.ty, G)
-    eq = equivariance(space.act, dom, space)
+    eq = equivariance_equation(space.act, dom, space)
     compat = space.axioms[0]
     assert equal(eq.lhs, compat.rhs) and equal(eq.rhs, compat.lhs), "counit equation is the compatibility axiom"
     ev = Evidence("axiom", f"compatibility of {space.action.name!r} with {G.name}.mul", axioms=(compat,))
@@ -357,21 +356,12 @@ def ave(m: Equivariant, name: str | None = None) -> Average:
     if not m.cod.linear:
         raise TypeMismatch(f"ave needs a linear action on the output, but {m.cod} is not marked linear "
                            "(GSpace(..., linear=True))")
-    box = Box(name or f"ave({m.name})", m.dom.ty, m.cod.ty, deterministic=True, data=_Averaged(canonical(m.diagram)))
+    box = Box(name or f"ave({m.name})", m.dom.ty, m.cod.ty, deterministic=True,
+              data=MarkedKernel("ave", NormalForm.of(m.diagram)))
     return Average(box, m)
 
 
-@dataclass(frozen=True)
-class _Averaged:
-    """The data of an ``ave`` box: the normal form of the kernel it averages."""
-
-    kernel: NormalForm
-
-
 def averaged(box: Diagram | Generator) -> Diagram | None:
-    """The kernel averaged by an ``ave`` box (``None`` if the box is not one)."""
-    gen = box.generator if isinstance(box, Box) else box
-    if isinstance(gen, Generator) and isinstance(gen.data, _Averaged):
-        return gen.data.kernel.to_diagram()
-    return None
+    """The kernel averaged by an ``ave`` box (``None`` if the box is not one): its :class:`MarkedKernel` ``"ave"``."""
+    return MarkedKernel.of(box, "ave")
 

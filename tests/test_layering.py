@@ -6,7 +6,9 @@ in a fresh interpreter; afterwards ``sys.modules`` must hold no torch, nothing u
 for ``markovcat.strategies``, the strategies for users' own tests).  A static check reads
 the source: no import statement of those packages anywhere in the core, not even inside a
 function.  The one sanctioned way out is ``markovcat._FORWARDED``, the table by which
-``mc.symmetrise`` and friends reach the torch procedures on first use.
+``mc.symmetrise`` and friends reach the torch procedures on first use.  The applications
+(``experiments/``) import from the backends only public names: none starting with ``_``, and
+only names in the module's ``__all__`` where it has one.
 """
 
 from __future__ import annotations
@@ -224,8 +226,59 @@ def test_strategies_without_hypothesis_says_how_to_install_it() -> None:
     assert "pip install hypothesis" in out.stdout and "dev" in out.stdout
 
 
-def test_mc_equivariance_stays_the_function_after_the_torch_procedures_load() -> None:
+def test_mc_equivariance_equation_stays_the_function_after_the_torch_procedures_load() -> None:
     pytest.importorskip("torch")
-    function = markovcat.equivariance
+    function = markovcat.equivariance_equation
     assert callable(markovcat.symmetrise)
-    assert markovcat.equivariance is function
+    assert markovcat.equivariance_equation is function
+
+
+def test_old_names_still_answer_with_a_deprecation_warning() -> None:
+    for old, new in (("canonical", markovcat.NormalForm.of), ("equivariance", markovcat.equivariance_equation)):
+        with pytest.warns(DeprecationWarning, match=f"markovcat.{old} is deprecated"):
+            assert getattr(markovcat, old) == new
+        assert old not in markovcat.__all__
+
+
+# -- the applications use the backends' public names only -------------------------------------------------------------
+APPLICATIONS = Path(__file__).parent.parent / "experiments"
+
+
+def _private_backend_imports(tree: ast.AST, where: str) -> list[str]:
+    """``where:line imports module.name`` for each backend name that is private (``_x``) or not in its ``__all__``."""
+    import importlib
+
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("markovcat.backends"):
+            module = importlib.import_module(str(node.module))
+            public = getattr(module, "__all__", None)
+            for alias in node.names:
+                is_module = isinstance(getattr(module, alias.name, None), type(module))
+                if alias.name.startswith("_") or (public is not None and alias.name not in public and not is_module):
+                    found.append(f"{where}:{node.lineno} imports {node.module}.{alias.name}")
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            base = node.value
+            if isinstance(base, ast.Name) and base.id in ("mct", "gm", "gammas"):
+                found.append(f"{where}:{node.lineno} uses {base.id}.{node.attr}")
+    return found
+
+
+def test_the_applications_import_no_private_backend_name() -> None:
+    pytest.importorskip("torch")
+    failures = []
+    for path in sorted(APPLICATIONS.rglob("*.py")):
+        where = str(path.relative_to(APPLICATIONS))
+        failures += _private_backend_imports(ast.parse(path.read_text(), str(path)), where)
+    assert not failures, "; ".join(failures)
+
+
+def test_the_application_check_catches_private_and_unexported_names() -> None:
+    pytest.importorskip("torch")
+    source = ("from markovcat.backends.torch.compile import _check_callable, Spec\n"
+              "from markovcat.backends.torch.groups import Orthogonal, check_layout\n"
+              "from markovcat.backends.torch import gammas\n"
+              "x = mct._FORWARDED\n")
+    found = _private_backend_imports(ast.parse(source), "app.py")
+    assert found == ["app.py:1 imports markovcat.backends.torch.compile._check_callable",
+                     "app.py:2 imports markovcat.backends.torch.groups.check_layout", "app.py:4 uses mct._FORWARDED"]

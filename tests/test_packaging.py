@@ -61,6 +61,14 @@ def test_importing_markovcat_does_not_import_torch_or_discopy() -> None:
     assert markovcat.__version__
 
 
+def test_star_import_leaves_torch_unimported_and_dir_lists_the_forwarded_names() -> None:
+    code = ("import sys\nfrom markovcat import *\nimport markovcat\n"
+            "print('torch' in sys.modules, 'Box' in dir(), 'symmetrise' in dir(markovcat), 'torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    assert result.stdout.split() == ["False", "True", "True", "False"]
+    assert set(markovcat._FORWARDED) <= set(dir(markovcat)) and not set(markovcat._FORWARDED) & set(markovcat.__all__)
+
+
 def test_the_console_script_is_the_cli() -> None:
     declared = PYPROJECT["project"]["scripts"]["markovcat"]
     assert declared == "markovcat.experiments.cli:main"
@@ -103,7 +111,8 @@ def test_the_wheel_holds_every_subpackage_and_the_console_script(tmp_path: Path)
         folder = package.replace(".", "/")
         assert f"{folder}/__init__.py" in names, f"{package} is missing from the wheel"
     for module in ("markovcat/backends/torch/compile.py", "markovcat/experiments/cli.py",
-                   "markovcat/experiments/demo.py", "markovcat/backends/discopy.py", "markovcat/py.typed"):
+                   "markovcat/experiments/demo/training.py", "markovcat/backends/torch/gammas/table.py",
+                   "markovcat/backends/discopy.py", "markovcat/py.typed"):
         assert module in names, f"{module} is missing from the wheel"
     (entry_points_txt,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry_points_txt).decode()

@@ -44,7 +44,7 @@ def values() -> Iterator[tuple[str, object]]:
     yield "Box", k
     yield "Generator", k.generator
     yield "Diagram", mc.Copy(X) >> (k @ mc.Box("f", X, Y, deterministic=True))
-    yield "NormalForm", mc.canonical(mc.Copy(X) >> (k @ k))
+    yield "NormalForm", mc.NormalForm.of(mc.Copy(X) >> (k @ k))
     yield "Signature", (k @ mc.Box("f", X, Y, deterministic=True)).signature
     G, H = mc.Group("G"), mc.Group("H")
     yield "Group", G

@@ -12,12 +12,15 @@
 * :mod:`~markovcat.backends.torch.checks` - the checks run before a model is returned (the dry run
   on a copy of the model, group and action axioms, fusions);
 * :mod:`~markovcat.backends.torch.equivariance` - :func:`check_equivariance`, the numerical checker
-  (deterministic, pathwise, two-sample), and what each verdict proves;
+  (deterministic, pathwise, two-sample), and what each verdict proves; the two-sample test and
+  its power in :mod:`~markovcat.backends.torch.two_sample`;
 * :mod:`~markovcat.backends.torch.linalg` - the one QR with a sign fix, the samplers, ``accepts``;
 * :mod:`~markovcat.backends.torch.groups`, :mod:`~markovcat.backends.torch.matrix_groups`,
   :mod:`~markovcat.backends.torch.finite_groups`, :mod:`~markovcat.backends.torch.homomorphisms` -
   batched groups, their actions and homomorphisms;
-* :mod:`~markovcat.backends.torch.frames` - deterministic canonicalisers and frames;
+* :mod:`~markovcat.backends.torch.frames` - deterministic canonicalisers and frames (those for
+  permutations and finite groups in :mod:`~markovcat.backends.torch.sorting`, how they refuse
+  degenerate input in :mod:`~markovcat.backends.torch.refusals`);
 * :mod:`~markovcat.backends.torch.gammas` (a package) - the one gamma type, :class:`~.gammas.Gamma`,
   its guarantees, its networks, the builders and the named table (``mct.gammas``);
 * :mod:`~markovcat.backends.torch.procedures` - the named procedures (:func:`symmetrise`,

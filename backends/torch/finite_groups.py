@@ -16,15 +16,13 @@ so they exist for ``n`` dividing 4.
 
 from __future__ import annotations
 
-import itertools
-import math
-
 import torch
 from torch import Tensor
 
 from markovcat.backends.torch.compile import InterpretationError, Spec
 from markovcat.backends.torch.groups import Cyclic, Symmetric, TorchAction, TorchGroup, small_matmul
 from markovcat.backends.torch.homomorphisms import TorchHomomorphism
+from markovcat.backends.torch.linalg import accepts
 
 __all__ = ["Dihedral", "PermutationMatrices", "sequences", "graphs", "elements"]
 
@@ -70,9 +68,10 @@ class Dihedral(TorchGroup):
             return torch.randint(0, 2 * self.n, (batch,), device=device)
         return torch.randint(0, 2 * self.n, (batch,), generator=generator, device=device)
 
-    def elements(self) -> Tensor:
+    def elements(self, *, dtype: torch.dtype | None = None, device: torch.device | str = "cpu",
+                 limit: int = 5040) -> Tensor:
         """All ``2n`` elements."""
-        return elements(self)
+        return torch.arange(2 * self.n, device=device)
 
     def rotations(self) -> TorchHomomorphism:
         """The inclusion ``C_n -> D_n``."""
@@ -141,9 +140,10 @@ class PermutationMatrices(TorchGroup):
         eye = torch.eye(self.n, dtype=dtype or torch.get_default_dtype(), device=p.device)
         return eye[p].transpose(-1, -2)
 
-    def elements(self) -> Tensor:
-        """All ``n!`` permutation matrices (refused beyond 5040)."""
-        return elements(self)
+    def elements(self, *, dtype: torch.dtype | None = None, device: torch.device | str = "cpu",
+                 limit: int = 5040) -> Tensor:
+        """All ``n!`` permutation matrices (refused beyond ``limit``)."""
+        return self.from_indices(Symmetric(self.n).elements(device=device, limit=limit), dtype)
 
     def to_indices(self, m: Tensor) -> Tensor:
         return m.argmax(-2)
@@ -164,7 +164,7 @@ class PermutationMatrices(TorchGroup):
 
     def sets(self, d: int) -> TorchAction:
         """Acting on sets ``(n, d)``: ``x |-> M x`` (row ``i`` to row ``p[i]``)."""
-        return TorchAction("permute rows", self, Spec((self.n, d)), _left)
+        return TorchAction("permute rows", self, Spec((self.n, d)), _left, kind="permute rows")
 
 
 def _left(m: Tensor, x: Tensor) -> Tensor:
@@ -212,20 +212,15 @@ def graphs(group: TorchGroup) -> TorchAction:
 
 def elements(group: TorchGroup, *, dtype: torch.dtype | None = None, device: torch.device | str = "cpu",
              limit: int = 5040) -> Tensor:
-    """Every element of a finite group (``Cyclic``, ``Dihedral``, ``Symmetric``, ``PermutationMatrices``,
-    or any group with its own ``elements()``).
+    """Every element of a finite group: ``group.elements(...)`` (see the protocol in
+    :mod:`markovcat.backends.torch.groups`).
 
-    Returns a batch ``(|G|, ...)``; refuses groups with more than ``limit`` elements.
+    Returns a batch ``(|G|, ...)``; refuses groups with more than ``limit`` elements.  A
+    group whose ``elements()`` takes no arguments is enumerated as it says, moved to ``device``.
     """
-    if isinstance(group, (Cyclic, Dihedral)):
-        order = group.n * (2 if isinstance(group, Dihedral) else 1)
-        return torch.arange(order, device=device)
-    if isinstance(group, (Symmetric, PermutationMatrices)):
-        if math.factorial(group.n) > limit:
-            raise InterpretationError(f"S{group.n} has {math.factorial(group.n)} elements (limit {limit})")
-        p = torch.tensor(list(itertools.permutations(range(group.n))), device=device)
-        return group.from_indices(p, dtype) if isinstance(group, PermutationMatrices) else p
     own = getattr(group, "elements", None)
-    if callable(own):
-        return own().to(device)  # type: ignore[no-any-return]
-    raise InterpretationError(f"cannot enumerate the elements of {group.name}")
+    if not callable(own) or not getattr(group, "finite", True):
+        raise InterpretationError(f"cannot enumerate the elements of {group.name}")
+    if accepts(own, "limit"):
+        return own(dtype=dtype, device=device, limit=limit)  # type: ignore[no-any-return]
+    return own().to(device)  # type: ignore[no-any-return]

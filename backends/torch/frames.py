@@ -13,7 +13,8 @@ Public names (stable), each ``gamma(x)`` with ``gamma(g.x) = g gamma(x)``:
 * :class:`Lexsort` - ``S_n`` on sets ``(n, d)``: the permutation sorting the rows
   lexicographically;
 * :class:`OrbitArgmax` - a finite group (``C_n``, ``D_n`` on images, ``S_n`` on sets...): the element ``h``
-  maximising a fixed score of ``h^-1 . x``;
+  maximising a fixed score of ``h^-1 . x`` (these two, :class:`RandomTiesLexsort` and
+  :class:`SortCanonicaliser` live in :mod:`~markovcat.backends.torch.sorting`);
 * :class:`LowerCholesky` - the ``GL(d)`` part of the GL gamma, ``chol(x x^T)``.
 
 Each callable carries a ``reason`` (why it is equivariant, for
@@ -28,7 +29,8 @@ equivariant at that input, so with ``validate=True`` (the default) it raises a
 NaN or inf).  With ``validate=False`` it returns a finite element of the group all
 the same (never NaN for finite inputs), but equivariance then fails at those
 inputs.  The checks are data-dependent (one host sync): leave them off under
-``torch.compile``.  Degeneracy is judged relative to ``rtol``.
+``torch.compile``.  Degeneracy is judged relative to ``rtol``; the refusal machinery is
+:mod:`~markovcat.backends.torch.refusals`.
 """
 
 from __future__ import annotations
@@ -41,84 +43,24 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from markovcat.backends.torch.finite_groups import elements
-from markovcat.backends.torch.groups import LeftTranslation, TorchAction, as_rows, check_layout
+from markovcat.backends.torch.groups import LeftTranslation, Orthogonal, as_rows, check_layout
 from markovcat.backends.torch.linalg import qr_positive, rand, to_special
+from markovcat.backends.torch.refusals import (
+    _ADVICE,
+    ROUNDING,
+    Failure,
+    _nonfinite,
+    _prescale,
+    _verdict,
+    _verdict_of,
+    _working,
+    default_tol,
+)
+from markovcat.backends.torch.sorting import Lexsort, OrbitArgmax, RandomTiesLexsort, SortCanonicaliser
 
 __all__ = ["PCACanonicaliser", "PCAFrames", "UniformFrame", "UniformPCAFrame", "Centroid", "Lexsort",
            "RandomTiesLexsort", "OrbitArgmax", "LowerCholesky", "MomentCanonicaliser", "SortCanonicaliser",
            "ROUNDING", "default_tol"]
-
-#: The rounding constant ``c`` of the error bounds: a computed covariance or moment vector is within
-#: ``c * eps`` (relative to its natural scale) of the exact one for the input, and of the one for the
-#: rotated input.  Calibrated with a safety factor of about 4 over the largest error observed in
-#: float32 and float64 on near-degenerate clouds (``tests/test_frames.py`` checks the bound holds).
-ROUNDING = 2.0
-
-_HALF = (torch.float16, torch.bfloat16)
-
-_ADVICE = ("To proceed: compute in float64 (cast the input and the model) if the input is not float64 already; "
-           "pass validate=False to accept a frame that may be that far off at such inputs; or use another gamma "
-           '(gamma="haar", or frame averaging).')
-
-
-def default_tol(dtype: torch.dtype) -> float:
-    """The default tolerance on a computed frame's error: ``sqrt(eps)`` of ``dtype`` (half the digits)."""
-    return float(torch.finfo(dtype).eps) ** 0.5
-
-
-def _working(x: Tensor, what: str) -> Tensor:
-    """``x`` in the dtype the frame is computed in: float32 for half precision (no half eigh/QR), else ``x``'s own."""
-    if not x.is_floating_point():
-        raise TypeError(f"{what} needs floating-point input, got {x.dtype}: cast it to float32 or float64")
-    return x.float() if x.dtype in _HALF else x
-
-
-def _prescale(x: Tensor) -> tuple[Tensor, Tensor]:
-    """``x / s`` with ``s = max |x_ij|`` per batch element (``x`` itself where ``x = 0``), and ``s`` ``(batch, 1, 1)``.
-
-    Frames do not depend on the scale, and the scaled cloud's squares and fifth powers
-    neither overflow nor underflow.  ``s`` is NaN or inf exactly where ``x`` is not finite,
-    and then the scaled cloud is NaN throughout (``x / inf`` is 0 or NaN, and the centring
-    spreads the NaN), which is what carries non-finite input to the outputs.  Powers of two
-    scale exactly, so ``x`` and ``2^k x`` give the same scaled cloud, bit for bit.
-    """
-    s = x.abs().amax((-2, -1), keepdim=True)
-    return x / s.clamp_min(torch.finfo(x.dtype).tiny), s
-
-
-def _first(mask: Tensor) -> int:
-    return int(mask.nonzero()[0, 0])
-
-
-def _raise_nonfinite(x: Tensor, what: str) -> None:
-    nonfinite = ~torch.isfinite(x.flatten(1)).all(-1)
-    if bool(nonfinite.any()):
-        raise ValueError(f"non-finite input (NaN or inf) at batch index {_first(nonfinite)} of {what}: the input "
-                         "itself is malformed, not its geometry; find where the NaN or inf comes from")
-
-
-Failure = tuple[Callable[[], Tensor], Callable[[int], str]]
-
-
-def _verdict(x: Tensor, what: str, refused: Tensor, failures: list[Failure]) -> None:
-    """Raise for the first refused batch element, with one host sync and nothing else when none is refused.
-
-    ``refused``: ``(batch,)``, True where the input is refused (NaN in the quantities
-    behind it must make it True, so non-finite input is refused without a check of its
-    own).  Only then are the reasons worked out: non-finite input first, then the first
-    of ``failures`` (a mask, computed lazily, and the message for a batch index) that
-    holds at the first refused index.
-    """
-    if not bool(refused.any()):  # the one host sync
-        return
-    _raise_nonfinite(x, what)
-    index = _first(refused)
-    for mask, message in failures:
-        if bool(mask()[index]):
-            raise ValueError(message(index))
-    raise ValueError(failures[-1][1](index))
-
 
 def _principal_axes(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Pre-scaled centred points, mean, and eigenvalues and eigenvectors (columns) of ``y^T y``, ascending; the scale.
@@ -203,6 +145,8 @@ class PCACanonicaliser:
     tolerance still follows the input's ``eps``).
     """
 
+    vouched = True  # its equivariance is the library's claim, tested in its suite (see Gamma.from_callable)
+
     reason = "PCA axes rotate with the cloud and the third-moment sign rule is O(d)-invariant"
 
     def __init__(self, special: bool = False, validate: bool = True, tol: float | None = None,
@@ -262,6 +206,8 @@ class PCAFrames:
     over it take other values.
     """
 
+    vouched = True  # its equivariance is the library's claim, tested in its suite (see Gamma.from_callable)
+
     def __init__(self, special: bool = False, validate: bool = True, tol: float | None = None, layout: str = "rows",
                  descending: bool = True) -> None:
         self.special, self.validate, self.tol = special, validate, tol
@@ -296,6 +242,8 @@ class UniformFrame:
     (the frame's order may change with ``g``), so checks use the two-sample test.
     """
 
+    vouched = True  # its equivariance is the library's claim, tested in its suite (see Gamma.from_callable)
+
     reason = "a uniform draw from a frame with F(g.x) = g F(x) as a set"
 
     def __init__(self, frames: Callable[[Tensor], Tensor]) -> None:
@@ -321,182 +269,12 @@ class Centroid:
     refuses it first).
     """
 
+    vouched = True  # its equivariance is the library's claim, tested in its suite (see Gamma.from_callable)
+
     reason = "mean(x + t) = mean(x) + t"
 
     def __call__(self, x: Tensor) -> Tensor:
         return x.mean(-2)
-
-
-_TIES = ("refuse", "allow")
-
-
-def _check_ties(ties: str) -> str:
-    if ties not in _TIES:
-        raise ValueError(f"ties must be 'refuse' or 'allow', got {ties!r}")
-    return ties
-
-
-def _identical_rows_message(what: str) -> Callable[[int], str]:
-    return lambda i: (
-        f"two rows of the set at batch index {i} are identical, so {what} has no unique canonical element: the set's "
-        "stabiliser is non-trivial and no deterministic canonicalisation is equivariant at it. If the output is "
-        "invariant, pass ties=\"allow\" (every tie-break gives the same canonical input, so the same output). For an "
-        "equivariant output, use gamma=\"canonical-random-ties\" (RandomTiesLexsort: ties broken uniformly at random, "
-        "exactly equivariant in distribution), average over the tie-breaking permutations (frame averaging), or "
-        "gamma=\"haar\".")
-
-
-def _lexsort(x: Tensor, order: Tensor) -> Tensor:
-    """Stable lexicographic sort of the rows of ``x (b, n, d)``, ties kept in the order ``order`` lists them."""
-    for k in reversed(range(x.shape[-1])):  # stable sorts, least significant column first
-        keys = torch.gather(x[..., k], -1, order)
-        order = torch.gather(order, -1, torch.sort(keys, dim=-1, stable=True).indices)
-    return order
-
-
-def _nonfinite(x: Tensor) -> tuple[Tensor, Callable[[int], str]]:
-    return ~torch.isfinite(x.flatten(1)).all(-1), lambda i: f"non-finite input (NaN or inf) at batch index {i}"
-
-
-def _verdict_of(x: Tensor, what: str, failures: list[tuple[Tensor, Callable[[int], str]]]) -> None:
-    """:func:`_verdict` for masks already computed (cheap ones): refused where any of them holds."""
-    refused = failures[0][0]
-    for mask, _ in failures[1:]:
-        refused = refused | mask
-    _verdict(x, what, refused, [(_constant(mask), message) for mask, message in failures])
-
-
-def _constant(mask: Tensor) -> Callable[[], Tensor]:
-    """A thunk returning ``mask`` (a mask already computed, in :func:`_verdict`'s lazy form)."""
-    return lambda: mask
-
-
-class Lexsort:
-    """``S_n`` canonicalisation of sets ``(n, d)``: the permutation ``p`` listing the rows in lexicographic order.
-
-    ``p[i]`` is the index of the ``i``-th row in order (as ``argsort``), so
-    ``gamma(p'.x) = p' o gamma(x)`` and ``gamma(x)^-1 . x`` is the sorted set.  Exact (no
-    rounding is involved), so equivariant exactly where the rows are distinct.
-
-    Two identical rows (every zero-padded set has them) make the stabiliser
-    non-trivial.  ``ties="refuse"`` (the default, with ``validate=True``) raises there.
-    ``ties="allow"`` accepts them, ties kept in input order: every tie-break gives the
-    same sorted set, so an *invariant* output ``f(gamma(x)^-1 . x)`` is exactly
-    invariant; an *equivariant* output is then not equivariant at that input (use
-    :class:`RandomTiesLexsort`).  ``validate=True`` also refuses NaN or inf (one host
-    sync); ``validate=False`` checks nothing.
-    """
-
-    reason = "lexicographic order does not depend on the order the rows come in"
-
-    def __init__(self, validate: bool = True, ties: str = "refuse") -> None:
-        self.validate, self.ties = validate, _check_ties(ties)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        batch, n, d = x.shape
-        order = _lexsort(x, torch.arange(n, device=x.device).expand(batch, n))
-        if self.validate:
-            failures = [_nonfinite(x)]
-            if self.ties == "refuse" and n > 1:
-                rows = torch.gather(x, -2, order.unsqueeze(-1).expand(batch, n, d))
-                failures.append(((rows[:, 1:] == rows[:, :-1]).all(-1).any(-1), _identical_rows_message("Lexsort")))
-            _verdict_of(x, "Lexsort", failures)
-        return order
-
-
-class RandomTiesLexsort:
-    """Stochastic ``S_n`` gamma on sets ``(n, d)``: lexicographic order, ties between identical rows broken at random.
-
-    ``gamma(x)`` is uniform over the permutations that sort ``x`` (index vectors, as
-    :class:`Lexsort`): a random permutation is drawn first (``generator=``), then a
-    stable lexicographic sort keeps identical rows in its order.  Sorting permutations of
-    ``p.x`` are ``p o`` those of ``x``, so ``gamma(p.x) = p o gamma(x)`` in law: an
-    equivariant Markov kernel everywhere, ties included, and ``sym`` with it is exactly
-    equivariant in distribution.  Without ties it equals :class:`Lexsort`.
-    ``validate=True`` refuses NaN or inf (one host sync).
-    """
-
-    reason = "ties broken uniformly at random among the sorting permutations: p o gamma(x) has the law of gamma(p.x)"
-    deterministic = False
-
-    def __init__(self, validate: bool = True) -> None:
-        self.validate = validate
-
-    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        batch, n, _ = x.shape
-        if self.validate:
-            _verdict_of(x, "RandomTiesLexsort", [_nonfinite(x)])
-        shuffle = torch.argsort(rand((batch, n), generator, torch.float64, x.device), dim=-1)
-        return _lexsort(x, shuffle)
-
-
-class OrbitArgmax:
-    """Finite-group canonicalisation: ``gamma(x) = argmax_h score(h^-1 . x)`` over all ``h`` in ``G``.
-
-    ``gamma(g.x) = g gamma(x)`` because ``h |-> g h`` permutes the orbit.  ``score``
-    defaults to a fixed random linear functional (``seed``) on the action's space.
-    The group is enumerated once (at most ``limit`` elements; a group may provide its
-    own ``elements()``).  Equivariant exactly where the best score is unique.
-
-    With ``validate=True`` it refuses non-finite input, and ties for the best score
-    (within ``rtol`` times the largest score magnitude; default ``ROUNDING * eps`` of the
-    scores' dtype).  A tie between elements ``h, h'`` with ``h^-1.x = h'^-1.x`` means the
-    input has a symmetry: ``ties="allow"`` accepts it (every choice gives the same
-    canonical input, so an invariant output is exact; an equivariant one is then not
-    equivariant at that input), ``ties="refuse"`` (the default) raises.  A tie between
-    different canonical inputs is always refused: choose another ``score`` or ``seed``.
-    """
-
-    reason = "h |-> g h permutes the orbit, so the argmax moves by g"
-
-    def __init__(self, action: TorchAction, score: Callable[[Tensor], Tensor] | None = None,
-                 validate: bool = True, rtol: float | None = None, seed: int = 0, limit: int = 5040,
-                 ties: str = "refuse") -> None:
-        self.action, self.validate, self.rtol, self.ties = action, validate, rtol, _check_ties(ties)
-        if score is None:
-            shape = tuple(int(s) for s in action.spec.shape)  # type: ignore[arg-type]
-            score = _Linear(torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
-        self.score = score
-        self.candidates = elements(action.group, limit=limit)  # (m, ...)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        group = self.action.group
-        candidates = self.candidates.to(x.device)
-        batch, m = x.shape[0], candidates.shape[0]
-        hs = candidates.repeat(batch, *([1] * (candidates.dim() - 1)))
-        moved = self.action.act(group.inv(hs), x.repeat_interleave(m, 0))
-        scores = self.score(moved).reshape(batch, m)
-        best = scores.argmax(-1)
-        if self.validate:
-            failures = [_nonfinite(x)]
-            if m > 1:
-                rtol = self.rtol if self.rtol is not None else ROUNDING * float(torch.finfo(scores.dtype).eps)
-                top = scores.gather(-1, best.unsqueeze(-1))
-                near = top - scores <= rtol * scores.abs().amax(-1, keepdim=True)  # (batch, m), best included
-                flat = moved.reshape(batch, m, -1)
-                same = (flat == flat.gather(1, best[:, None, None].expand(batch, 1, flat.shape[-1]))).all(-1)
-                failures.append(((near & ~same).any(-1), lambda i: (
-                    f"two elements of the orbit of the input at batch index {i} tie for the best score but give "
-                    "different canonical inputs, so the choice is a matter of rounding: choose another score (or "
-                    "seed), or another gamma (gamma=\"haar\", or frame averaging)")))
-                if self.ties == "refuse":
-                    failures.append(((near & same).sum(-1) > 1, lambda i: (
-                        f"the input at batch index {i} has a symmetry (two elements of the group map it to the same "
-                        "canonical input), so it has no unique canonical element and no deterministic "
-                        "canonicalisation is equivariant at it. If the output is invariant, pass ties=\"allow\" "
-                        "(every choice gives the same canonical input). For an equivariant output, average over "
-                        "the tied elements (frame averaging, or gamma=\"haar\" for a finite group), or for S_n "
-                        "use gamma=\"canonical-random-ties\".")))
-            _verdict_of(x, "OrbitArgmax", failures)
-        return candidates[best]
-
-
-class _Linear:
-    def __init__(self, weights: Tensor) -> None:
-        self.weights = weights
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return (x * self.weights.to(x.dtype)).flatten(1).sum(-1)
 
 
 class LowerCholesky:
@@ -509,6 +287,8 @@ class LowerCholesky:
     ``tol`` (default :func:`default_tol` of the dtype; the pivot ratio squared is a lower
     estimate of the condition number of ``x x^T``).  Half precision is computed in float32.
     """
+
+    vouched = True  # its equivariance is the library's claim, tested in its suite (see Gamma.from_callable)
 
     def __init__(self, tol: float | None = None) -> None:
         self.tol = tol
@@ -554,6 +334,8 @@ class MomentCanonicaliser:
     finite for finite input (NaN for non-finite input), but may be that far off at such
     inputs.  Half precision is computed in float32, returned in the input's dtype.
     """
+
+    vouched = True  # its equivariance is the library's claim, tested in its suite (see Gamma.from_callable)
 
     reason = "the moment frame is O(d)-equivariant: frame(g.x) = g frame(x)"
 
@@ -604,42 +386,6 @@ class MomentCanonicaliser:
         ])
 
 
-class SortCanonicaliser:
-    """Deterministic S_n-equivariant ``gamma : (n, d) -> S_n``: the permutation sorting a per-row score.
-
-    ``gamma(x) = argsort(x @ weights)``, so ``gamma(p.x) = p o gamma(x)``, exactly where the
-    scores are distinct.  With ``validate=True`` (one host sync) it refuses non-finite
-    input and equal scores of different rows (choose other weights, or :class:`Lexsort`).
-    Equal scores of identical rows (a zero-padded set) are refused with
-    ``ties="refuse"`` (the default) and accepted with ``ties="allow"``: every tie-break
-    gives the same sorted set, so an invariant output is exact, an equivariant one is
-    then not equivariant at that input.
-    """
-
-    reason = "sorting by a per-row score does not depend on the order the rows come in"
-
-    def __init__(self, weights: Tensor, validate: bool = True, ties: str = "refuse") -> None:
-        self.weights, self.validate, self.ties = weights, validate, _check_ties(ties)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        score = torch.matmul(x, self.weights.to(x.dtype))
-        order = torch.argsort(score, dim=-1, stable=True)
-        if self.validate:
-            batch, n, d = x.shape
-            ordered = torch.gather(score, -1, order)
-            rows = torch.gather(x, -2, order.unsqueeze(-1).expand(batch, n, d))
-            tied = ordered[..., 1:] == ordered[..., :-1]
-            identical = (rows[:, 1:] == rows[:, :-1]).all(-1)
-            failures = [_nonfinite(x), ((tied & ~identical).any(-1), lambda i: (
-                f"tied sorting scores: two different rows of the set at batch index {i} have equal sorting scores, "
-                "so its ordering is ambiguous: choose other weights, or use Lexsort"))]
-            if self.ties == "refuse":
-                identical_rows = _identical_rows_message("SortCanonicaliser")
-                failures.append(((tied & identical).any(-1), lambda i: "tied sorting scores: " + identical_rows(i)))
-            _verdict_of(x, "SortCanonicaliser", failures)
-        return order
-
-
 class UniformPCAFrame(UniformFrame):
     """Puny et al.'s frame for O(d)/SO(d) as the gamma ``Unif F(x)``: a :class:`UniformFrame` of :class:`PCAFrames`.
 
@@ -653,7 +399,7 @@ class UniformPCAFrame(UniformFrame):
     reason = "the PCA frame is O(d)-equivariant: F(g.x) = g F(x) as a set, so Unif F(x) is too"
 
     def __init__(self, group: Any, layout: str = "rows", tol: float | None = None, validate: bool = True) -> None:
-        if type(group).__name__ != "Orthogonal":
+        if not isinstance(group, Orthogonal):
             raise TypeError(f"UniformPCAFrame is a frame for O(d) or SO(d), got {group!r}")
         self.group, self.coupling = group, LeftTranslation(group)
         super().__init__(PCAFrames(group.special, validate, tol, layout, descending=False))

@@ -19,19 +19,42 @@ their axioms so that :func:`compile` checks them.
 :meth:`TorchAction.restrict` restricts an action along a homomorphism
 (:class:`~markovcat.backends.torch.homomorphisms.TorchHomomorphism`).  More groups live in
 :mod:`markovcat.backends.torch.matrix_groups` and :mod:`markovcat.backends.torch.finite_groups`.
+
+**The protocol a user's group implements.**  Subclass :class:`TorchGroup` and define
+``name``, ``spec``, ``mul``, ``inv``, ``unit`` and ``sample`` (the axioms are checked when a
+model is compiled).  Optionally:
+
+* ``compact = False`` for a group without a Haar probability measure (no Haar gamma);
+* ``elements(*, dtype, device, limit)``: every element, as a batch ``(|G|, ...)``; a group
+  that defines it is :attr:`~TorchGroup.finite` (exact averaging, orbit canonicalisation,
+  network gammas by logits over the elements);
+* ``project(raw)`` and ``raw_size``: how an unconstrained network output of ``raw_size``
+  numbers per example lands in the group (the network gammas, e.g. ``gamma="recursive"``);
+  a finite group gets both from ``elements`` (an argmax over one logit per element).
+
+A :class:`TorchAction` says what kind of action it is (:data:`ACTION_KINDS`: trivial,
+rotating the rows of ``(n, d)`` clouds, multiplying ``(d, n)`` matrices on the left, permuting
+rows), so that the built-in gammas recognise it without probing it; an action with no
+``kind`` is any other action, served by gammas that do not need to know (``"haar"``,
+``"recursive"``, or the user's own).
+
+(Over 500 lines for a reason: the protocol and the three basic groups stay with the small-matrix
+kernels their actions share, which are measured and tuned together in ``benchmarks/overhead.py``.)
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from markovcat.backends.torch.compile import Interpretation, InterpretationError, Spec
-from markovcat.backends.torch.linalg import haar_orthogonal, rand
+from markovcat.backends.torch.linalg import haar_orthogonal, orthonormalise, rand
 from markovcat.groups import Action, Group
 from markovcat.syntax import Box, Diagram
 
@@ -41,6 +64,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TorchGroup",
     "TorchAction",
+    "ACTION_KINDS",
     "Orthogonal",
     "Cyclic",
     "Symmetric",
@@ -110,13 +134,31 @@ def _batch_of(inputs: tuple[Tensor, ...], like: Tensor | None) -> tuple[int, tor
     return reference.shape[0], dtype, reference.device
 
 
+#: What a :class:`TorchAction` may declare itself to be (its ``kind``), so that gammas need not probe it.
+ACTION_KINDS = MappingProxyType({
+    "trivial": "act(g, x) = x",
+    "rows": "a group of (d, d) matrices on (n, d) point clouds, every row moved: x g^T",
+    "columns": "a group of (d, d) matrices on (d, n) matrices by left multiplication: g x",
+    "permute rows": "S_n (index vectors) on (n, d) sets, row i moved to row p[i]",
+})
+
+
 class TorchAction:
-    """A batched action ``act(g, x)`` of ``group`` on tensors of per-example ``spec``."""
+    """A batched action ``act(g, x)`` of ``group`` on tensors of per-example ``spec``.
+
+    ``act_inverse(g, x)``, when given, equals ``act(inv(g), x)`` by a cheaper kernel (checked as
+    a fusion when compiled); ``kind`` (a key of :data:`ACTION_KINDS`, or ``None``) declares which
+    standard action this is.  A declared kind is a claim the built-in gammas rely on; the
+    library's own actions declare theirs.
+    """
 
     def __init__(self, name: str, group: TorchGroup, spec: Spec, act: Callable[[Tensor, Tensor], Tensor],
-                 act_inverse: Callable[[Tensor, Tensor], Tensor] | None = None) -> None:
+                 act_inverse: Callable[[Tensor, Tensor], Tensor] | None = None, *, kind: str | None = None) -> None:
+        if kind is not None and kind not in ACTION_KINDS:
+            raise ValueError(f"unknown action kind {kind!r}: use one of {', '.join(ACTION_KINDS)} or None")
         self.name, self.group, self.spec, self.act = name, group, spec, act
         self.act_inverse = act_inverse  # optional: act_inverse(g, x) == act(inv(g), x), a cheaper kernel
+        self.kind = kind
 
     def __call__(self, g: Tensor, x: Tensor) -> Tensor:
         return self.act(g, x)
@@ -130,7 +172,8 @@ class TorchAction:
         """The action of ``phi.source`` through ``phi``: ``(h, x) |-> act(phi(h), x)``."""
         if phi.target is not self.group and phi.target.name != self.group.name:
             raise InterpretationError(f"{phi.name} lands in {phi.target.name}, but this action is of {self.group.name}")
-        return TorchAction(f"{self.name}|{phi.name}", phi.source, self.spec, _Restricted(self.act, phi.map))
+        return TorchAction(f"{self.name}|{phi.name}", phi.source, self.spec, _Restricted(self.act, phi.map),
+                           kind="trivial" if self.kind == "trivial" else None)  # other kinds speak of the group
 
     def __repr__(self) -> str:
         return f"<{self.group.name} acting on {self.spec} by {self.name}>"
@@ -149,11 +192,46 @@ def _trivial(g: Tensor, x: Tensor) -> Tensor:
 
 
 class TorchGroup:
-    """Base class: subclasses define ``spec``, ``mul``, ``inv``, ``unit``, ``sample``."""
+    """Base class: subclasses define ``spec``, ``mul``, ``inv``, ``unit``, ``sample`` (see the module docstring).
+
+    Optional parts of the protocol: ``compact``, :meth:`elements` (which makes the group
+    :attr:`finite`), :meth:`project` and :attr:`raw_size`.
+    """
 
     name: str
     spec: Spec
     compact: bool = True  # has a Haar probability measure (then :meth:`sample` draws it)
+
+    def elements(self, *, dtype: torch.dtype | None = None, device: torch.device | str = "cpu",
+                 limit: int = 5040) -> Tensor:
+        """Every element, as a batch ``(|G|, ...)`` (finite groups; at most ``limit`` of them).
+
+        Not defined for this group: a finite group overrides it (and is then :attr:`finite`).
+        """
+        raise InterpretationError(f"cannot enumerate the elements of {self.name}: it defines no elements()")
+
+    @property
+    def finite(self) -> bool:
+        """Whether the group lists its elements (it defines :meth:`elements`)."""
+        return type(self).elements is not TorchGroup.elements
+
+    @property
+    def raw_size(self) -> int:
+        """How many unconstrained numbers per example :meth:`project` maps onto the group."""
+        if self.finite:
+            return int(self.elements().shape[0])
+        raise TypeError(f"no network gamma for {self.name}: {type(self).__name__} defines no project(raw) and "
+                        "raw_size (see markovcat.backends.torch.groups), or pass a Gamma")
+
+    def project(self, raw: Tensor) -> Tensor:
+        """Map an unconstrained network output ``(batch, raw_size)`` onto the group, equivariantly where it matters.
+
+        For a finite group: the element with the largest of one logit per element.
+        """
+        if self.finite:
+            return self.elements(device=raw.device)[torch.argmax(raw.reshape(raw.shape[0], -1), dim=-1)]
+        raise TypeError(f"no projection onto {self.name}: {type(self).__name__} defines no project(raw) and "
+                        "raw_size (see markovcat.backends.torch.groups), or pass a Gamma")
 
     def mul(self, a: Tensor, b: Tensor) -> Tensor:
         raise NotImplementedError
@@ -173,7 +251,8 @@ class TorchGroup:
         return TorchAction("mul", self, self.spec, self.mul)
 
     def trivial(self, spec: Spec) -> TorchAction:
-        return TorchAction("trivial", self, spec, _trivial)
+        """The group leaving every point of ``spec`` alone (an invariant output)."""
+        return TorchAction("trivial", self, spec, _trivial, kind="trivial")
 
     def interpretation(self, group: Group, *actions: tuple[Action, TorchAction]) -> Interpretation:
         """Interpret the boxes of ``group`` (and of each ``(action, torch_action)``) by this group.
@@ -229,6 +308,8 @@ class HaarSampler:
     Its :attr:`coupling` is left translation: if the input moves by ``g``, the draw
     ``R0`` may be replaced by ``g R0``, which has the same (Haar) law.
     """
+
+    vouched = True  # equivariant in law for every group with a Haar measure (gammas.vouched)
 
     def __init__(self, group: TorchGroup) -> None:
         self.group = group
@@ -302,9 +383,20 @@ class Orthogonal(TorchGroup):
                device: torch.device | str = "cpu") -> Tensor:
         return haar_orthogonal(batch, self.d, generator, dtype, device, self.special)
 
+    @property
+    def raw_size(self) -> int:
+        return self.d * self.d
+
+    def project(self, raw: Tensor) -> Tensor:
+        """:func:`~.linalg.orthonormalise` of a ``(d, d)`` matrix: ``project(g m) = g project(m)``.
+
+        A singular ``m`` still gives an orthogonal matrix, never NaN.
+        """
+        return orthonormalise(raw.reshape(-1, self.d, self.d), special=self.special)
+
     def points(self, n: int) -> TorchAction:
         """Acting on point clouds ``(n, d)``: every point (row) is rotated, ``x -> x g^T``."""
-        return TorchAction("rotate points", self, Spec((n, self.d)), _rotate_points, _unrotate_points)
+        return TorchAction("rotate points", self, Spec((n, self.d)), _rotate_points, _unrotate_points, kind="rows")
 
     def vectors(self) -> TorchAction:
         return TorchAction("rotate vector", self, Spec((self.d,)), _rotate_vector, _unrotate_vector)
@@ -373,6 +465,11 @@ class Cyclic(TorchGroup):
         if generator is None:
             return torch.randint(0, self.n, (batch,), device=device)
         return torch.randint(0, self.n, (batch,), generator=generator, device=device)
+
+    def elements(self, *, dtype: torch.dtype | None = None, device: torch.device | str = "cpu",
+                 limit: int = 5040) -> Tensor:
+        """``0, ..., n - 1``."""
+        return torch.arange(self.n, device=device)
 
     def rotate_plane(self, g: Tensor, v: Tensor) -> Tensor:
         angle = g.to(v.dtype) * (2 * math.pi / self.n)
@@ -444,6 +541,26 @@ class Symmetric(TorchGroup):
                device: torch.device | str = "cpu") -> Tensor:
         return torch.argsort(rand((batch, self.n), generator, None, device), dim=-1)
 
+    def elements(self, *, dtype: torch.dtype | None = None, device: torch.device | str = "cpu",
+                 limit: int = 5040) -> Tensor:
+        """Every permutation, as index vectors ``(n!, n)``; refuses ``n! > limit``."""
+        if math.factorial(self.n) > limit:
+            raise InterpretationError(f"S{self.n} has {math.factorial(self.n)} elements (limit {limit})")
+        return torch.tensor(list(itertools.permutations(range(self.n))), device=device)
+
+    @property
+    def raw_size(self) -> int:
+        return self.n
+
+    def from_indices(self, p: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+        """Index vectors as elements of this group: themselves (as for :class:`~.finite_groups.PermutationMatrices`)."""
+        return p
+
+    def project(self, raw: Tensor) -> Tensor:
+        """``argsort`` of ``n`` scores (permuting the scores permutes the result)."""
+        return torch.argsort(raw.reshape(-1, self.n), dim=-1)
+
     def sets(self, d: int) -> TorchAction:
         """Acting on sets of ``n`` points of ``R^d`` (rows) by permuting rows."""
-        return TorchAction("permute rows", self, Spec((self.n, d)), _permute_rows, _unpermute_rows)
+        return TorchAction("permute rows", self, Spec((self.n, d)), _permute_rows, _unpermute_rows,
+                           kind="permute rows")

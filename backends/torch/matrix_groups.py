@@ -89,9 +89,13 @@ class _MatrixAct:
         return small_matmul(small_matmul(g, x), _t(g) if self.inverse else self.group.inv(g))
 
 
+#: The :data:`~markovcat.backends.torch.groups.ACTION_KINDS` the matrix actions declare.
+_DECLARED = {"left": "columns", "points": "rows"}
+
+
 def _matrix_action(name: str, group: TorchGroup, spec: Spec, kind: str) -> TorchAction:
     inverse = _MatrixAct(group, kind, inverse=True) if isinstance(group, Orthogonal) else None
-    return TorchAction(name, group, spec, _MatrixAct(group, kind), inverse)
+    return TorchAction(name, group, spec, _MatrixAct(group, kind), inverse, kind=_DECLARED.get(kind))
 
 
 def _dim(group: TorchGroup) -> int:
@@ -387,6 +391,16 @@ class Product(TorchGroup):
     def sample(self, batch: int, generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
                device: torch.device | str = "cpu") -> Tensor:
         return self.pack(*(f.sample(batch, generator, dtype, device) for f in self.factors))
+
+    @property
+    def raw_size(self) -> int:
+        """The factors' raw sizes, side by side."""
+        return sum(f.raw_size for f in self.factors)
+
+    def project(self, raw: Tensor) -> Tensor:
+        """Factor by factor: ``raw`` split by the factors' raw sizes, each part projected onto its factor."""
+        parts = torch.split(raw, [f.raw_size for f in self.factors], dim=-1)
+        return self.pack(*(f.project(p) for f, p in zip(self.factors, parts, strict=True)))
 
     def haar_sampler(self) -> HaarSampler:
         if not self.compact:

@@ -181,7 +181,9 @@ draws for every contender); each record holds the test bound, EDM's sample metri
 O(3) check of the trained denoiser and a test of the O(3) invariance of the samples' law. Run it
 with `markovcat experiment symdiff --all --config cpu-small --jobs 2`, then
 `markovcat experiment symdiff-plot`. **The `cpu-small` budget is far below the SymDiff paper's:
-its numbers are not comparable with the published Table 1 rows shown below the table.**
+its numbers are not comparable with the published Table 1 rows shown below the table.** SymDiff
+and DiT-Aug in ten minutes on one GPU: `experiments/symdiff/gpu.sh` (configuration `gpu-10min`,
+the README says how it is sized).
 
 """
 
@@ -239,7 +241,8 @@ def undocumented(site: Path) -> list[str]:
     missing = []
     for module_name, page in API_PAGES.items():
         module = importlib.import_module(module_name)
-        for name in getattr(module, "__all__", ()):
+        forwarded = list(markovcat._FORWARDED) if module is markovcat else []  # public, kept out of __all__
+        for name in [*getattr(module, "__all__", ()), *forwarded]:
             if isinstance(getattr(module, name, None), types.ModuleType):
                 continue
             where = API_PAGES["markovcat.backends.torch"] if (

@@ -113,14 +113,6 @@ class MLP(nn.Module):
         return self.net(x.flatten(1)).view(-1, *self.out_shape)  # type: ignore[no-any-return]
 
 
-def _project(group: TorchGroup, raw: Tensor) -> Tensor:
-    """:func:`~markovcat.backends.torch.gammas.project` onto ``group``; for a :class:`Product`, factor by factor."""
-    if isinstance(group, Product):
-        parts = torch.split(raw, [raw_size(f) for f in group.factors], dim=-1)
-        return group.pack(*(project(f, p) for f, p in zip(group.factors, parts, strict=True)))
-    return project(group, raw)
-
-
 class GroupMLP(nn.Module):
     """``(x, eps) |-> project(mlp([x, eps]))``, into ``O(d)`` or each factor of ``O(d) x O(d)`` (the recursive ``f``).
 
@@ -131,11 +123,10 @@ class GroupMLP(nn.Module):
     def __init__(self, group: TorchGroup, in_numel: int, noise_numel: int, hidden: Sequence[int]) -> None:
         super().__init__()
         self.group = group
-        factors = group.factors if isinstance(group, Product) else (group,)
-        self.net = _mlp(in_numel + noise_numel, sum(raw_size(f) for f in factors), hidden)
+        self.net = _mlp(in_numel + noise_numel, raw_size(group), hidden)  # a Product's: its factors' side by side
 
     def forward(self, x: Tensor, eps: Tensor) -> Tensor:
-        return _project(self.group, self.net(torch.cat([x.flatten(1), eps.flatten(1)], dim=1)))
+        return project(self.group, self.net(torch.cat([x.flatten(1), eps.flatten(1)], dim=1)))
 
 
 class InvariantWeightedColumns(nn.Module):

@@ -52,18 +52,18 @@ from torch import Tensor, nn
 from markovcat.experiments import runner
 from markovcat.experiments.runner import (
     RecordedConfig,
+    RecordStore,
     ShardedObjective,
     World,
-    atomic_write,
     barrier,
     check_shards,
     data_parallel,
     derived_seed,
+    epoch_batch,
+    fingerprint,
     generator,
     git_revision,
-    is_finished,
     world_from_environment,
-    write_record,
 )
 from markovcat.experiments.runner import progress as progress_bar
 
@@ -150,22 +150,26 @@ class RunConfig(RecordedConfig):
 # -- records and checkpoints ----------------------------------------------------------------------------------------
 
 
+#: Where the runs' records and checkpoints are kept, and what every record holds.
+RECORDS = RecordStore("a matrix-experiment", ("config", "metrics", "equivariance"), RESULTS, CHECKPOINTS)
+
+
 def record_path(config: RunConfig, out: Path | str = RESULTS) -> Path:
-    return Path(out) / f"{config.name}.json"
+    return RECORDS.path(config, out)
 
 
 def read_record(path: Path | str) -> dict[str, Any]:
     """A record, checked to have the fields the plot and the skip logic read."""
-    return runner.read_record(path, ("config", "metrics", "equivariance"), "a matrix-experiment")
+    return RECORDS.read(path)
 
 
 def finished(config: RunConfig, out: Path | str = RESULTS) -> bool:
     """Whether ``out`` holds the record of a run with exactly this configuration."""
-    return is_finished(record_path(config, out), config.as_dict(), read_record)
+    return RECORDS.finished(config, out)
 
 
 def checkpoint_path(config: RunConfig, checkpoints: Path | str = CHECKPOINTS) -> Path:
-    return Path(checkpoints) / f"{config.name}.pt"
+    return RECORDS.checkpoint_path(config, checkpoints)
 
 
 def _rng_states() -> dict[str, Any]:
@@ -185,15 +189,13 @@ def _save_checkpoint(path: Path, config: RunConfig, module: nn.Module, optimizer
                      step: int, skipped: int) -> None:
     state = {"config": config.as_dict(), "step": step, "skipped": skipped, "model": module.state_dict(),
              "optimizer": optimizer.state_dict(), "rng": _rng_states()}
-    atomic_write(path, lambda p: torch.save(state, p))
+    RECORDS.save_checkpoint(path, state)
 
 
 def _load_checkpoint(path: Path, config: RunConfig, module: nn.Module, optimizer: torch.optim.Optimizer,
                      device: torch.device) -> tuple[int, int]:
     """Load a checkpoint into ``module`` and ``optimizer``; returns ``(step, skipped steps so far)``."""
-    state = torch.load(path, map_location=device, weights_only=False)
-    if state["config"] != config.as_dict():
-        raise ValueError(f"checkpoint {path} belongs to another configuration; delete it to start this run afresh")
+    state = RECORDS.load_checkpoint(path, config, device)
     if not all(bool(torch.isfinite(v).all()) for v in state["model"].values() if v.is_floating_point()):
         raise ValueError(f"checkpoint {path} holds non-finite parameters (a diverged run); delete it to start this "
                          f"run afresh")
@@ -216,10 +218,7 @@ def datasets(task: Any, config: RunConfig) -> tuple[Tensor, Tensor, Tensor, Tens
 
 def batch_indices(config: RunConfig, step: int) -> Tensor:
     """The examples of global batch ``step``: a fresh seeded permutation per epoch, last partial batch dropped."""
-    per_epoch = config.train_size // config.batch
-    epoch, position = divmod(step, per_epoch)
-    order = torch.randperm(config.train_size, generator=generator(torch.device("cpu"), config.seed, "order", epoch))
-    return order[position * config.batch:(position + 1) * config.batch]
+    return epoch_batch(config.train_size, config.batch, config.seed, step)
 
 
 class Objective(ShardedObjective):
@@ -277,20 +276,12 @@ def equivariance(model: Any, task: Any, x_test: Tensor, seed: int) -> dict[str, 
         with torch.no_grad():
             report = check_equivariance(net, task.group, task.input, task.output, inputs=inputs,
                                         seed=derived_seed(seed, "equivariance"))
-        return {"method": report.method, "statistic": float(report.statistic), "threshold": float(report.threshold),
-                "passed": bool(report.passed), "p_value": report.p_value, "dtype": str(inputs.dtype).split(".")[-1],
-                "min_detectable_effect": float(report.min_detectable_effect), "effect_unit": report.effect_unit}
+        return {**report.summary(), "dtype": str(inputs.dtype).split(".")[-1]}
 
     result = check(model.model, x_test[:8])
     if not result["passed"] and x_test.dtype != torch.float64:
         result["float64"] = check(copy.deepcopy(model.model).double(), x_test[:8].double())
     return result
-
-
-def fingerprint(module: nn.Module) -> dict[str, float | int]:
-    """A summary of the trained parameters (count, sum, sum of squares, in float64) that two equal runs share."""
-    flat = torch.cat([p.detach().double().flatten().cpu() for p in module.parameters()])
-    return {"count": flat.numel(), "sum": float(flat.sum()), "sum_of_squares": float(flat.square().sum())}
 
 
 def _finite_gradients(parameters: list[nn.Parameter]) -> bool:
@@ -393,7 +384,7 @@ def train(config: RunConfig, *, world: World | None = None, out: Path | str = RE
             "equivariance": equivariance(model, task, x_test, config.seed),
         }
         record["wall_seconds"] = round(time.perf_counter() - started, 3)
-        write_record(path, record)
+        RECORDS.write(config, record, out)
         saved.unlink(missing_ok=True)
     barrier(world)
     return record

@@ -49,7 +49,7 @@ eigenvalue order (the peer's ``eigh`` order; ``PCAFrames(descending=False)``) wi
 choices.  The peer centres by the cloud's mean, ``mean(x) + mean(v) / 2``; its wrapper below
 re-centres the framed positions by their own mean and adds ``mean(x)`` back, so the backbone sees
 exactly what it sees inside ``mc.frame_average``: the two agree to rounding on any input
-(``tests/test_nbody_models.py``).  Degenerate clouds (repeated covariance eigenvalues) are not
+(``tests/applications/test_nbody_models.py``).  Degenerate clouds (repeated covariance eigenvalues) are not
 refused in training (``validate=False``, as the peer, which never checks).
 """
 

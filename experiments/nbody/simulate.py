@@ -22,7 +22,7 @@ clamp is active; symplectic Euler keeps its error bounded, of order ``dt``.
 
 Equivariance.  The update commutes with rotations and reflections (acting on positions and
 velocities), translations (positions only) and permutations of the particles (with their
-charges), up to rounding: ``tests/test_nbody_simulate.py`` checks it on whole trajectories.
+charges), up to rounding: ``tests/applications/test_nbody_simulate.py`` checks it on whole trajectories.
 """
 
 from __future__ import annotations

@@ -59,26 +59,24 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from markovcat.experiments import runner
-from markovcat.experiments.matrix.train import fingerprint
 from markovcat.experiments.nbody.data import CACHE, Split, load
 from markovcat.experiments.nbody.models import METHODS, Model, ModelConfig, as_double, build, parameters
 from markovcat.experiments.nbody.simulate import SimulationConfig
 from markovcat.experiments.runner import (
     RecordedConfig,
+    RecordStore,
     ShardedObjective,
     World,
     all_true,
-    atomic_write,
     barrier,
     data_parallel,
     derived_seed,
+    epoch_batch,
+    fingerprint,
     generator,
     git_revision,
-    is_finished,
     world_for,
     world_from_environment,
-    write_record,
 )
 from markovcat.experiments.runner import progress as progress_bar
 
@@ -160,26 +158,26 @@ class NBodyConfig(RecordedConfig):
 
 
 # -- records and checkpoints ------------------------------------------------------------------------------------------
+#: Where the runs' records and checkpoints are kept, and what every record holds.
+RECORDS = RecordStore("an N-body", ("config", "metrics", "equivariance", "curve"), RESULTS, CHECKPOINTS)
+
+
 def record_path(config: NBodyConfig, out: Path | str = RESULTS) -> Path:
-    return Path(out) / f"{config.name}.json"
+    return RECORDS.path(config, out)
 
 
 def read_record(path: Path | str) -> dict[str, Any]:
     """A record, checked to have the fields the plot and the skip logic read."""
-    return runner.read_record(path, ("config", "metrics", "equivariance", "curve"), "an N-body")
+    return RECORDS.read(path)
 
 
 def finished(config: NBodyConfig, out: Path | str = RESULTS) -> bool:
     """Whether ``out`` holds the record of a run with exactly this configuration."""
-    return is_finished(record_path(config, out), config.as_dict(), read_record)
-
-
-def _save(path: Path, state: dict[str, Any]) -> None:
-    atomic_write(path, lambda p: torch.save(state, p))
+    return RECORDS.finished(config, out)
 
 
 def checkpoint_path(config: NBodyConfig, checkpoints: Path | str = CHECKPOINTS) -> Path:
-    return Path(checkpoints) / f"{config.name}.pt"
+    return RECORDS.checkpoint_path(config, checkpoints)
 
 
 # -- evaluation ------------------------------------------------------------------------------------------------------
@@ -195,12 +193,6 @@ def evaluate(model: Model, split: Split, samples: int, seed: int, label: str) ->
     if not bool(torch.isfinite(every).all()):
         raise FloatingPointError(f"non-finite {label} errors (diverged training?); try a smaller --lr")
     return {"mse": float(every.mean()), "std": float(every.std()) if every.numel() > 1 else 0.0}
-
-
-def _report(report: Any) -> dict[str, Any]:
-    return {"method": report.method, "statistic": float(report.statistic), "threshold": float(report.threshold),
-            "passed": bool(report.passed), "p_value": report.p_value,
-            "min_detectable_effect": float(report.min_detectable_effect), "effect_unit": report.effect_unit}
 
 
 def equivariance(model: Model, inputs: Tensor, seed: int) -> dict[str, Any]:
@@ -223,16 +215,13 @@ def equivariance(model: Model, inputs: Tensor, seed: int) -> dict[str, Any]:
         permutation = check_equivariance(forward, sym.permutations, sym.permuted_system, sym.permuted_points,
                                          inputs=x, stochastic=model.stochastic, seed=derived_seed(seed, "permutation"),
                                          dtype=torch.float64)
-    return {"E3": _report(euclidean), "S5": _report(permutation)}
+    return {"E3": euclidean.summary(), "S5": permutation.summary()}
 
 
 # -- the loop --------------------------------------------------------------------------------------------------------
 def batch_indices(config: NBodyConfig, step: int) -> Tensor:
     """The examples of batch ``step``: a fresh seeded permutation per epoch, the last partial batch dropped."""
-    per_epoch = config.train_size // config.batch
-    epoch, position = divmod(step, per_epoch)
-    order = torch.randperm(config.train_size, generator=generator(torch.device("cpu"), config.seed, "order", epoch))
-    return order[position * config.batch:(position + 1) * config.batch]
+    return epoch_batch(config.train_size, config.batch, config.seed, step)
 
 
 def train(config: NBodyConfig, *, world: World | None = None, device: torch.device | str | None = None,
@@ -270,9 +259,7 @@ def train(config: NBodyConfig, *, world: World | None = None, device: torch.devi
                              "best_mse": math.inf}
     saved = checkpoint_path(config, checkpoints)
     if saved.exists():
-        stored = torch.load(saved, map_location=device, weights_only=False)
-        if stored["config"] != config.as_dict():
-            raise ValueError(f"checkpoint {saved} belongs to another configuration; delete it to start afresh")
+        stored = RECORDS.load_checkpoint(saved, config, device)
         module.load_state_dict(stored["model"])
         optimizer.load_state_dict(stored["optimizer"])
         state = stored["state"]
@@ -312,7 +299,7 @@ def train(config: NBodyConfig, *, world: World | None = None, device: torch.devi
             if world.main and step % checkpoint_every == 0 and step < config.steps:
                 checkpoint = {"config": config.as_dict(), "model": module.state_dict(),
                               "optimizer": optimizer.state_dict(), "state": state}
-                _save(saved, checkpoint)
+                RECORDS.save_checkpoint(saved, checkpoint)
             if on_step is not None:
                 on_step(step)
     train_seconds = time.perf_counter() - train_started
@@ -323,7 +310,7 @@ def train(config: NBodyConfig, *, world: World | None = None, device: torch.devi
                       steps_per_second=round((config.steps - first) / train_seconds, 3) if config.steps > first
                       else None, forward_backward_seconds=round(fwd_bwd / timed, 6) if timed else None)
         record["wall_seconds"] = round(time.perf_counter() - started, 3)
-        write_record(path, record)
+        RECORDS.write(config, record, out)
         saved.unlink(missing_ok=True)
     barrier(world)
     return record

@@ -9,7 +9,7 @@ One concern per module:
   (:class:`GroupNet`, :class:`GramNet`, :class:`EquivariantVectors`, :class:`NoisySort`);
 * :mod:`~markovcat.backends.torch.gammas.builders` - the library's gammas (:func:`haar_gamma`,
   :func:`canonical`, :func:`uniform_frame`, :func:`recursive`, :func:`noise_outsourced`, ...);
-* :mod:`~markovcat.backends.torch.gammas.named` - the built-in gammas by name (:data:`NAMED`,
+* :mod:`~markovcat.backends.torch.gammas.table` - the built-in gammas by name (:data:`NAMED`,
   :func:`named`) and :func:`as_gamma`, the one conversion of a name, a Gamma or a function;
 * :mod:`~markovcat.backends.torch.gammas.recognise` - what the builders need to know of a group
   or action (:func:`project`, :func:`raw_size`, :func:`enumerable`, :func:`orthogonal_layout`).
@@ -32,13 +32,13 @@ from markovcat.backends.torch.gammas.builders import (
     recursive,
     uniform_frame,
 )
-from markovcat.backends.torch.gammas.gamma import GUARANTEES, Gamma, Guarantee, diagram_space
-from markovcat.backends.torch.gammas.named import NAMED, as_gamma, named
+from markovcat.backends.torch.gammas.gamma import GUARANTEES, Gamma, Guarantee, diagram_space, vouched
 from markovcat.backends.torch.gammas.networks import EquivariantVectors, GramNet, GroupNet, MLPFrame, NoisySort
 from markovcat.backends.torch.gammas.recognise import enumerable, orthogonal_layout, project, raw_size
+from markovcat.backends.torch.gammas.table import NAMED, as_gamma, named
 from markovcat.backends.torch.linalg import orthonormalise
 
 __all__ = ["Gamma", "Guarantee", "GUARANTEES", "as_gamma", "NAMED", "named", "diagram_space", "canonical",
            "canonical_random_ties", "haar_gamma", "uniform_frame", "noise_outsourced", "recursive", "general_linear",
            "euclidean", "noisy_sort", "EquivariantVectors", "GramNet", "GroupNet", "MLPFrame", "NoisySort",
-           "orthonormalise", "project", "raw_size", "enumerable", "orthogonal_layout"]
+           "orthonormalise", "project", "raw_size", "enumerable", "orthogonal_layout", "vouched"]

@@ -31,8 +31,8 @@ from torch import Tensor, nn
 from markovcat.backends.torch.compile import Gaussian, Interpretation, InterpretationError, Spec
 from markovcat.backends.torch.finite_groups import elements, sequences
 from markovcat.backends.torch.frames import Centroid, LowerCholesky, UniformFrame
-from markovcat.backends.torch.gammas.gamma import Gamma, Guarantee, _degenerate, _ours, diagram_space
-from markovcat.backends.torch.gammas.networks import EquivariantVectors, GramNet, NoisySort, _Projected
+from markovcat.backends.torch.gammas.gamma import Gamma, Guarantee, _degenerate, diagram_space, vouched
+from markovcat.backends.torch.gammas.networks import NoisySort, _Projected
 from markovcat.backends.torch.gammas.recognise import _permutes_rows, enumerable
 from markovcat.backends.torch.groups import Orthogonal, Symmetric, TorchAction, TorchGroup
 from markovcat.backends.torch.linalg import accepts, haar_orthogonal
@@ -112,7 +112,7 @@ def uniform_frame(frames: Any, group: TorchGroup, action: TorchAction) -> Gamma:
     """
     sampler = frames if isinstance(frames, UniformFrame) else UniformFrame(frames)
     return Gamma.from_callable(sampler, group, action, name="frame",
-                               guarantee=Guarantee("in law" if _ours(frames) else "assumed",
+                               guarantee=Guarantee("in law" if vouched(frames) else "assumed",
                                                    "a uniform draw from a frame with F(g.x) = g F(x) as a set",
                                                    _degenerate(getattr(frames, "frames", frames))))
 
@@ -145,8 +145,7 @@ def noise_outsourced(h: nn.Module, group: Orthogonal, action: TorchAction, noise
     E = Ty(f"E_{space.group.name}")
     eps = Box(f"eps_{space.group.name}", Ty(), E)
     net = Box(f"h_{space.group.name}", space.ty @ E, space.group.ty, deterministic=True)
-    vouched = isinstance(h, (EquivariantVectors, GramNet))
-    guarantee = Guarantee("in law" if vouched else "assumed",
+    guarantee = Guarantee("in law" if vouched(h) else "assumed",
                           f"h ({type(h).__name__}) is O(d)-equivariant and the Gaussian noise law is invariant")
     morphism = _assume(with_noise(net, eps), space, guarantee, "kim")
     shape = tuple(int(s) for s in noise.spec.shape)  # type: ignore[arg-type]

@@ -46,7 +46,7 @@ from markovcat.groups import Action, Group
 from markovcat.gspace import Equivariant, GSpace
 from markovcat.syntax import Box, Ty
 
-__all__ = ["Gamma", "Guarantee", "GUARANTEES", "diagram_space"]
+__all__ = ["Gamma", "Guarantee", "GUARANTEES", "diagram_space", "vouched"]
 
 
 #: The kinds of :class:`Guarantee` and what each promises.
@@ -177,9 +177,10 @@ class Gamma:
         Stochastic if it takes ``generator=`` (or says ``deterministic = False``).  Optional
         attributes it may carry: ``reason`` (why it is equivariant), ``elements(x)`` (its
         finite uniform support), ``coupling(g, draw)`` (for pathwise checks) and ``validate``
-        (whether degenerate inputs are refused).  Unless ``guarantee`` is given, the
-        library's own frames (:mod:`markovcat.backends.torch.frames`) are ``exact`` (or
-        ``in law`` when stochastic) and anything else is ``assumed``.
+        (whether degenerate inputs are refused).  Unless ``guarantee`` is given, what the
+        library vouches for (:func:`vouched`: its frames, :mod:`markovcat.backends.torch.frames`,
+        and Haar samplers; a uniform frame only of such frames) is ``exact`` (or ``in law`` when
+        stochastic) and anything else is ``assumed``.
         """
         if not callable(function):
             raise TypeError(f"a gamma is a function (or sampler) of a batch returning group elements, got "
@@ -189,7 +190,7 @@ class Gamma:
         label = name or getattr(function, "name", None) or getattr(function, "__name__", None) or \
             type(function).__name__
         if guarantee is None:
-            ours = _ours(function) and _ours(getattr(function, "frames", function))  # a user's frame stays theirs
+            ours = vouched(function) and vouched(getattr(function, "frames", function))  # a user's frame stays theirs
             kind = ("exact" if deterministic else "in law") if ours else "assumed"
             sentence = reason or getattr(function, "reason", None) or f"{label} is declared {group.name}-equivariant"
             guarantee = Guarantee(kind, sentence, _degenerate(function))
@@ -228,5 +229,15 @@ def diagram_space(group: TorchGroup, action: TorchAction, label: str = "X") -> t
     return space, group.interpretation(G, (space.action, action))
 
 
-def _ours(obj: Any) -> bool:
-    return str(getattr(obj, "__module__", "")).startswith("markovcat.backends.torch.")
+def vouched(obj: Any) -> bool:
+    """Whether the class that computes ``obj`` (defines its ``__call__`` or ``forward``) declares ``vouched = True``.
+
+    The library's frames, canonicalisers, Haar samplers and Kim et al. networks declare it: their
+    equivariance is the library's claim, tested in its own suite.  The declaration belongs to
+    the class that does the computing, so a subclass that overrides ``__call__`` or ``forward``
+    is not vouched for unless it says so itself; a plain function never is.
+    """
+    for klass in type(obj).__mro__:
+        if "__call__" in vars(klass) or "forward" in vars(klass):
+            return vars(klass).get("vouched", False) is True
+    return False

@@ -17,9 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from markovcat.backends.torch.compile import InterpretationError
-from markovcat.backends.torch.finite_groups import PermutationMatrices
 from markovcat.backends.torch.gammas.recognise import project, raw_size
-from markovcat.backends.torch.groups import Orthogonal, Symmetric, TorchGroup, as_rows, check_layout
+from markovcat.backends.torch.groups import Orthogonal, TorchGroup, as_rows, check_layout
 
 __all__ = ["GroupNet", "GramNet", "EquivariantVectors", "MLPFrame", "NoisySort"]
 
@@ -47,6 +46,8 @@ class GramNet(nn.Module):
     in rows ``(n, d)`` or, with ``layout="columns"``, columns ``(d, n)``.
     """
 
+    vouched = True  # O(d)-equivariant by construction, tested in the library's suite (gammas.vouched)
+
     def __init__(self, group: Orthogonal, points: int, layout: str = "rows", noise_points: int = 2,
                  hidden: int = 64) -> None:
         super().__init__()
@@ -69,6 +70,8 @@ class EquivariantVectors(nn.Module):
     ``h(x g^T, eps g^T) = g h(x, eps)``.  Any ``O(d)``-equivariant network works in its place;
     a non-equivariant one breaks the gamma's equivariance.
     """
+
+    vouched = True  # O(d)-equivariant by construction, tested in the library's suite (gammas.vouched)
 
     def __init__(self, d: int, hidden: int = 32) -> None:
         super().__init__()
@@ -108,16 +111,17 @@ class NoisySort(nn.Module):
 
     def __init__(self, score: nn.Module, group: TorchGroup, scale: float = 1.0, tau: float = 1.0) -> None:
         super().__init__()
-        if not isinstance(group, (Symmetric, PermutationMatrices)):
-            raise InterpretationError(f"NoisySort lands in S_n, not {group.name}")
+        if not callable(getattr(group, "from_indices", None)):
+            raise InterpretationError(f"NoisySort lands in S_n (a group with from_indices), not {group.name}")
         self.score, self.group, self.scale, self.tau = score, group, scale, tau
+        self.relaxed = group.spec.dtype is None  # floating elements (permutation matrices): straight-through
 
     def forward(self, x: Tensor, eps: Tensor) -> Tensor:
         s = self.score(x).squeeze(-1) + self.scale * eps
         order = torch.argsort(s, dim=-1)
-        if isinstance(self.group, Symmetric):
-            return order
-        hard = self.group.from_indices(order, s.dtype)
+        if not self.relaxed:
+            return order  # type: ignore[no-any-return]
+        hard = self.group.from_indices(order, s.dtype)  # type: ignore[attr-defined]
         soft = _neural_sort(-s, self.tau).transpose(-1, -2)  # ascending order; M = S^T
         return hard + (soft - soft.detach())
 

@@ -8,7 +8,7 @@ import torch
 from markovcat.backends.torch.equivariance import check_equivariance
 from markovcat.backends.torch.groups import Orthogonal
 from markovcat.experiments import covariance as cov
-from markovcat.experiments import train_demo
+from markovcat.experiments.demo import training as train_demo
 
 
 def test_data_is_a_z_and_a_a_transpose() -> None:
@@ -34,7 +34,7 @@ def test_relative_squared_error() -> None:
 
 def test_actions_and_equivariance_of_the_models() -> None:
     group = Orthogonal(cov.D)
-    left, conj = cov.left_multiplication(group), cov.conjugation(group)
+    left, conj = group.left(cov.SAMPLES), group.conjugation()
     assert check_equivariance(cov.sample_covariance, group, left, conj, dtype=torch.float64).passed
     torch.manual_seed(0)
     plain = cov.CovarianceMLP(width=32)

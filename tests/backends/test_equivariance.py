@@ -284,3 +284,26 @@ def test_str_report_keeps_the_users_print_options(models) -> None:  # type: igno
         assert dict(vars(torch._tensor_str.PRINT_OPTS)) == mine
     finally:
         torch.set_printoptions(**saved)
+
+
+def test_a_report_summarises_itself_as_json_values() -> None:
+    """The summary the experiment records keep: the verdict, its statistic and what the check could detect."""
+    import json
+
+    O3 = mct.Orthogonal(3)
+    norms = mct.compile(*_norm_model(O3))
+    report = check_equivariance(norms, O3, O3.points(5), O3.trivial(mct.Spec((5,))), dtype=torch.float64)
+    summary = report.summary()
+    assert json.loads(json.dumps(summary)) == summary
+    assert set(summary) == {"method", "statistic", "threshold", "passed", "p_value", "min_detectable_effect",
+                            "effect_unit"}
+    assert summary["passed"] is True and summary["method"] == "deterministic" and summary["p_value"] is None
+    assert summary["statistic"] == report.statistic and summary["min_detectable_effect"] == report.min_detectable_effect
+
+
+def _norm_model(group: mct.Orthogonal) -> tuple[object, mct.Interpretation]:
+    from markovcat import Box, Ty
+
+    X, N = Ty("X"), Ty("N")
+    norm = Box("norm", X, N, deterministic=True)
+    return norm, mct.Interpretation({norm: lambda x: x.norm(dim=-1)}, {X: mct.Spec((5, 3)), N: mct.Spec((5,))})

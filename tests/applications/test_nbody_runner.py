@@ -3,7 +3,7 @@
 What these prove: a 1-shard objective is, bit for bit, the loss the runner computed before it had
 shards (same generator labels, no rescaling); the committed records are still found "finished"
 for their configurations; simulated ranks (no processes) average to the one-process gradient.
-What they do not: that torchrun and DDP deliver that average (``tests/test_ddp.py`` runs them).
+What they do not: that torchrun and DDP deliver that average (``tests/applications/test_ddp.py`` runs them).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from markovcat.experiments.nbody.models import build
 from markovcat.experiments.nbody.train import NBodyConfig, finished, read_record, record_path
 from markovcat.experiments.runner import ShardedObjective, World, generator
 
-RECORDS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "nbody"
+RECORDS = Path(__file__).resolve().parents[2] / "experiments" / "results" / "nbody"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one thread in each test

@@ -19,7 +19,7 @@ import torch
 from markovcat.backends.torch.groups import Orthogonal
 from markovcat.experiments import covariance as cov
 from markovcat.experiments.demo import STEPS
-from markovcat.experiments.torch_demo import show_check
+from markovcat.experiments.demo.backend import show_check
 
 __all__ = ["STEPS", "LR", "demo", "run"]
 
@@ -56,7 +56,7 @@ def _run(steps: int, width: int, train_size: int, test_size: int, seed: int, lr:
     loss_plain = cov.train(plain, train_data, steps, lr=lr, seed=seed, label="plain MLP", progress=progress)
     loss_sym = cov.train(model, train_data, steps, lr=lr, seed=seed, label="sym(MLP)", progress=progress)
     group = Orthogonal(cov.D)
-    x_action, y_action = cov.left_multiplication(group), cov.conjugation(group)
+    x_action, y_action = group.left(cov.SAMPLES), group.conjugation()
     from markovcat.backends.torch.equivariance import check_equivariance
 
     inputs = test_data.x[:8]

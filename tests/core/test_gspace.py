@@ -7,7 +7,7 @@ import pytest
 import markovcat as mc
 from markovcat import theorems as proofs
 from markovcat.groups import Action, Group, Homomorphism
-from markovcat.gspace import Cosets, Equivariant, Evidence, GSpace, NotEquivariant, equivariance
+from markovcat.gspace import Cosets, Equivariant, Evidence, GSpace, NotEquivariant, equivariance_equation
 from markovcat.proof import Proof, ProofError
 from markovcat.symmetrisation import haar_gamma
 from markovcat.syntax import Box, Discard, Id, Ty, TypeMismatch
@@ -65,7 +65,7 @@ def test_differs_explains_mismatches() -> None:
 
 def test_equivariance_equation_matches_math() -> None:
     k = Box("k", X, Y)
-    eq = equivariance(k, SX, SY)
+    eq = equivariance_equation(k, SX, SY)
     assert mc.equal(eq.lhs, (Id(G.ty) @ k) >> SY.act)
     assert mc.equal(eq.rhs, SX.act >> k)
     assert not eq.check()
@@ -128,7 +128,7 @@ def test_composition_and_tensor_check_g_spaces() -> None:
 
 def test_obligations_are_checked_for_shape_only() -> None:
     k = Box("k", X, Y)
-    eq = equivariance(k, SX, SY)
+    eq = equivariance_equation(k, SX, SY)
     m = Equivariant.by_equation(k, SX, SY, eq.reversed())
     assert m.evidence.kind == "obligation" and m.obligations()[0] is not None
     assert (m >> Equivariant.copy(SY)).obligations() == m.obligations()
@@ -138,24 +138,24 @@ def test_obligations_are_checked_for_shape_only() -> None:
 
 def test_by_proof_checks_the_proof_and_its_statement() -> None:
     s = proofs.Setting()
-    gamma = haar_gamma(s.x)
+    gamma = haar_gamma(s.X)
     proof = proofs.haar_gamma_equivariant(s)
-    m = Equivariant.by_proof(gamma.diagram, s.x, GSpace.regular(s.group), proof)
+    m = Equivariant.by_proof(gamma.diagram, s.X, GSpace.regular(s.group), proof)
     assert m.evidence.kind == "proof" and m.evidence.support is proof
     with pytest.raises(NotEquivariant, match="the proof is about diagrams I -> G, but the map is equivariant is"):
-        Equivariant.by_proof(gamma.diagram, s.x, GSpace.regular(s.group), proofs.inverse_of_unit(s.group))
+        Equivariant.by_proof(gamma.diagram, s.X, GSpace.regular(s.group), proofs.inverse_of_unit(s.group))
     trivial = Proof(gamma.equation.lhs).step(gamma.equation.lhs)  # right type, wrong statement
     with pytest.raises(NotEquivariant, match="does not state that"):
-        Equivariant.by_proof(gamma.diagram, s.x, GSpace.regular(s.group), trivial)
+        Equivariant.by_proof(gamma.diagram, s.X, GSpace.regular(s.group), trivial)
     bogus = Proof(gamma.equation.lhs).step(gamma.equation.rhs)  # right statement, step not a Markov law
     with pytest.raises(ProofError, match="step 1"):
-        Equivariant.by_proof(gamma.diagram, s.x, GSpace.regular(s.group), bogus)
+        Equivariant.by_proof(gamma.diagram, s.X, GSpace.regular(s.group), bogus)
     with pytest.raises(TypeError, match="use Equivariant.by_equation"):
-        Equivariant.by_proof(gamma.diagram, s.x, GSpace.regular(s.group), gamma.equation)
+        Equivariant.by_proof(gamma.diagram, s.X, GSpace.regular(s.group), gamma.equation)
 
 
 def test_evidence_links_to_shipped_proofs() -> None:
-    gamma = haar_gamma(proofs.Setting().x)
+    gamma = haar_gamma(proofs.Setting().X)
     assert gamma.evidence.proof_ref == "haar_gamma_equivariant"
     assert proofs.proof_of(gamma.evidence).check()
 

@@ -25,7 +25,7 @@ from markovcat.experiments.symdiff import plot as symdiff_plot
 from markovcat.experiments.symdiff.cli import main as symdiff_main
 from markovcat.experiments.symdiff.data import ELEMENTS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 METHANE = [("C", 0.0, 0.0, 0.0), ("H", 0.629, 0.629, 0.629), ("H", -0.629, -0.629, 0.629),
            ("H", -0.629, 0.629, -0.629), ("H", 0.629, -0.629, -0.629)]

@@ -143,7 +143,7 @@ def test_conversion_preserves_types_boxes_and_the_term_graph(seed: int) -> None:
     assert discards == sum(len(u) == 0 for u in uses.values())
     back = dc.from_discopy(dd)
     assert (back.dom, back.cod, sorted(back.boxes, key=str)) == (d.dom, d.cod, sorted(d.boxes, key=str))
-    assert mc.canonical(back) == mc.canonical(d)
+    assert mc.NormalForm.of(back) == mc.NormalForm.of(d)
     assert dc.to_hypergraph(d) == dd.to_hypergraph()
 
 

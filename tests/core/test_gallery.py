@@ -141,15 +141,15 @@ def test_gallery_script_defaults_to_the_current_directory(tmp_path: Path, monkey
 
 def _expected(d: mc.Diagram) -> dict[str, int]:
     """What a drawing of ``d`` as written must show, read off its term graph (E[...] kernels inside their frames)."""
-    from markovcat.theorems import Expectation
+    from markovcat.markov import MarkedKernel
 
     uses = d.uses()
     counts = {"boxes": 0, "deterministic": 0, "frames": 0, "discard": 0, "copied": 0, "copies_max": 0}
     for node in d.nodes:
-        data = node.gen.data
-        if isinstance(data, Expectation):
+        kernel = MarkedKernel.of(node.gen, "E")
+        if kernel is not None:
             counts["frames"] += 1
-            for key, value in _expected(data.kernel.to_diagram()).items():
+            for key, value in _expected(kernel).items():
                 counts[key] += value
         else:
             counts["boxes"] += 1

@@ -9,7 +9,7 @@ from markovcat import Box, Copy, Ty
 from markovcat.backends import sympy as msp
 from markovcat.backends.python import InterpretationError
 from markovcat.groups import Action, Group
-from markovcat.gspace import GSpace, equivariance
+from markovcat.gspace import GSpace, equivariance_equation
 from markovcat.symmetrisation import sharp
 
 G, V = Group("SO2"), Ty("V")
@@ -28,15 +28,15 @@ def test_sharp_of_a_symbolic_linear_map_is_equivariant() -> None:
     model = msp.so2(G, rot) | msp.SymbolicModel({k: lambda v: K * v})
     space = GSpace(V, rot)
     k_sharp = sharp(k, space, space)
-    check = msp.check_equation(equivariance(k_sharp.diagram, k_sharp.dom, k_sharp.cod), model)
+    check = msp.check_equation(equivariance_equation(k_sharp.diagram, k_sharp.dom, k_sharp.cod), model)
     assert check.holds, str(check)
     # k itself is not equivariant for a generic K (only for K commuting with rotations)
-    plain = msp.check_equation(equivariance(k, space, space), model)
+    plain = msp.check_equation(equivariance_equation(k, space, space), model)
     assert not plain.holds and plain.refuted and "FAILS (non-zero at" in str(plain)
     # ... but it is for K = a I + b J
     a, b = sp.symbols("a b", real=True)
     commuting = msp.so2(G, rot) | msp.SymbolicModel({k: lambda v: sp.Matrix([[a, -b], [b, a]]) * v})
-    assert msp.check_equation(equivariance(k, space, space), commuting).holds
+    assert msp.check_equation(equivariance_equation(k, space, space), commuting).holds
 
 
 def test_a_wrong_action_is_caught() -> None:

@@ -101,8 +101,8 @@ def _nbody_options(config: nbody.NBodyConfig, out: Path, checkpoints: Path) -> l
             str(checkpoints), "--no-progress", "--device", "cpu"]
 
 
-@pytest.mark.slow  # the shared sharding runs under DDP in the matrix test above; tests/test_nbody_runner.py
-# checks N-body's gradient average over simulated ranks in-process
+@pytest.mark.slow  # the shared sharding runs under DDP in the matrix test above;
+# tests/applications/test_nbody_runner.py checks N-body's gradient average over simulated ranks in-process
 def test_nbody_two_processes_equal_one_with_the_same_batch(tmp_path: Path) -> None:
     """A stochastic symmetrised contender (``recursive``): 2 gloo processes x 1 shard = 1 process x 2 shards.
 
