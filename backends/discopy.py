@@ -96,7 +96,9 @@ discopy_markov = markov
 
 # Aliases for the DisCoPy classes this module produces, for annotations.
 DiscopyDiagram = Any
+"""The type of a DisCoPy ``markov`` diagram (``Any``: DisCoPy is imported only inside the adapter)."""
 DiscopyHypergraph = Any
+"""The type of a DisCoPy hypergraph (``Any``, as :data:`DiscopyDiagram`)."""
 
 
 def _dty(atoms: tuple[str, ...] | list[str]) -> Any:

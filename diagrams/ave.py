@@ -1,4 +1,4 @@
-"""Deterministic symmetrisation by averaging (seed: "Determinism via averaging").
+"""Deterministic symmetrisation by averaging.
 
 ``ave(m)(x) = E[m(x)]`` for a C^G morphism into a linearly acted ``Y``.  The free
 Markov category has no expectation, so ``ave(m)`` is a marked deterministic box;

@@ -27,8 +27,11 @@ class Equation:
 
     __slots__ = ("sides", "name", "reasons")
     sides: tuple[Diagram, ...]
+    """The diagrams said to be equal, in order (at least two)."""
     name: str | None
+    """The equation's name (``None``: unnamed)."""
     reasons: tuple[str, ...] | None
+    """Why each step ``sides[i] = sides[i + 1]`` holds, one reason per step, when known."""
 
     def __init__(
         self,
@@ -73,18 +76,22 @@ class Equation:
 
     @property
     def lhs(self) -> Diagram:
+        """The first side."""
         return self.sides[0]
 
     @property
     def rhs(self) -> Diagram:
+        """The last side."""
         return self.sides[-1]
 
     @property
     def dom(self) -> Ty:
+        """The input type shared by every side."""
         return self.lhs.dom
 
     @property
     def cod(self) -> Ty:
+        """The output type shared by every side."""
         return self.lhs.cod
 
     def __iter__(self) -> Iterator[Diagram]:
@@ -104,6 +111,7 @@ class Equation:
         return "; ".join(failures) if failures else "Every step holds in the free Markov category."
 
     def reversed(self) -> Equation:
+        """The same equation read right to left (the sides in reverse order)."""
         reasons = None if self.reasons is None else tuple(reversed(self.reasons))
         return Equation(*reversed(self.sides), name=self.name, reasons=reasons)
 
@@ -120,6 +128,7 @@ class Equation:
         return _svg(self.draw())
 
     def to_tikz(self, **options: object) -> str:
+        """The equation as TikZ source (the sides side by side, ``=`` between them)."""
         from markovcat.drawing import equation_to_tikz
 
         return equation_to_tikz(self, **options)

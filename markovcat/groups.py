@@ -68,10 +68,15 @@ class Group:
     """
 
     name: str
+    """The group's name (its boxes are named after it: ``G.mul``, ``G.inv``, ``G.unit``)."""
     ty: Ty
+    """The type ``G`` of the group's elements."""
     mul: Diagram
+    """The multiplication ``mul : G @ G -> G`` (deterministic)."""
     unit: Diagram
+    """The unit ``unit : I -> G`` (deterministic)."""
     inv: Diagram
+    """The inverse ``inv : G -> G`` (deterministic)."""
     premises: tuple[Equation, ...]
 
     def __init__(
@@ -156,9 +161,13 @@ class Action:
     """
 
     name: str
+    """The action's name (that of its box)."""
     group: Group
+    """The group ``G`` that acts."""
     space: Ty
+    """The type ``X`` acted on."""
     act: Diagram
+    """The deterministic diagram ``G @ X -> X`` that acts (a fresh box ``name`` unless ``act=`` was given)."""
 
     def __init__(self, name: str, group: Group, space: Ty, *, act: Diagram | None = None) -> None:
         if not isinstance(name, str) or not name:
@@ -272,9 +281,13 @@ class Homomorphism:
     """
 
     name: str
+    """The homomorphism's name."""
     source: Group
+    """The group ``H`` it maps from."""
     target: Group
+    """The group ``G`` it maps to."""
     map: Diagram
+    """The deterministic diagram ``H -> G``."""
 
     def __init__(self, name: str, source: Group, target: Group, *, map: Diagram | None = None) -> None:
         if not isinstance(name, str) or not name:
@@ -299,6 +312,7 @@ class Homomorphism:
 
     @property
     def axioms(self) -> tuple[Equation, ...]:
+        """The equations saying ``map`` preserves multiplication (assumed unless derived)."""
         H, G, phi = self.source, self.target, self.map
         return (
             Equation((phi @ phi) >> G.mul, H.mul >> phi, name="preserves multiplication"),
@@ -307,6 +321,7 @@ class Homomorphism:
 
     @classmethod
     def identity(cls, group: Group) -> Homomorphism:
+        """The identity homomorphism of ``group``."""
         return cls(f"id_{group.name}", group, group, map=Id(group.ty))
 
     @classmethod
@@ -342,6 +357,7 @@ class DirectProduct(Group):
     """``G x H`` on ``G.ty @ H.ty``: componentwise structure built from the factors' maps."""
 
     factors: tuple[Group, Group]
+    """The two groups ``(G, H)`` of ``G x H``."""
 
     def __init__(self, left: Group, right: Group, name: str | None = None) -> None:
         for grp in (left, right):
@@ -382,8 +398,11 @@ class SemidirectProduct(Group):
     """
 
     normal: Group
+    """The normal subgroup ``N`` of ``N ⋊ H``."""
     acting: Group
+    """The group ``H`` that acts on ``N``."""
     theta: Action
+    """The action of ``H`` on ``N`` (by automorphisms) that twists the product."""
 
     def __init__(self, normal: Group, acting: Group, theta: Action, name: str | None = None) -> None:
         for what, grp in (("normal", normal), ("acting", acting)):

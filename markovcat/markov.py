@@ -57,9 +57,13 @@ class NormalForm:
     """
 
     dom: Ty
+    """The input type."""
     cod: Ty
+    """The output type."""
     nodes: tuple[tuple[Generator, tuple[int, ...]], ...]
+    """The nodes in canonical order, each ``(generator, the wires it reads)``."""
     outputs: tuple[int, ...]
+    """The wire of each output, in order."""
 
     @classmethod
     def of(cls, d: Diagram) -> NormalForm:
@@ -67,6 +71,7 @@ class NormalForm:
         return _normal_form_of(d)
 
     def to_diagram(self) -> Diagram:
+        """A diagram with this normal form (its canonical term graph as a diagram)."""
         nodes = []
         fresh = len(self.dom)
         for gen, ins in self.nodes:
@@ -385,7 +390,9 @@ class MarkedKernel:
     """
 
     mark: str
+    """Which construction the box stands for: ``"ave"`` or ``"E"``."""
     kernel: NormalForm
+    """The normal form of the kernel the construction is applied to."""
 
     @staticmethod
     def of(box: Any, mark: str) -> Diagram | None:

@@ -41,6 +41,7 @@ class Wire:
 
     @property
     def ty(self) -> Ty:
+        """The wire's type (one atom)."""
         return Ty(self.atom)
 
     def __repr__(self) -> str:

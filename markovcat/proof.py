@@ -88,8 +88,11 @@ class Proof:
 
     __slots__ = ("start", "steps", "name", "_checked")
     start: Diagram
+    """The diagram the chain starts from."""
     steps: tuple[Step, ...]
+    """The steps, each a diagram and the justification that it equals the one before."""
     name: str | None
+    """The proof's name (``None``: unnamed)."""
     _checked: bool
 
     def __init__(self, start: Diagram, steps: Sequence[Step] = (), name: str | None = None) -> None:
@@ -140,6 +143,7 @@ class Proof:
 
     @property
     def end(self) -> Diagram:
+        """The diagram the last step reaches (``start`` for a proof with no steps)."""
         return self.diagrams[-1]
 
     def check(self) -> bool:

@@ -86,10 +86,14 @@ class Rule:
 
     __slots__ = ("equation", "direction", "source", "pattern", "replacement")
     equation: Equation
+    """The equation the rule rewrites by."""
     direction: Direction
+    """``"forward"`` (left side to right side) or ``"backward"``."""
     source: Proof | None
     pattern: Diagram
+    """The side that is looked for (the left one, forward)."""
     replacement: Diagram
+    """The side a match is replaced by."""
 
     def __init__(
         self, equation: Equation | Rule, direction: Direction = "forward", source: Proof | None = None
@@ -179,9 +183,13 @@ class Match:
     """
 
     rule: Rule
+    """The rule whose pattern matched."""
     host: Diagram
+    """The diagram the pattern was found in."""
     nodes: tuple[int, ...]
+    """``nodes[i]``: the host node matched by pattern node ``i``."""
     wires: tuple[int, ...]
+    """``wires[w]``: the host wire matched by pattern wire ``w``."""
 
     @property
     def inputs(self) -> tuple[int, ...]:

@@ -180,9 +180,13 @@ class Generator:
     """
 
     name: str
+    """The name that identifies the generator (with its types and data)."""
     dom: Ty
+    """The input type."""
     cod: Ty
+    """The output type."""
     deterministic: bool = False
+    """Whether it is deterministic (a function) rather than a stochastic kernel."""
     data: Hashable = None
     _hash: int = field(default=0, init=False, repr=False, compare=False)
 
@@ -217,8 +221,11 @@ class Node(NamedTuple):
     """One occurrence of a generator: the wires it reads and the fresh wires it writes."""
 
     gen: Generator
+    """The generator this node applies."""
     ins: tuple[int, ...]
+    """The wires it reads, one per atom of the generator's input type."""
     outs: tuple[int, ...]
+    """The wires it writes, one per atom of the generator's output type."""
 
 
 class Signature(Mapping[str, Generator]):
@@ -309,8 +316,11 @@ class Diagram:
     __slots__ = ("dom", "cod", "signature", "_graph", "_parts", "_size", "_produced", "_wires", "_det",
                  "_hash", "_name")
     dom: Ty
+    """The input type."""
     cod: Ty
+    """The output type."""
     signature: Mapping[str, Generator]
+    """The generators the diagram uses, by name."""
     _graph: tuple[tuple[int, ...], tuple[Node, ...], tuple[int, ...]] | None
     _parts: tuple[bool, Diagram, Diagram] | None
     _size: int
@@ -543,9 +553,11 @@ class Diagram:
         return self._det
 
     def label(self) -> str:
+        """The diagram's name, or ``"the diagram"`` (for messages)."""
         return self._name or "the diagram"
 
     def short(self) -> str:
+        """``name : dom -> cod`` (for messages)."""
         return f"{self._name or 'a diagram'} : {self.dom} -> {self.cod}"
 
     def __eq__(self, other: object) -> bool:
@@ -789,6 +801,7 @@ class Box(Diagram):
 
     __slots__ = ("generator",)
     generator: Generator
+    """The generator this box is an occurrence of (name, type and determinism)."""
 
     def __init__(self, name: str, dom: Ty, cod: Ty, deterministic: bool = False, data: Hashable = None) -> None:
         if not isinstance(name, str) or not name:
@@ -814,6 +827,7 @@ class Box(Diagram):
 
     @property
     def name(self) -> str:
+        """The box's name, as drawn and as looked up by a backend's interpretation."""
         return self.generator.name
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
@@ -821,6 +835,7 @@ class Box(Diagram):
 
     @property
     def deterministic(self) -> bool:
+        """Whether the box is deterministic (a function) rather than a stochastic kernel."""
         return self.generator.deterministic
 
     def __repr__(self) -> str:

@@ -81,10 +81,15 @@ class Setting:
     """
 
     group: Group
+    """The group ``G`` (default: a generic group ``G``)."""
     X: GSpace
+    """``(X, act_X)`` (default: a generic space of ``group``)."""
     Y: GSpace
+    """``(Y, act_Y)`` (default: a generic space of ``group``, acted on linearly)."""
     k: Diagram
+    """The kernel ``k : X -> Y`` (default: a generic stochastic box)."""
     gamma: Diagram
+    """The box ``gamma : X -> G`` (default: a generic stochastic box)."""
 
     def __init__(self, group: Group | None = None, X: GSpace | None = None, Y: GSpace | None = None,  # noqa: N803
                  k: Diagram | None = None, gamma: Diagram | None = None) -> None:
