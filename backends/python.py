@@ -54,6 +54,7 @@ class Sampler:
     """The interpretation of a stochastic box: ``function(rng, *inputs)`` draws its outputs."""
 
     function: Callable[..., Any]
+    """``function(rng, *inputs)``: one draw of the box's outputs, with ``rng`` a ``random.Random``."""
 
     def __call__(self, rng: random.Random, *inputs: Any) -> Any:
         return self.function(rng, *inputs)

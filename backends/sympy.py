@@ -60,12 +60,15 @@ class SymbolicModel:
     """
 
     boxes: Mapping[Any, Callable[..., Any]]
+    """Box name (or Box) to a sympy callable."""
     types: Mapping[str, Callable[[str], Any]] = field(default_factory=dict)
+    """Atom name to a factory of generic symbolic elements (``types[atom](prefix)``)."""
 
     def __or__(self, other: SymbolicModel) -> SymbolicModel:
         return SymbolicModel({**self.boxes, **other.boxes}, {**self.types, **other.types})
 
     def generic(self, atom: str, prefix: str) -> Any:
+        """A generic element of atomic type ``atom`` whose free symbols start with ``prefix``."""
         if atom not in self.types:
             raise InterpretationError(f"type {atom!r} has no generic symbolic element: add types={{'{atom}': ...}}")
         return self.types[atom](prefix)
@@ -103,15 +106,19 @@ class EquationCheck:
     """
 
     name: str
+    """The name of the equation checked."""
     holds: bool
     residuals: tuple[Any, ...]
+    """``side[0] - side[i]`` for each other side, simplified."""
     witness: dict[Any, Any] | None = None
+    """An assignment of numbers to the symbols at which a residual is non-zero, if one was found."""
 
     def __bool__(self) -> bool:
         return self.holds
 
     @property
     def refuted(self) -> bool:
+        """Whether a numerical ``witness`` refutes the equation (not merely unproven)."""
         return self.witness is not None
 
     def __str__(self) -> str:

@@ -13,7 +13,7 @@ is the median over rounds of the mean time per call within a round, timed by the
 of the (single) benchmarking thread, so that other processes on a shared machine
 disturb the figures less than they would wall-clock time.
 
-Then the training demo (:mod:`markovcat.experiments.train_demo`, a fixed number of steps, about 10 s):
+Then the training demo (:mod:`markovcat.experiments.demo.training`, a fixed number of steps, about 10 s):
 test errors of the plain MLP and of its stochastic symmetrisation on covariance estimation.
 
     python benchmarks/procedures.py [--quick] [--no-demo]
@@ -313,7 +313,7 @@ def main() -> None:
 def demo_section(quick: bool) -> str:
     """Run the training demo (a fixed number of steps, as ``markovcat demo``) and tabulate its test errors."""
     from markovcat.experiments import covariance as cov
-    from markovcat.experiments.train_demo import LR, STEPS, run
+    from markovcat.experiments.demo.training import LR, STEPS, run
 
     steps = STEPS // 10 if quick else STEPS
     result = run(steps, progress=False)

@@ -1,4 +1,4 @@
-"""The gallery: the seed's diagrams, built with markovcat.  Installed as ``markovcat.diagrams``.
+"""The gallery: the library's diagrams and proofs, built with markovcat.  Installed as ``markovcat.diagrams``.
 
 One module per construction (:data:`MODULES`); each has ``figures() -> dict[str,
 Diagram | Equation]`` and, where the rewriting engine ships them, ``proofs()``.

@@ -1,4 +1,4 @@
-"""Actions ``act_X : G @ X -> X`` and the derived ones (seed: "Groups and actions").
+"""Actions ``act_X : G @ X -> X`` and the derived ones.
 
 The regular action ``(G, *)`` is ``mul``; the trivial action is ``del_G @ id_X`` (its
 axioms are Markov laws); on ``X @ Y`` the diagonal action copies ``g``.

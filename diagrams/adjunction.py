@@ -1,4 +1,4 @@
-"""The bijection ``C(X, Y) ~= C^G((G,*) @ (X,a), (Y,b))`` (seed: "Key result").
+"""The bijection ``C(X, Y) ~= C^G((G,*) @ (X,a), (Y,b))``.
 
 ``sharp(k)``: copy ``g``; one copy through ``inv`` acts on ``x``; apply ``k``; the
 other copy acts on the result.  It is ``shear^-1 >> F(k) >> counit``, the adjunction

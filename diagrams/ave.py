@@ -1,4 +1,4 @@
-"""Deterministic symmetrisation by averaging (seed: "Determinism via averaging").
+"""Deterministic symmetrisation by averaging.
 
 ``ave(m)(x) = E[m(x)]`` for a C^G morphism into a linearly acted ``Y``.  The free
 Markov category has no expectation, so ``ave(m)`` is a marked deterministic box;
@@ -10,30 +10,22 @@ as a diagram, the sampling program ``G ~ gamma(x); return G.f(G^-1.x)``: Kim et 
 
 from __future__ import annotations
 
-from typing import Any
-
 from markovcat.equation import Equation
 from markovcat.gspace import Equivariant
-from markovcat.program import program
 from markovcat.proof import Proof
 from markovcat.symmetrisation import ave, sym
 from markovcat.syntax import Box, Diagram
+from markovcat.theorems import kim_kernel
 
-from ._example import REG, SX, SY, G, X, Y, act_X, act_Y, k
+from ._example import REG, SX, SY, G, X, Y, k
 
 f = Box("f", X, Y, deterministic=True)
 frame = Equivariant.assume(Box("unif_F", X, G.ty), SX, REG, reason="uniform on an equivariant frame F(x)")
 
 
 def kim_formula(gamma: Equivariant) -> Diagram:
-    """The kernel inside ``E_{G ~ gamma(x)}[G . f(G^-1 . x)]``, written as a program."""
-
-    def kernel(x: Any) -> Any:
-        g = gamma.diagram(x)
-        return act_Y.act(g, f(act_X.act(G.inv(g), x)))
-
-    kernel.__name__ = f"kim_{gamma.name}"
-    return program(X, Y)(kernel)
+    """The kernel inside ``E_{G ~ gamma(x)}[G . f(G^-1 . x)]`` as a program (:func:`~markovcat.theorems.kim_kernel`)."""
+    return kim_kernel(f, gamma, SX, SY)
 
 
 def figures() -> dict[str, Diagram | Equation]:

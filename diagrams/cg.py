@@ -1,4 +1,4 @@
-"""The Markov category ``C^G`` (seed: "Markov category of equivariant maps").
+"""The Markov category ``C^G``.
 
 Copy, discard and swap are equivariant for every action: their equivariance
 equations are Markov laws, because actions are deterministic.  Composites and

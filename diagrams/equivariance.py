@@ -1,4 +1,4 @@
-"""Equivariance of ``k : X -> Y`` as one equation (seed: "Equivariance").
+"""Equivariance of ``k : X -> Y`` as one equation.
 
 ``act_X >> k == (id_G @ k) >> act_Y``: in Set ``k(g.x) = g.k(x)``; in Stoch an
 equality of distributions ``k(dy | g.x) = g.k(dy | x)``.  For an arbitrary box it is

@@ -1,7 +1,7 @@
-"""A group in a Markov category and its axioms (seed: "Groups and actions").
+"""A group in a Markov category and its axioms.
 
 The structure maps ``mul``, ``unit``, ``inv`` are deterministic boxes; associativity
-is drawn as in the seed.  None of the axioms is a Markov law: they are assumptions.
+is drawn as in Cornish 2024.  None of the axioms is a Markov law: they are assumptions.
 """
 
 from __future__ import annotations

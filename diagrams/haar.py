@@ -1,4 +1,4 @@
-"""Haar gamma for a compact group (seed appendix: "Example gamma").
+"""Haar gamma for a compact group.
 
 ``gamma := del_X >> lambda`` with ``lambda : (I, triv) -> (G,*)`` assumed
 left-invariant: ``(id_G @ lambda) >> mul == del_G >> lambda``.  Then ``sym`` is

@@ -1,4 +1,4 @@
-"""Symmetrisation along a homomorphism ``phi : H -> G`` (seed: "Extensions").
+"""Symmetrisation along a homomorphism ``phi : H -> G``.
 
 An ``H``-equivariant ``k`` (for the actions restricted along ``phi``) becomes
 ``G``-equivariant: ``copy >> ((gamma >> section) @ id) >> sharp(k)`` where ``gamma``

@@ -1,4 +1,4 @@
-"""Direct and semidirect products, built from their factors' boxes (seed: "Extensions").
+"""Direct and semidirect products, built from their factors' boxes.
 
 ``E(d) = T(d) x| O(d)``: ``(t, R)(t', R') = (t + R t', R R')``.  A semidirect product
 with the trivial twist is the direct product, a Markov-law identity (the copy of

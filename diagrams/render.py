@@ -12,7 +12,7 @@ from markovcat.equation import Equation
 from markovcat.markov import equal, normal_form
 from markovcat.syntax import Diagram
 
-#: The gallery modules, in the seed's order.
+#: The gallery modules, in the order the gallery shows them (from groups to symmetrisation and its extensions).
 MODULES = (
     "equivariance",
     "group_axioms",
@@ -34,13 +34,17 @@ class Figure:
     """One gallery item: ``module/key`` and what to draw (a diagram, an equation or a proof)."""
 
     module: str
+    """The gallery module it comes from (``sym``, ``actions``...)."""
     key: str
+    """The figure's key in its module's ``figures()`` or ``proofs()``."""
     item: Any
+    """The diagram, equation or proof itself."""
     kind: str  # "diagram" | "equation" | "proof"
     proved_by: str | None = None  # for an equation: the key of a proof in the same module proving it
 
     @property
     def stem(self) -> str:
+        """The file name of its drawing, without suffix: ``module_key``."""
         return f"{self.module}_proof_{self.key}" if self.kind == "proof" else f"{self.module}_{self.key}"
 
     def status(self) -> str:
@@ -61,6 +65,7 @@ class Figure:
         return "not a Markov law: an axiom or assumption about these boxes"
 
     def drawable(self) -> Diagram | Equation:
+        """What is drawn: the diagram, the equation, or a proof's equation."""
         return self.item.equation() if self.kind == "proof" else self.item
 
     def title(self) -> str:

@@ -1,4 +1,4 @@
-"""Symmetrisation ``sym_gamma(k) = copy >> (gamma @ id) >> sharp(k)`` (seed: "End-to-end procedure").
+"""Symmetrisation ``sym_gamma(k) = copy >> (gamma @ id) >> sharp(k)``.
 
 In Stoch: ``G ~ gamma(x); Y ~ k(G^-1.x); return G.Y``; in Set (deterministic gamma)
 canonicalisation ``gamma(x).k(gamma(x)^-1.x)``.  The program form equals the

@@ -24,6 +24,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import subprocess
 import time
@@ -459,16 +460,31 @@ def in_order(name: str, order: Sequence[str]) -> tuple[int, str]:
     return (order.index(name) if name in order else len(order), name)
 
 
+def smallest_text_px(figure: Any, dpi: float) -> float:
+    """The height in pixels, at ``dpi``, of the smallest visible text of a Matplotlib ``figure`` (its font size)."""
+    from matplotlib.text import Text
+
+    sizes = [t.get_fontsize() for t in figure.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes) * dpi / 72 if sizes else math.nan
+
+
 def save_figure(figure: Any, out: Path | str, table: str) -> list[Path]:
-    """Write ``out.png`` and ``out.pdf`` (``figure``, then closed) and ``out.md`` (``table``); return the paths."""
+    """Write ``out.png`` and ``out.pdf`` (``figure``, then closed) and ``out.md`` (``table``); return the paths.
+
+    The PNG records the size of its smallest text in its ``smallest text px`` metadata (pixels of
+    the PNG), which ``docs/browser_check.py`` scales to the width the site shows it at.
+    """
     import matplotlib.pyplot as plt
 
     base = Path(out)
     base.parent.mkdir(parents=True, exist_ok=True)
     written = []
+    dpi = 150
     for suffix in (".png", ".pdf"):
         path = base.with_suffix(suffix)
-        figure.savefig(path, dpi=150, metadata={"CreationDate": None} if suffix == ".pdf" else None)
+        metadata = ({"CreationDate": None} if suffix == ".pdf" else
+                    {"smallest text px": f"{smallest_text_px(figure, dpi):.1f}"})
+        figure.savefig(path, dpi=dpi, metadata=metadata)
         written.append(path)
     plt.close(figure)
     path = base.with_suffix(".md")

@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from markovcat.frozen import reduce_frozen
 from markovcat.markov import equal, explain
-from markovcat.syntax import Diagram, Ty, TypeMismatch, _check_operand, _reduce_frozen
+from markovcat.syntax import Diagram, Ty, TypeMismatch, check_operand
 
 __all__ = ["Equation"]
 
@@ -27,8 +28,11 @@ class Equation:
 
     __slots__ = ("sides", "name", "reasons")
     sides: tuple[Diagram, ...]
+    """The diagrams said to be equal, in order (at least two)."""
     name: str | None
+    """The equation's name (``None``: unnamed)."""
     reasons: tuple[str, ...] | None
+    """Why each step ``sides[i] = sides[i + 1]`` holds, one reason per step, when known."""
 
     def __init__(
         self,
@@ -44,7 +48,7 @@ class Equation:
             steps = len(sides) - 1
             raise ValueError(f"an equation with {len(sides)} sides has {steps} steps, got {len(reasons)} reasons")
         for side in sides:
-            _check_operand(side, "Equation")
+            check_operand(side, "Equation")
         for i, side in enumerate(sides[1:], start=1):
             if (side.dom, side.cod) != (lhs.dom, lhs.cod):
                 raise TypeMismatch(
@@ -58,7 +62,7 @@ class Equation:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("equations are immutable")
 
-    __reduce__ = _reduce_frozen
+    __reduce__ = reduce_frozen
 
     def __eq__(self, other: object) -> bool:
         """The same sides (syntactically, as diagrams), name and reasons; :meth:`check` is the maths."""
@@ -73,18 +77,22 @@ class Equation:
 
     @property
     def lhs(self) -> Diagram:
+        """The first side."""
         return self.sides[0]
 
     @property
     def rhs(self) -> Diagram:
+        """The last side."""
         return self.sides[-1]
 
     @property
     def dom(self) -> Ty:
+        """The input type shared by every side."""
         return self.lhs.dom
 
     @property
     def cod(self) -> Ty:
+        """The output type shared by every side."""
         return self.lhs.cod
 
     def __iter__(self) -> Iterator[Diagram]:
@@ -104,6 +112,7 @@ class Equation:
         return "; ".join(failures) if failures else "Every step holds in the free Markov category."
 
     def reversed(self) -> Equation:
+        """The same equation read right to left (the sides in reverse order)."""
         reasons = None if self.reasons is None else tuple(reversed(self.reasons))
         return Equation(*reversed(self.sides), name=self.name, reasons=reasons)
 
@@ -120,6 +129,7 @@ class Equation:
         return _svg(self.draw())
 
     def to_tikz(self, **options: object) -> str:
+        """The equation as TikZ source (the sides side by side, ``=`` between them)."""
         from markovcat.drawing import equation_to_tikz
 
         return equation_to_tikz(self, **options)

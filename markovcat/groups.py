@@ -29,8 +29,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from markovcat.equation import Equation
+from markovcat.frozen import fill
 from markovcat.markov import equal
-from markovcat.syntax import Box, Copy, Diagram, Discard, Id, Swap, Ty, TypeMismatch, _fill
+from markovcat.syntax import Box, Copy, Diagram, Discard, Id, Swap, Ty, TypeMismatch
 
 __all__ = [
     "Group",
@@ -68,10 +69,15 @@ class Group:
     """
 
     name: str
+    """The group's name (its boxes are named after it: ``G.mul``, ``G.inv``, ``G.unit``)."""
     ty: Ty
+    """The type ``G`` of the group's elements."""
     mul: Diagram
+    """The multiplication ``mul : G @ G -> G`` (deterministic)."""
     unit: Diagram
+    """The unit ``unit : I -> G`` (deterministic)."""
     inv: Diagram
+    """The inverse ``inv : G -> G`` (deterministic)."""
     premises: tuple[Equation, ...]
 
     def __init__(
@@ -102,7 +108,7 @@ class Group:
             for what, d, dom, cod in (("mul", mul, G @ G, G), ("unit", unit, Ty(), G), ("inv", inv, G, G)):
                 _check_map(_diagram(d, f"the {what} of group {name!r}"), dom, cod, f"the {what} of group {name!r}")
         assert mul is not None and unit is not None and inv is not None
-        _fill(self, name=name, ty=G, mul=mul, unit=unit, inv=inv, premises=tuple(premises))
+        fill(self, name=name, ty=G, mul=mul, unit=unit, inv=inv, premises=tuple(premises))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("groups are immutable")
@@ -156,9 +162,13 @@ class Action:
     """
 
     name: str
+    """The action's name (that of its box)."""
     group: Group
+    """The group ``G`` that acts."""
     space: Ty
+    """The type ``X`` acted on."""
     act: Diagram
+    """The deterministic diagram ``G @ X -> X`` that acts (a fresh box ``name`` unless ``act=`` was given)."""
 
     def __init__(self, name: str, group: Group, space: Ty, *, act: Diagram | None = None) -> None:
         if not isinstance(name, str) or not name:
@@ -179,7 +189,7 @@ class Action:
                     f"{act.dom[: len(act.dom) - len(space)]}, not {group.ty}"
                 )
             _check_map(act, expected, space, f"action {name!r} of {group.name} on {space}")
-        _fill(self, name=name, group=group, space=space, act=act)
+        fill(self, name=name, group=group, space=space, act=act)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("actions are immutable")
@@ -272,9 +282,13 @@ class Homomorphism:
     """
 
     name: str
+    """The homomorphism's name."""
     source: Group
+    """The group ``H`` it maps from."""
     target: Group
+    """The group ``G`` it maps to."""
     map: Diagram
+    """The deterministic diagram ``H -> G``."""
 
     def __init__(self, name: str, source: Group, target: Group, *, map: Diagram | None = None) -> None:
         if not isinstance(name, str) or not name:
@@ -292,13 +306,14 @@ class Homomorphism:
                     f"{target.ty}, but its map has type {map.dom} -> {map.cod}: it is between the wrong groups"
                 )
             _check_map(map, source.ty, target.ty, f"the map of homomorphism {name!r}")
-        _fill(self, name=name, source=source, target=target, map=map)
+        fill(self, name=name, source=source, target=target, map=map)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("homomorphisms are immutable")
 
     @property
     def axioms(self) -> tuple[Equation, ...]:
+        """The equations saying ``map`` preserves multiplication (assumed unless derived)."""
         H, G, phi = self.source, self.target, self.map
         return (
             Equation((phi @ phi) >> G.mul, H.mul >> phi, name="preserves multiplication"),
@@ -307,6 +322,7 @@ class Homomorphism:
 
     @classmethod
     def identity(cls, group: Group) -> Homomorphism:
+        """The identity homomorphism of ``group``."""
         return cls(f"id_{group.name}", group, group, map=Id(group.ty))
 
     @classmethod
@@ -342,6 +358,7 @@ class DirectProduct(Group):
     """``G x H`` on ``G.ty @ H.ty``: componentwise structure built from the factors' maps."""
 
     factors: tuple[Group, Group]
+    """The two groups ``(G, H)`` of ``G x H``."""
 
     def __init__(self, left: Group, right: Group, name: str | None = None) -> None:
         for grp in (left, right):
@@ -357,7 +374,7 @@ class DirectProduct(Group):
             inv=left.inv @ right.inv,
             premises=left.axioms + right.axioms,
         )
-        _fill(self, factors=(left, right))
+        fill(self, factors=(left, right))
 
     def projection(self, i: int) -> Homomorphism:
         """The homomorphism onto factor ``i`` (0 or 1): discard the other component."""
@@ -382,8 +399,11 @@ class SemidirectProduct(Group):
     """
 
     normal: Group
+    """The normal subgroup ``N`` of ``N ⋊ H``."""
     acting: Group
+    """The group ``H`` that acts on ``N``."""
     theta: Action
+    """The action of ``H`` on ``N`` (by automorphisms) that twists the product."""
 
     def __init__(self, normal: Group, acting: Group, theta: Action, name: str | None = None) -> None:
         for what, grp in (("normal", normal), ("acting", acting)):
@@ -408,7 +428,7 @@ class SemidirectProduct(Group):
             inv=inv,
             premises=normal.axioms + acting.axioms + theta.axioms + auto,
         )
-        _fill(self, normal=normal, acting=acting, theta=theta)
+        fill(self, normal=normal, acting=acting, theta=theta)
 
     def projection(self) -> Homomorphism:
         """``N x| H -> H``, forgetting ``n``."""

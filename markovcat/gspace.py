@@ -35,9 +35,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from markovcat.equation import Equation
+from markovcat.frozen import fill, reduce_frozen
 from markovcat.groups import Action, Group, Homomorphism
 from markovcat.markov import equal, explain
-from markovcat.syntax import Box, Copy, Diagram, Discard, Id, Swap, Ty, TypeMismatch, _fill, _reduce_frozen
+from markovcat.syntax import Box, Copy, Diagram, Discard, Id, Swap, Ty, TypeMismatch
 
 __all__ = [
     "GSpace",
@@ -66,9 +67,13 @@ class GSpace:
     """
 
     ty: Ty
+    """The underlying type ``X``."""
     action: Action
+    """The action of the group on ``ty``."""
     linear: bool
+    """Whether the action is linear, which ``ave`` needs for averaging to stay equivariant."""
     factors: tuple[GSpace, ...]
+    """For a product space, its factors (``()`` for a space that is not a product)."""
     _name: str | None
 
     def __init__(
@@ -90,7 +95,7 @@ class GSpace:
                                f"not on {space}")
         if factors is None:
             factors = (self,) if len(space) else ()
-        _fill(self, ty=space, action=action, linear=bool(linear), _name=name, factors=factors)
+        fill(self, ty=space, action=action, linear=bool(linear), _name=name, factors=factors)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("G-spaces are immutable")
@@ -149,14 +154,17 @@ class GSpace:
     # -- inspection --------------------------------------------------------------------
     @property
     def group(self) -> Group:
+        """The group ``G`` that acts."""
         return self.action.group
 
     @property
     def act(self) -> Diagram:
+        """The action's diagram ``G @ X -> X``."""
         return self.action.act
 
     @property
     def axioms(self) -> tuple[Equation, ...]:
+        """The action's equations (unit and compatibility) this space rests on."""
         return self.action.axioms
 
     def __eq__(self, other: object) -> bool:
@@ -208,12 +216,19 @@ class Cosets:
     """
 
     phi: Homomorphism
+    """The homomorphism ``phi : H -> G`` whose image's cosets these are."""
     name: str
+    """The name of the coset type ``G/H``."""
     ty: Ty
+    """The coset type ``G/H``."""
     quot: Box
+    """The box ``quot : G -> G/H`` sending an element to its coset."""
     section: Box
+    """The box ``section : G/H -> G`` choosing a representative of each coset."""
     offset: Box
+    """The box ``offset : G -> H``: how far ``g`` is from its coset's representative."""
     space: GSpace
+    """``G/H`` as a ``G``-space, ``G`` acting by left multiplication on cosets."""
 
     def __init__(self, phi: Homomorphism, name: str | None = None) -> None:
         if not isinstance(phi, Homomorphism):
@@ -221,7 +236,7 @@ class Cosets:
         G, H = phi.target, phi.source
         name = name or f"{G.name}/{phi.name}"
         g, q = G.ty, Ty(name)
-        _fill(
+        fill(
             self,
             phi=phi,
             name=name,
@@ -248,10 +263,12 @@ class Cosets:
 
     @property
     def group(self) -> Group:
+        """The group ``G`` whose cosets these are (the target of ``phi``)."""
         return self.phi.target
 
     @property
     def axioms(self) -> tuple[Equation, ...]:
+        """The equations that make ``quot``, ``section`` and ``offset`` a space of cosets (assumed)."""
         G, q = self.group, self.ty
         rep = Copy(G.ty) >> (Id(G.ty) @ (self.offset >> self.phi.map)) >> G.mul
         return (
@@ -310,7 +327,10 @@ class Evidence:
     """
 
     kind: str
+    """One of ``EVIDENCE_KINDS``: ``markov``, ``axiom``, ``assumption``, ``proof``, ``obligation``, ``theorem``,
+    ``composite``."""
     detail: str
+    """A sentence saying what was proved or assumed."""
     premises: tuple[Equivariant, ...] = ()
     axioms: tuple[Equation, ...] = ()
     support: Any = None
@@ -342,10 +362,15 @@ class Equivariant:
 
     __slots__ = ("diagram", "dom", "cod", "evidence", "name")
     diagram: Diagram
+    """The underlying diagram ``X -> Y`` of the free Markov category."""
     dom: GSpace
+    """The source ``(X, act_X)``."""
     cod: GSpace
+    """The target ``(Y, act_Y)``."""
     evidence: Evidence
+    """Why the diagram is a morphism of ``C^G``: proved, an axiom, or assumed (see :class:`Evidence`)."""
     name: str
+    """The morphism's name (for messages and drawings)."""
 
     def __init__(
         self, diagram: Diagram, dom: GSpace, cod: GSpace, evidence: Evidence, *, name: str | None = None
@@ -365,7 +390,7 @@ class Equivariant:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("C^G morphisms are immutable")
 
-    __reduce__ = _reduce_frozen
+    __reduce__ = reduce_frozen
 
     def __eq__(self, other: object) -> bool:
         """The same diagram (syntactically), G-spaces, evidence and name."""
@@ -439,6 +464,7 @@ class Equivariant:
     # -- structure of C^G ----------------------------------------------------------------
     @classmethod
     def identity(cls, space: GSpace) -> Equivariant:
+        """The identity on ``space`` (equivariant by the unit law)."""
         return cls.by_markov(Id(space.ty), space, space, name=f"id{space}")
 
     @classmethod
@@ -448,10 +474,12 @@ class Equivariant:
 
     @classmethod
     def discard(cls, space: GSpace) -> Equivariant:
+        """Discarding ``space``, a morphism to the unit (equivariant for every action)."""
         return cls.by_markov(Discard(space.ty), space, GSpace.unit(space.group), name=f"del{space}")
 
     @classmethod
     def swap(cls, left: GSpace, right: GSpace) -> Equivariant:
+        """The swap ``left @ right -> right @ left`` (equivariant because actions act factorwise)."""
         return cls.by_markov(Swap(left.ty, right.ty), left @ right, right @ left, name="swap")
 
     def then(self, other: Equivariant) -> Equivariant:
@@ -488,6 +516,7 @@ class Equivariant:
     # -- inspection --------------------------------------------------------------------
     @property
     def group(self) -> Group:
+        """The group ``G`` both spaces are acted on by."""
         return self.dom.group
 
     @property
@@ -538,6 +567,7 @@ class Equivariant:
         return "\n".join(lines)
 
     def draw(self, path: str | None = None, **options: object) -> object:
+        """Draw the underlying diagram (to ``path`` when given), as ``Diagram.draw`` does."""
         return self.diagram.draw(path, **options)
 
     def __repr__(self) -> str:

@@ -61,8 +61,9 @@ from itertools import combinations, product
 from typing import TYPE_CHECKING, Literal
 
 from markovcat.equation import Equation
+from markovcat.frozen import reduce_frozen
 from markovcat.markov import equal, normal_form
-from markovcat.syntax import Diagram, Generator, Node, _reduce_frozen
+from markovcat.syntax import Diagram, Generator, Node
 
 if TYPE_CHECKING:  # pragma: no cover
     from markovcat.proof import Proof
@@ -86,10 +87,14 @@ class Rule:
 
     __slots__ = ("equation", "direction", "source", "pattern", "replacement")
     equation: Equation
+    """The equation the rule rewrites by."""
     direction: Direction
+    """``"forward"`` (left side to right side) or ``"backward"``."""
     source: Proof | None
     pattern: Diagram
+    """The side that is looked for (the left one, forward)."""
     replacement: Diagram
+    """The side a match is replaced by."""
 
     def __init__(
         self, equation: Equation | Rule, direction: Direction = "forward", source: Proof | None = None
@@ -112,7 +117,7 @@ class Rule:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("rules are immutable")
 
-    __reduce__ = _reduce_frozen
+    __reduce__ = reduce_frozen
 
     @classmethod
     def from_proof(cls, proof: Proof, direction: Direction = "forward") -> Rule:
@@ -179,9 +184,13 @@ class Match:
     """
 
     rule: Rule
+    """The rule whose pattern matched."""
     host: Diagram
+    """The diagram the pattern was found in."""
     nodes: tuple[int, ...]
+    """``nodes[i]``: the host node matched by pattern node ``i``."""
     wires: tuple[int, ...]
+    """``wires[w]``: the host wire matched by pattern wire ``w``."""
 
     @property
     def inputs(self) -> tuple[int, ...]:

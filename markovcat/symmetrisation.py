@@ -334,6 +334,7 @@ class Average(Equivariant):
 
     __slots__ = ("body",)
     body: Diagram
+    """The kernel ``X -> Y`` whose expectation the box stands for."""
 
     def __init__(self, box: Box, m: Equivariant) -> None:
         lin = Equivariant.assume(Id(m.cod.ty), m.cod, m.cod, reason=f"{m.group.name} acts linearly on {m.cod}",

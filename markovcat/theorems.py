@@ -25,7 +25,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from markovcat.equation import Equation
@@ -58,6 +58,7 @@ __all__ = [
     "expectation",
     "ave_definition",
     "ave_sym",
+    "kim_kernel",
     "frame_averaging",
     "haar_averaging",
     "recursive_gamma_equivariant",
@@ -70,50 +71,40 @@ def _generic_group() -> Group:
     return Group("G")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Setting:
     """The generic data the theorems are about: ``G``, ``(X, act_X)``, ``(Y, act_Y)``, ``k``, ``gamma``.
 
     ``k`` and ``gamma`` are stochastic boxes with no assumed property; each theorem
-    states which equations it assumes about them.
+    states which equations it assumes about them.  Each field left out gets its generic
+    value: ``G``, ``(X, act_X)``, ``(Y, act_Y)`` (linear), ``k : X -> Y``, ``gamma : X -> G``.
     """
 
-    group: Group = field(default_factory=_generic_group)
-    X: GSpace | None = None
-    Y: GSpace | None = None
-    k: Diagram | None = None
-    gamma: Diagram | None = None
+    group: Group
+    """The group ``G`` (default: a generic group ``G``)."""
+    X: GSpace
+    """``(X, act_X)`` (default: a generic space of ``group``)."""
+    Y: GSpace
+    """``(Y, act_Y)`` (default: a generic space of ``group``, acted on linearly)."""
+    k: Diagram
+    """The kernel ``k : X -> Y`` (default: a generic stochastic box)."""
+    gamma: Diagram
+    """The box ``gamma : X -> G`` (default: a generic stochastic box)."""
 
-    def __post_init__(self) -> None:
-        G = self.group
-        if self.X is None:
-            object.__setattr__(self, "X", GSpace(Ty("X"), Action("act_X", G, Ty("X"))))
-        if self.Y is None:
-            object.__setattr__(self, "Y", GSpace(Ty("Y"), Action("act_Y", G, Ty("Y")), linear=True))
-        if self.k is None:
-            object.__setattr__(self, "k", Box("k", self.x.ty, self.y.ty))
-        if self.gamma is None:
-            object.__setattr__(self, "gamma", Box("gamma", self.x.ty, G.ty))
-
-    @property
-    def x(self) -> GSpace:
-        assert self.X is not None
-        return self.X
-
-    @property
-    def y(self) -> GSpace:
-        assert self.Y is not None
-        return self.Y
-
-    @property
-    def kernel(self) -> Diagram:
-        assert self.k is not None
-        return self.k
+    def __init__(self, group: Group | None = None, X: GSpace | None = None, Y: GSpace | None = None,  # noqa: N803
+                 k: Diagram | None = None, gamma: Diagram | None = None) -> None:
+        G = _generic_group() if group is None else group
+        X = GSpace(Ty("X"), Action("act_X", G, Ty("X"))) if X is None else X
+        Y = GSpace(Ty("Y"), Action("act_Y", G, Ty("Y")), linear=True) if Y is None else Y
+        values = {"group": G, "X": X, "Y": Y, "k": Box("k", X.ty, Y.ty) if k is None else k,
+                  "gamma": Box("gamma", X.ty, G.ty) if gamma is None else gamma}
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
     def gamma_morphism(self) -> Equivariant:
         """``gamma`` as a morphism of ``C^G`` (its equivariance is an assumption)."""
         assert self.gamma is not None
-        return Equivariant.assume(self.gamma, self.x, GSpace.regular(self.group), reason="gamma is equivariant")
+        return Equivariant.assume(self.gamma, self.X, GSpace.regular(self.group), reason="gamma is equivariant")
 
 
 def _axiom(equations: tuple[Equation, ...], name: str) -> Equation:
@@ -297,19 +288,19 @@ def _act_lemma(space: GSpace, inverse_first: bool) -> Proof:
 
 def act_cancel(space: GSpace | None = None) -> Proof:
     """``g . (inv g . x) = x`` for an action, from the action and group axioms."""
-    return _act_lemma(space or Setting().x, inverse_first=True)
+    return _act_lemma(space or Setting().X, inverse_first=True)
 
 
 def act_cancel_inverse(space: GSpace | None = None) -> Proof:
     """``inv g . (g . x) = x`` for an action, from the action and group axioms."""
-    return _act_lemma(space or Setting().x, inverse_first=False)
+    return _act_lemma(space or Setting().X, inverse_first=False)
 
 
 # -- (a) the adjunction bijection -------------------------------------------------------------
 def flat_sharp(s: Setting | None = None) -> Proof:
     """(a) ``flat(sharp(k)) = k``, from the group and action axioms (no hypothesis on ``k``)."""
     s = s or Setting()
-    G, X, Y, k = s.group, s.x, s.y, s.kernel
+    G, X, Y, k = s.group, s.X, s.Y, s.k
     m = sharp(k, X, Y)
     start = flat(m)
 
@@ -336,7 +327,7 @@ def sharp_flat(s: Setting | None = None, m: Diagram | None = None) -> Proof:
     Hypothesis: ``m`` is equivariant, ``(id_G @ m) >> act_Y == act_{(G,*)@X} >> m``.
     """
     s = s or Setting()
-    G, X, Y = s.group, s.x, s.y
+    G, X, Y = s.group, s.X, s.Y
     dom = GSpace.regular(G) @ X
     m = m if m is not None else Box("m", G.ty @ X.ty, Y.ty)
     hypothesis = equivariance_equation(m, dom, Y)
@@ -366,7 +357,7 @@ def sharp_equivariant(s: Setting | None = None) -> Proof:
     The proof goes from ``(id_G @ k#) >> act_Y`` to ``act_{(G,*)@X} >> k#``; ``k`` is any box.
     """
     s = s or Setting()
-    G, X, Y, k = s.group, s.x, s.y, s.kernel
+    G, X, Y, k = s.group, s.X, s.Y, s.k
     m = sharp(k, X, Y)
     claim = equivariance_equation(m.diagram, m.dom, m.cod)
     T = G.ty
@@ -398,7 +389,7 @@ def shear_equivariant(s: Setting | None = None) -> Proof:
     """The shear ``(g, x) |-> (g, g^-1 . x) : (G,*) @ (X,a) -> (G,*) @ (X,triv)`` is equivariant,
     from the group and action axioms (the first factor of ``sharp`` in ``C^G``)."""
     s = s or Setting()
-    G, X = s.group, s.x
+    G, X = s.group, s.X
     shear = shear_inverse(X)
     claim = equivariance_equation(shear.diagram, shear.dom, shear.cod)
     T = G.ty
@@ -422,7 +413,7 @@ def sym_stable(s: Setting | None = None, gamma: Equivariant | None = None) -> Pr
     ``gamma`` is any C^G morphism ``(X,a) -> (G,*)``; its equivariance is not used.
     """
     s = s or Setting()
-    G, X, Y, k = s.group, s.x, s.y, s.kernel
+    G, X, Y, k = s.group, s.X, s.Y, s.k
     gamma = gamma or s.gamma_morphism()
     hypothesis = equivariance_equation(k, X, Y)
 
@@ -449,7 +440,7 @@ def sym_equivariant(
     The proof cites :func:`sharp_equivariant` and then the hypothesis, once.
     """
     s = s or Setting()
-    G, X, Y, k = s.group, s.x, s.y, s.kernel
+    G, X, Y, k = s.group, s.X, s.Y, s.k
     gamma = gamma or s.gamma_morphism()
     if gamma_equivariance is None:
         gamma_equivariance = equivariance_equation(gamma.diagram, X, GSpace.regular(G))
@@ -473,7 +464,7 @@ def _haar(s: Setting) -> tuple[Equivariant, Equivariant, Equation]:
     lam = haar(s.group)
     invariance = equivariance_equation(lam.diagram, lam.dom, lam.cod)
     invariance = Equation(invariance.lhs, invariance.rhs, name=f"{lam.name} is left-invariant")
-    return lam, haar_gamma(s.x, lam), invariance
+    return lam, haar_gamma(s.X, lam), invariance
 
 
 def haar_gamma_equivariant(s: Setting | None = None) -> Proof:
@@ -481,7 +472,7 @@ def haar_gamma_equivariant(s: Setting | None = None) -> Proof:
     ``(id_G @ lambda) >> mul == del_G >> lambda``)."""
     s = s or Setting()
     _, gamma, invariance = _haar(s)
-    claim = equivariance_equation(gamma.diagram, s.x, GSpace.regular(s.group))
+    claim = equivariance_equation(gamma.diagram, s.X, GSpace.regular(s.group))
     return Proof(claim.lhs, name="Haar gamma is equivariant").step(claim.rhs, by=invariance)
 
 
@@ -521,16 +512,25 @@ def ave_definition(average: Average) -> Equation:
     return Equation(average.diagram, expectation(average.body), name=f"definition of {average.name}")
 
 
-def _kim_formula(s: Setting, gamma: Equivariant, name: str) -> Diagram:
-    """``E_{g ~ gamma(x)}[g . k(g^-1 . x)]`` written directly, as the expectation of the sampler."""
-    G, X, Y, k = s.group, s.x, s.y, s.kernel
+def kim_kernel(k: Diagram, gamma: Equivariant, X: GSpace, Y: GSpace, name: str | None = None) -> Diagram:  # noqa: N803
+    """The sampler ``g ~ gamma(x); return g . k(g^-1 . x)`` written as a program (Kim et al. 2023).
 
-    @_prog(X.ty, Y.ty, name)
+    The kernel inside ``E_{g ~ gamma(x)}[g . k(g^-1 . x)]``: ``ave(sym(k, gamma))`` averages it
+    (:func:`ave_sym`).  ``name`` defaults to ``kim_<gamma>``.
+    """
+    G = gamma.group
+
+    @_prog(X.ty, Y.ty, name or f"kim_{gamma.name}")
     def sampler(x: Any) -> Any:
         g = gamma.diagram(x)
         return Y.act(g, k(X.act(G.inv(g), x)))
 
-    return expectation(sampler)
+    return sampler
+
+
+def _kim_formula(s: Setting, gamma: Equivariant, name: str) -> Diagram:
+    """``E_{g ~ gamma(x)}[g . k(g^-1 . x)]`` written directly, as the expectation of :func:`kim_kernel`."""
+    return expectation(kim_kernel(s.k, gamma, s.X, s.Y, name))
 
 
 def ave_sym(s: Setting | None = None, gamma: Equivariant | None = None) -> Proof:
@@ -544,7 +544,7 @@ def ave_sym(s: Setting | None = None, gamma: Equivariant | None = None) -> Proof
     """
     s = s or Setting()
     gamma = gamma or s.gamma_morphism()
-    average = ave(sym(s.kernel, gamma, s.y))
+    average = ave(sym(s.k, gamma, s.Y))
     kim = _kim_formula(s, gamma, "g . k(inv g . x), g ~ gamma(x)")
     return Proof(average.diagram, name="ave(sym(k)) is the Kim et al. average").step(kim, by=ave_definition(average))
 
@@ -554,11 +554,11 @@ def frame_averaging(s: Setting | None = None) -> Proof:
     a deterministic frame and ``uniform`` a uniform draw from it (both assumed, gamma's
     equivariance included)."""
     s = s or Setting()
-    G, X = s.group, s.x
+    G, X = s.group, s.X
     frames = Ty("Frames")
     gamma_box = Box("F", X.ty, frames, deterministic=True) >> Box("uniform", frames, G.ty)
     gamma = Equivariant.assume(gamma_box, X, GSpace.regular(G), reason="the frame F is equivariant")
-    average = ave(sym(s.kernel, gamma, s.y), name=f"frame_average({getattr(s.kernel, 'name', 'k')})")
+    average = ave(sym(s.k, gamma, s.Y), name=f"frame_average({getattr(s.k, 'name', 'k')})")
     fa = _kim_formula(s, gamma, "g . k(inv g . x), g ~ uniform(F(x))")
     return Proof(average.diagram, name="frame averaging").step(fa, by=ave_definition(average))
 
@@ -568,7 +568,7 @@ def haar_averaging(s: Setting | None = None) -> Proof:
     (Janossy pooling for ``S_n``); the left-invariance of the Haar draw is not needed here."""
     s = s or Setting()
     _, gamma, _ = _haar(s)
-    average = ave(sym(s.kernel, gamma, s.y), name=f"haar_average({getattr(s.kernel, 'name', 'k')})")
+    average = ave(sym(s.k, gamma, s.Y), name=f"haar_average({getattr(s.k, 'name', 'k')})")
     formula = _kim_formula(s, gamma, "g . k(inv g . x), g ~ Haar")
     return Proof(average.diagram, name="Haar averaging").step(formula, by=ave_definition(average))
 
@@ -579,8 +579,8 @@ def recursive_gamma_equivariant(s: Setting | None = None, net: Diagram | None = 
     left-invariance of the Haar draw is assumed; ``R0`` must multiply on the left."""
     s = s or Setting()
     G = s.group
-    net = net if net is not None else Box("net", s.x.ty, G.ty)
-    inner = Setting(G, s.x, GSpace.regular(G), net, s.gamma)
+    net = net if net is not None else Box("net", s.X.ty, G.ty)
+    inner = Setting(G, s.X, GSpace.regular(G), net, s.gamma)
     proof = haar_sym_equivariant(inner)
     return Proof(proof.start, proof.steps, name="recursive gamma is equivariant")
 

@@ -72,8 +72,8 @@ def test_every_page_and_gallery_module_is_in_the_nav() -> None:
 
     nav = set(re.findall(r"([\w./-]+\.md)\s*$", (ROOT / "mkdocs.yml").read_text(), flags=re.M))
     written = {str(p.relative_to(DOCS)) for p in PAGES}
-    generated = {"gallery/index.md", "experiments/matrix.md", "experiments/nbody.md", "experiments/symdiff.md",
-                 *(f"gallery/{m}.md" for m in MODULES)}
+    generated = {"gallery/index.md", "readme.md", "experiments/matrix.md", "experiments/nbody.md",
+                 "experiments/symdiff.md", *(f"gallery/{m}.md" for m in MODULES)}
     assert written - nav == set(), "pages not in mkdocs.yml's nav"
     assert nav - written - generated == set(), "nav entries with no page"
     assert generated <= nav
@@ -110,10 +110,11 @@ def test_docstring_extension_makes_markdown() -> None:
 
 
 def test_the_gallery_pages_show_the_code_that_draws_each_figure(tmp_path: Path) -> None:
-    """Under each gallery figure the site shows code (``docs/_hooks/site.py``): it names that figure, and it runs.
+    """Under each gallery figure the site shows code (``docs/_hooks/site.py``) that builds that figure and draws it.
 
-    Every figure's code is checked to reach the very item the gallery draws; one figure of each kind
-    (diagram, equation, proof) is drawn from it here, the whole gallery by the site build.
+    Every figure's code is run up to its ``draw`` call and must build the item the gallery draws;
+    one figure of each kind (diagram, equation, proof) is drawn from it here, the whole gallery by
+    the site build.
     """
     site = _load("docs_site", DOCS / "_hooks" / "site.py")
     from markovcat.diagrams import all_figures
@@ -125,12 +126,14 @@ def test_the_gallery_pages_show_the_code_that_draws_each_figure(tmp_path: Path) 
     try:
         for fig in figures:
             code = site._code(fig)
-            imports, call = code.split("\n\n")
+            build, draw = code.split("\nfigure.draw(")
+            draw = "figure.draw(" + draw
+            assert draw.startswith(f'figure.draw("{fig.stem}.svg"'), code
             namespace: dict[str, object] = {}
-            exec(imports, namespace)
-            assert eval(call[: call.rindex(".draw(")], namespace) == fig.drawable(), code
+            exec(build, namespace)
+            assert namespace["figure"] == fig.drawable(), code
             if fig.kind not in drawn:
-                exec(code, {})
+                exec(draw, namespace)
                 assert (tmp_path / f"{fig.stem}.svg").stat().st_size > 0
                 drawn.add(fig.kind)
     finally:

@@ -111,7 +111,8 @@ def test_the_wheel_holds_every_subpackage_and_the_console_script(tmp_path: Path)
         folder = package.replace(".", "/")
         assert f"{folder}/__init__.py" in names, f"{package} is missing from the wheel"
     for module in ("markovcat/backends/torch/compile.py", "markovcat/experiments/cli.py",
-                   "markovcat/experiments/demo.py", "markovcat/backends/discopy.py", "markovcat/py.typed"):
+                   "markovcat/experiments/demo/training.py", "markovcat/backends/torch/gammas/table.py",
+                   "markovcat/backends/discopy.py", "markovcat/py.typed"):
         assert module in names, f"{module} is missing from the wheel"
     (entry_points_txt,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry_points_txt).decode()

@@ -78,6 +78,7 @@ class Trace:
 
     @property
     def output(self) -> Any:
+        """The run's output: the one output tensor, or the tuple of them."""
         return self.outputs[0] if len(self.outputs) == 1 else self.outputs
 
 
@@ -96,9 +97,11 @@ class CompiledDiagram(nn.Module):
     _source: str = ""
     _functions: tuple[tuple[str, Any], ...] = ()
     diagram: Diagram | None = None
+    """The diagram it was compiled from."""
     morphism: Any = None  # the C^G morphism it was compiled from, with its evidence (None for a plain diagram)
     symmetry: Symmetry | None = None  # the torch group and actions it is equivariant for, when known
-    validate: bool = True  # whether forward checks its inputs (False: the bare fast path)
+    validate: bool = True
+    """Whether ``forward`` checks its inputs (``False``: the bare fast path)."""
     _typed: bool = True  # whether some parameter or buffer fixes the model's floating dtype
 
     def __init__(self, plan: Plan, modules: Mapping[str, nn.Module], validate: bool = True) -> None:
@@ -132,34 +135,42 @@ class CompiledDiagram(nn.Module):
 
     @property
     def deterministic(self) -> bool:
+        """Whether the diagram is deterministic (no stochastic box): then ``forward`` is a function."""
         return self._plan.deterministic
 
     @property
     def samples(self) -> int | None:
+        """The Monte Carlo samples of an ``ave`` box, or ``None`` where there is none."""
         samples = self._plan.samples
         return None if samples is None else int(samples)
 
     @property
     def input_atoms(self) -> tuple[str, ...]:
+        """The atom names of the inputs, in order (one ``forward`` argument each)."""
         return tuple(self._plan.input_atoms)
 
     @property
     def output_atoms(self) -> tuple[str, ...]:
+        """The atom names of the outputs, in order."""
         return tuple(self._plan.output_atoms)
 
     @property
     def specs(self) -> dict[str, Spec]:
+        """Atom name to the per-example :class:`Spec` the inputs and outputs are checked against."""
         return dict(self._plan.specs)
 
     @property
     def couplings(self) -> dict[str, Callable[..., Any]]:
+        """The couplings of its stochastic boxes (from the interpretation), for the pathwise equivariance check."""
         return dict(self._plan.couplings)
 
     @property
     def stochastic_boxes(self) -> tuple[str, ...]:
+        """The names of the stochastic boxes the generated code draws from, in order."""
         return tuple(dict.fromkeys(s.name for s in self._plan.steps if not s.deterministic))
 
     def extra_repr(self) -> str:
+        """The input and output atoms and specs, shown in the module's repr."""
         return self._plan.signature
 
     def check_inputs(self, *inputs: Tensor) -> None:

@@ -134,18 +134,30 @@ class EquivarianceReport:
     """
 
     passed: bool
+    """Whether no violation was found (the report is truthy iff it passed)."""
     method: str
+    """The method used: ``deterministic``, ``pathwise`` or ``two-sample``."""
     statistic: float
+    """The test statistic: the largest relative error, or the energy statistic."""
     threshold: float
+    """The value ``statistic`` had to stay below (the tolerance, or the test's critical value)."""
     description: str
+    """One sentence saying what was checked and how."""
     p_value: float | None = None
+    """The two-sample test's p-value (``None`` for the deterministic and pathwise methods)."""
     worst: Counterexample | None = None
+    """The input and group element with the largest error, if one was recorded."""
     notes: list[str] = field(default_factory=list)
+    """Remarks on what the check could and could not see (shown by ``str(report)``)."""
     secondary: EquivarianceReport | None = None
+    """A second report on the same model (the two-sample test beside a pathwise one), if run."""
     min_detectable_effect: float = math.nan
     effect_unit: str = "relative error"
+    """The unit of ``min_detectable_effect`` (a relative error, or the energy statistic)."""
     n_inputs: int = 0
+    """How many inputs ``x`` were tried."""
     power_statement: str = ""
+    """A sentence saying how large a violation the check would have seen."""
     effective_dim: int | None = None
 
     def __bool__(self) -> bool:

@@ -48,6 +48,7 @@ class Dihedral(TorchGroup):
         return torch.remainder(g, self.n), torch.div(g, self.n, rounding_mode="floor")
 
     def element(self, k: Tensor, s: Tensor) -> Tensor:
+        """The element with rotation steps ``k`` and reflection bit ``s`` (the inverse of ``parts``)."""
         return torch.remainder(k, self.n) + self.n * s
 
     def mul(self, a: Tensor, b: Tensor) -> Tensor:
@@ -128,6 +129,9 @@ class PermutationMatrices(TorchGroup):
     see :class:`~markovcat.backends.torch.gammas.NoisySort`).
     """
 
+    indices: Symmetric
+    """The same group with permutations as index vectors."""
+
     def __init__(self, n: int) -> None:
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"S_n needs n >= 1, got {n!r}")
@@ -146,6 +150,7 @@ class PermutationMatrices(TorchGroup):
         return self.from_indices(Symmetric(self.n).elements(device=device, limit=limit), dtype)
 
     def to_indices(self, m: Tensor) -> Tensor:
+        """The index vector ``p`` of permutation matrices ``m`` (``m[p[i], i] = 1``)."""
         return m.argmax(-2)
 
     def mul(self, a: Tensor, b: Tensor) -> Tensor:

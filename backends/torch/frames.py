@@ -134,7 +134,7 @@ class PCACanonicaliser:
     eigenvalues are distinct and no fixed third moment vanishes.  With ``validate=True``
     it refuses, naming the batch index: non-finite input; coincident points; eigenvalues
     so close that the computed axes may be off by more than ``tol`` (the bound of
-    :func:`_eigen_check`, which follows the dtype's ``eps`` and the gaps achieved);
+    an eigengap check, which follows the dtype's ``eps`` and the gaps achieved);
     a third moment within its own rounding bound of zero (the sign would be a coin
     flip).  ``tol`` defaults to :func:`default_tol` of the input's dtype.  The check costs
     a few operations on ``(batch, d)`` tensors, one on ``(batch, d, n)`` and one host
@@ -148,6 +148,7 @@ class PCACanonicaliser:
     vouched = True  # its equivariance is the library's claim, tested in its suite (see Gamma.from_callable)
 
     reason = "PCA axes rotate with the cloud and the third-moment sign rule is O(d)-invariant"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __init__(self, special: bool = False, validate: bool = True, tol: float | None = None,
                  layout: str = "rows") -> None:
@@ -214,6 +215,7 @@ class PCAFrames:
         self.layout, self.descending = check_layout(layout), descending
 
     def signs(self, d: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """The sign patterns of the frame, ``(2^d, d)`` (``SO(d)``: those of product 1)."""
         patterns = torch.tensor(list(itertools.product((1.0, -1.0), repeat=d)), dtype=dtype, device=device)
         return patterns[patterns.prod(-1) > 0] if self.special else patterns
 
@@ -242,9 +244,12 @@ class UniformFrame:
     (the frame's order may change with ``g``), so checks use the two-sample test.
     """
 
+    frames: Callable[[Tensor], Tensor]
+    """The frame: a batch ``x`` to its elements ``(batch, m, ...)``."""
     vouched = True  # its equivariance is the library's claim, tested in its suite (see Gamma.from_callable)
 
     reason = "a uniform draw from a frame with F(g.x) = g F(x) as a set"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __init__(self, frames: Callable[[Tensor], Tensor]) -> None:
         if not callable(frames):
@@ -272,6 +277,7 @@ class Centroid:
     vouched = True  # its equivariance is the library's claim, tested in its suite (see Gamma.from_callable)
 
     reason = "mean(x + t) = mean(x) + t"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __call__(self, x: Tensor) -> Tensor:
         return x.mean(-2)
@@ -288,6 +294,8 @@ class LowerCholesky:
     estimate of the condition number of ``x x^T``).  Half precision is computed in float32.
     """
 
+    tol: float | None
+    """The tolerance of the rank check (``None``: ``default_tol`` of the input's dtype)."""
     vouched = True  # its equivariance is the library's claim, tested in its suite (see Gamma.from_callable)
 
     def __init__(self, tol: float | None = None) -> None:
@@ -338,6 +346,7 @@ class MomentCanonicaliser:
     vouched = True  # its equivariance is the library's claim, tested in its suite (see Gamma.from_callable)
 
     reason = "the moment frame is O(d)-equivariant: frame(g.x) = g frame(x)"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __init__(self, validate: bool = True, tol: float | None = None, special: bool = False,
                  layout: str = "rows") -> None:
@@ -397,6 +406,7 @@ class UniformPCAFrame(UniformFrame):
     """
 
     reason = "the PCA frame is O(d)-equivariant: F(g.x) = g F(x) as a set, so Unif F(x) is too"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __init__(self, group: Any, layout: str = "rows", tol: float | None = None, validate: bool = True) -> None:
         if not isinstance(group, Orthogonal):

@@ -146,21 +146,38 @@ ACTION_KINDS = MappingProxyType({
 class TorchAction:
     """A batched action ``act(g, x)`` of ``group`` on tensors of per-example ``spec``.
 
-    ``act_inverse(g, x)``, when given, equals ``act(inv(g), x)`` by a cheaper kernel (checked as
-    a fusion when compiled); ``kind`` (a key of :data:`ACTION_KINDS`, or ``None``) declares which
-    standard action this is.  A declared kind is a claim the built-in gammas rely on; the
-    library's own actions declare theirs.
+    ``act`` takes a batch of elements ``g`` and a batch of points ``x`` (equal batch sizes) and
+    returns ``g . x``, of the same shape as ``x``; it must be an action (``act(e, x) = x`` and
+    ``act(g, act(h, x)) = act(g h, x)``), which :func:`compile` checks numerically on random
+    elements and points.  ``act_inverse(g, x)``, if given, must equal ``act(inv(g), x)``: a cheaper
+    kernel that compiled models use for ``g^-1 . x`` (checked as a fusion when compiled).
+    ``kind`` (a key of :data:`ACTION_KINDS`, or ``None``) declares which standard action this is.
+    A declared kind is a claim the built-in gammas rely on; the library's own actions declare theirs.
     """
+
+    name: str
+    """How the action is named in messages (``"rows"``, ``"mul"``)."""
+    group: TorchGroup
+    """The group that acts."""
+    spec: Spec
+    """The per-example shape and dtype of a point of the space."""
+    act: Callable[[Tensor, Tensor], Tensor]
+    """The batched action ``(g, x) -> g . x``."""
+    act_inverse: Callable[[Tensor, Tensor], Tensor] | None
+    """``(g, x) -> g^-1 . x`` when a cheaper kernel than ``act(inv(g), x)`` is known, else ``None``."""
+    kind: str | None
+    """Which standard action this is (a key of :data:`ACTION_KINDS`), or ``None``: undeclared."""
 
     def __init__(self, name: str, group: TorchGroup, spec: Spec, act: Callable[[Tensor, Tensor], Tensor],
                  act_inverse: Callable[[Tensor, Tensor], Tensor] | None = None, *, kind: str | None = None) -> None:
         if kind is not None and kind not in ACTION_KINDS:
             raise ValueError(f"unknown action kind {kind!r}: use one of {', '.join(ACTION_KINDS)} or None")
         self.name, self.group, self.spec, self.act = name, group, spec, act
-        self.act_inverse = act_inverse  # optional: act_inverse(g, x) == act(inv(g), x), a cheaper kernel
+        self.act_inverse = act_inverse
         self.kind = kind
 
     def __call__(self, g: Tensor, x: Tensor) -> Tensor:
+        """``act(g, x)``."""
         return self.act(g, x)
 
     def random(self, batch: int, generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
@@ -192,15 +209,25 @@ def _trivial(g: Tensor, x: Tensor) -> Tensor:
 
 
 class TorchGroup:
-    """Base class: subclasses define ``spec``, ``mul``, ``inv``, ``unit``, ``sample`` (see the module docstring).
+    """Base class of the batched groups: subclasses define ``name``, ``spec``, ``mul``, ``inv``, ``unit``, ``sample``.
+
+    Elements are tensors with a leading batch dimension and per-element shape ``spec.shape``
+    (``(d, d)`` matrices for ``Orthogonal(d)``, integers for ``Cyclic(n)``).  A subclass of your
+    own plugs into :func:`compile`, :func:`~markovcat.backends.torch.check_equivariance` and the
+    named procedures like the shipped groups; :meth:`interpretation` declares its axioms, which
+    ``compile`` checks numerically on random elements, so a wrong ``mul`` or ``inv`` is refused,
+    not trusted.  The guide "Your own group, action and inputs with parts" writes one.
 
     Optional parts of the protocol: ``compact``, :meth:`elements` (which makes the group
     :attr:`finite`), :meth:`project` and :attr:`raw_size`.
     """
 
     name: str
+    """How the group is named in messages and reprs (``"O(3)"``)."""
     spec: Spec
-    compact: bool = True  # has a Haar probability measure (then :meth:`sample` draws it)
+    """The per-element shape and dtype of an element (without the batch dimension)."""
+    compact: bool = True
+    """Whether the group has a Haar probability measure (then :meth:`sample` draws it); ``GL(d)`` has not."""
 
     def elements(self, *, dtype: torch.dtype | None = None, device: torch.device | str = "cpu",
                  limit: int = 5040) -> Tensor:
@@ -234,16 +261,20 @@ class TorchGroup:
                         "raw_size (see markovcat.backends.torch.groups), or pass a Gamma")
 
     def mul(self, a: Tensor, b: Tensor) -> Tensor:
+        """The batched product ``a * b`` of two batches of elements (example by example)."""
         raise NotImplementedError
 
     def inv(self, a: Tensor) -> Tensor:
+        """The batched inverse ``a^-1`` of a batch of elements."""
         raise NotImplementedError
 
     def unit(self, *, like: Tensor) -> Tensor:
+        """The identity element, one per example of ``like`` (its batch size, dtype and device)."""
         raise NotImplementedError
 
     def sample(self, batch: int, generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
                device: torch.device | str = "cpu") -> Tensor:
+        """``batch`` independent random elements: Haar (uniform) for a compact group, drawn with ``generator``."""
         raise NotImplementedError
 
     def regular(self) -> TorchAction:
@@ -309,6 +340,10 @@ class HaarSampler:
     ``R0`` may be replaced by ``g R0``, which has the same (Haar) law.
     """
 
+    group: TorchGroup
+    """The compact group whose Haar measure is sampled."""
+    coupling: LeftTranslation
+    """``(g, draw) -> g * draw``: a Haar draw moved by ``g`` has the same law."""
     vouched = True  # equivariant in law for every group with a Haar measure (gammas.vouched)
 
     def __init__(self, group: TorchGroup) -> None:
@@ -327,6 +362,9 @@ class HaarSampler:
 
 class LeftTranslation:
     """The coupling ``(g, draw) -> g * draw``."""
+
+    group: TorchGroup
+    """The group whose elements are translated."""
 
     def __init__(self, group: TorchGroup) -> None:
         self.group = group
@@ -399,6 +437,7 @@ class Orthogonal(TorchGroup):
         return TorchAction("rotate points", self, Spec((n, self.d)), _rotate_points, _unrotate_points, kind="rows")
 
     def vectors(self) -> TorchAction:
+        """``O(d)`` acting on vectors ``(d,)`` by ``v -> g v``."""
         return TorchAction("rotate vector", self, Spec((self.d,)), _rotate_vector, _unrotate_vector)
 
     def left(self, n: int) -> TorchAction:
@@ -444,6 +483,9 @@ def _rot90_batched(k: Tensor, x: Tensor) -> Tensor:
 class Cyclic(TorchGroup):
     """``C_n`` as batched integers ``0..n-1`` (``k`` is rotation by ``2 pi k / n``)."""
 
+    n: int
+    """The order ``n`` of ``C_n``."""
+
     def __init__(self, n: int) -> None:
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"C_n needs n >= 1, got {n!r}")
@@ -472,6 +514,7 @@ class Cyclic(TorchGroup):
         return torch.arange(self.n, device=device)
 
     def rotate_plane(self, g: Tensor, v: Tensor) -> Tensor:
+        """The action on ``R^2``: rotate each vector ``v`` by ``2 pi g / n``."""
         angle = g.to(v.dtype) * (2 * math.pi / self.n)
         c, s = torch.cos(angle), torch.sin(angle)
         return torch.stack([c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1]], dim=-1)
@@ -519,6 +562,9 @@ def _unpermute_rows(p: Tensor, x: Tensor) -> Tensor:
 
 class Symmetric(TorchGroup):
     """``S_n`` as batched index vectors; ``mul(p, q) = p o q`` (``q`` first)."""
+
+    n: int
+    """The number ``n`` of points permuted."""
 
     def __init__(self, n: int) -> None:
         if not isinstance(n, int) or n < 1:

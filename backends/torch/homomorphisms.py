@@ -34,6 +34,7 @@ class TorchHomomorphism:
         return self.map(h)
 
     def interpretation(self, phi: Homomorphism) -> Interpretation:
+        """Interpret the box of the abstract homomorphism ``phi`` by this map."""
         if not isinstance(phi, Homomorphism):
             raise TypeError(f"interpretation needs a markovcat Homomorphism, got {type(phi).__name__}")
         return Interpretation({_box_of(phi.map, phi): self.map}, laws=[phi])
@@ -46,7 +47,7 @@ def diagonal(*actions: TorchAction) -> TorchAction:
     """One group acting on a tuple of spaces, each by its own action (copy ``g``, act on each).
 
     Points of the tuple are packed as the concatenation of the flattened components
-    (:meth:`_Diagonal.split` recovers them); all components must share a dtype.
+    (the result's ``split`` recovers them); all components must share a dtype.
     """
     if not actions or len({id(a.group) for a in actions}) != 1:
         raise InterpretationError("a diagonal action needs actions of one and the same group")

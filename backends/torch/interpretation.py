@@ -45,8 +45,11 @@ class Spec:
     """
 
     shape: tuple[int | None, ...] = ()
+    """The per-example shape (without the batch dimension)."""
     dtype: torch.dtype | None = None
+    """The dtype (``None``: the model's floating dtype)."""
     sample: Callable[..., Tensor] | None = None
+    """``sample(batch, generator, dtype, device)``: random elements (``None``: standard Gaussian entries)."""
 
     def random(self, batch: int, generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
                device: torch.device | str = "cpu") -> Tensor:
@@ -61,6 +64,7 @@ class Spec:
         return randn((batch, *self.shape), generator, dtype, device)  # type: ignore[arg-type]
 
     def matches(self, per_example: tuple[int, ...]) -> bool:
+        """Whether a per-example shape fits this spec (a ``None`` entry matches any size)."""
         return len(per_example) == len(self.shape) and all(
             s is None or s == t for s, t in zip(self.shape, per_example, strict=False)
         )
@@ -163,6 +167,14 @@ class Gaussian:
     makes the pathwise check a proof of equality in law.
     """
 
+    shape: tuple[int, ...]
+    """The per-example shape of one draw."""
+    coupling: Callable[..., Any]
+    """``coupling(g, draw)``: how a draw moves when the inputs move by ``g`` (unchanged when ``action`` is ``None``)."""
+
+    action: Any
+    """The action on the noise space that moves the draws in the equivariance check (``None``: invariant noise)."""
+
     def __init__(self, shape: Sequence[int], action: Any = None) -> None:
         self.shape = tuple(shape)
         self.action = action
@@ -190,4 +202,6 @@ class Symmetry:
 
     group: Any
     input: Any
+    """The action on the model's input."""
     output: Any
+    """The action on the model's output."""

@@ -164,12 +164,15 @@ class GeneralLinear(TorchGroup):
         return q1 * scale.unsqueeze(-2) @ q2
 
     def left(self, n: int) -> TorchAction:
+        """``GL(d)`` acting on ``(d, n)`` matrices by left multiplication ``x -> g x``."""
         return left_multiplication(self, n)
 
     def points(self, n: int) -> TorchAction:
+        """``GL(d)`` acting on ``n`` points ``(n, d)`` by ``x -> x g^T``."""
         return right_transpose(self, n)
 
     def conjugation(self) -> TorchAction:
+        """``GL(d)`` acting on ``(d, d)`` matrices by ``x -> g x g^-1``."""
         return conjugation(self)
 
     def orthogonal(self) -> TorchHomomorphism:
@@ -214,6 +217,7 @@ class Translation(TorchGroup):
         return TorchAction("translate points", self, Spec((n, self.d)), _translate_points)
 
     def vectors(self) -> TorchAction:
+        """``T(d)`` acting on vectors ``(d,)`` by ``v -> v + t``."""
         return TorchAction("translate", self, Spec((self.d,)), _translate_vector)
 
 
@@ -236,6 +240,11 @@ class Euclidean(TorchGroup):
     homogeneous matrices keep the last row ``[0, ..., 0, 1]`` exactly.
     """
 
+    translations: Translation
+    """The subgroup ``T(d)`` of the translation parts."""
+    rotations: Orthogonal
+    """The subgroup ``O(d)`` (``SO(d)`` for ``SE(d)``) of the rotation parts."""
+
     compact = False
 
     def __init__(self, d: int, special: bool = False) -> None:
@@ -255,9 +264,11 @@ class Euclidean(TorchGroup):
         return torch.cat([top, bottom], dim=-2)
 
     def translation(self, g: Tensor) -> Tensor:
+        """The translation part ``t`` of elements ``x -> r x + t``."""
         return g[..., : self.d, self.d]
 
     def rotation(self, g: Tensor) -> Tensor:
+        """The rotation part ``r`` of elements ``x -> r x + t``."""
         return g[..., : self.d, : self.d]
 
     def mul(self, a: Tensor, b: Tensor) -> Tensor:
@@ -356,6 +367,14 @@ class Product(TorchGroup):
     (e.g. ``C4 x S5``).  Compact (with a Haar sampler) when every factor is.
     """
 
+    sizes: list[int]
+    """The number of entries of each factor's elements in the packed vector."""
+    shapes: list[tuple[int, ...]]
+    """The per-element shape of each factor."""
+
+    factors: tuple[TorchGroup, ...]
+    """The factor groups, in order."""
+
     def __init__(self, *factors: TorchGroup) -> None:
         if len(factors) < 2 or not all(isinstance(f, TorchGroup) for f in factors):
             raise TypeError("a Product needs at least two TorchGroups")
@@ -376,6 +395,7 @@ class Product(TorchGroup):
         return [p.reshape(*g.shape[:-1], *s) for p, s in zip(parts, self.shapes, strict=True)]
 
     def pack(self, *parts: Tensor) -> Tensor:
+        """Packed elements from one batch of components per factor (the inverse of ``split``)."""
         batch = parts[0].shape[0]
         return torch.cat([p.reshape(batch, -1) for p in parts], dim=-1)
 

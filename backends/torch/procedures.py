@@ -262,6 +262,7 @@ class OrientationCosets:
     """
 
     reason = "det of the O(d)-equivariant moment frame picks the coset: det(g F) = det(g) det(F)"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __init__(self, group: Orthogonal, layout: str = "rows", validate: bool = True) -> None:
         if not isinstance(group, Orthogonal) or group.special:
@@ -272,6 +273,7 @@ class OrientationCosets:
         return torch.sgn(torch.linalg.det(self.frame(x)))
 
     def section(self, q: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        """The representative ``diag(q, 1, ..., 1)`` of each coset ``q`` in ``{+1, -1}``."""
         eye = torch.eye(self.d, dtype=q.dtype, device=q.device).repeat(q.shape[0], 1, 1)
         eye[:, 0, 0] = q
         return eye

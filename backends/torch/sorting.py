@@ -71,6 +71,7 @@ class Lexsort:
     vouched = True  # its equivariance is the library's claim, tested in its suite (see Gamma.from_callable)
 
     reason = "lexicographic order does not depend on the order the rows come in"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __init__(self, validate: bool = True, ties: str = "refuse") -> None:
         self.validate, self.ties = validate, _check_ties(ties)
@@ -102,7 +103,11 @@ class RandomTiesLexsort:
     vouched = True  # its equivariance is the library's claim, tested in its suite (see Gamma.from_callable)
 
     reason = "ties broken uniformly at random among the sorting permutations: p o gamma(x) has the law of gamma(p.x)"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
     deterministic = False
+    """``False``: ties are broken by a random draw."""
+    validate: bool
+    """Whether non-finite inputs are refused."""
 
     def __init__(self, validate: bool = True) -> None:
         self.validate = validate
@@ -135,6 +140,7 @@ class OrbitArgmax:
     vouched = True  # its equivariance is the library's claim, tested in its suite (see Gamma.from_callable)
 
     reason = "h |-> g h permutes the orbit, so the argmax moves by g"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __init__(self, action: TorchAction, score: Callable[[Tensor], Tensor] | None = None,
                  validate: bool = True, rtol: float | None = None, seed: int = 0, limit: int = 5040,
@@ -201,6 +207,7 @@ class SortCanonicaliser:
     vouched = True  # its equivariance is the library's claim, tested in its suite (see Gamma.from_callable)
 
     reason = "sorting by a per-row score does not depend on the order the rows come in"
+    """Why it is equivariant, in one sentence: the reason recorded in the evidence of a gamma built from it."""
 
     def __init__(self, weights: Tensor, validate: bool = True, ties: str = "refuse") -> None:
         self.weights, self.validate, self.ties = weights, validate, _check_ties(ties)

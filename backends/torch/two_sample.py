@@ -19,6 +19,7 @@ __all__ = ["energy_test", "minimum_detectable_shift", "samples_needed", "TOLERAN
 
 TOLERANCES: dict[torch.dtype, float] = {torch.float64: 1e-10, torch.float32: 1e-5, torch.float16: 1e-2,
                                         torch.bfloat16: 1e-2}
+"""The default tolerance of the deterministic and in-law checks, by the inputs' dtype (relative error)."""
 POWER = 0.8
 """The detection probability at which a two-sample report states its minimum detectable effect."""
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import ast
 import atexit
 import html
 import importlib
@@ -21,6 +22,7 @@ import logging
 import re
 import shutil
 import tempfile
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,15 +65,61 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
     options = python.setdefault("options", {})
     options["extensions"] = [str(ROOT / e) if isinstance(e, str) and e.startswith("docs/") else e
                              for e in options.get("extensions", [])]  # found from any working directory
+    config["site_name"] = f"{config['site_name']} {version()}"  # the version in every page's header
     return config
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     from mkdocs.structure.files import File
 
-    for path, content in [*gallery_pages(), *experiment_pages()]:
+    for path, content in [*gallery_pages(), *experiment_pages(), *readme_page()]:
         files.append(File.generated(config, path, content=content))
     return files
+
+
+def version() -> str:
+    """The version of the markovcat being documented."""
+    import markovcat
+
+    return str(markovcat.__version__)
+
+
+def on_page_markdown(markdown: str, **kwargs: Any) -> str:
+    """``{{ version }}`` in a page is the version documented."""
+    return markdown.replace("{{ version }}", version())
+
+
+# -- the README and the files it links to --------------------------------------------------------------
+LINK = re.compile(r"(\]\()([^)\s#]+)((?:#[^)\s]*)?\))")
+
+
+def readme_page() -> list[tuple[str, str | bytes]]:
+    """``readme.md``: the repository's README, and under ``files/`` a copy of every repository file it links to.
+
+    A link to a Markdown file or a log points to a plain-text copy (``.txt`` appended), so that the
+    site serves it as the repository holds it rather than as a page; the notebooks go along too.
+    """
+    out: list[tuple[str, str | bytes]] = []
+    linked = {f"notebooks/{p.name}" for p in (ROOT / "notebooks").glob("*.ipynb")}
+
+    def rewrite(match: re.Match[str]) -> str:
+        target = match.group(2)
+        if "://" in target or not (ROOT / target).is_file():
+            return match.group(0)
+        linked.add(target)
+        return f"{match.group(1)}files/{_served(target)}{match.group(3)}"
+
+    text = LINK.sub(rewrite, (ROOT / "README.md").read_text()).replace('src="docs/', 'src="../')  # docs/ is the site
+    for target in sorted(linked):
+        out.append((f"files/{_served(target)}", (ROOT / target).read_bytes()))
+    note = ("*The repository's README, as it stands in the checkout this site was built from; the files it "
+            "links to are served beside it as they are in the repository.*\n\n")
+    title, _, rest = text.partition("\n")
+    return [("readme.md", f"{title}\n\n{note}{rest}"), *out]
+
+
+def _served(path: str) -> str:
+    return path + ".txt" if path.endswith((".md", ".log")) else path
 
 
 # -- the gallery ---------------------------------------------------------------------------------------
@@ -84,12 +132,55 @@ def _options(fig: Any) -> dict[str, Any]:
 
 
 def _code(fig: Any) -> str:
-    """The lines that draw ``fig`` (a ``markovcat.diagrams.Figure``) as the gallery does."""
-    source = "proofs" if fig.kind == "proof" else "figures"
-    item = f'{fig.module}.{source}()["{fig.key}"]'
-    drawable = f"{item}.equation()" if fig.kind == "proof" else item
+    """The code that builds ``fig`` (a ``markovcat.diagrams.Figure``) and draws it as the gallery does.
+
+    Read from its gallery module: the module's imports (made absolute) and the names it defines,
+    the statements of ``figures()`` (or ``proofs()``) before its ``return``, and the expression of
+    the returned dict's entry for ``fig.key`` (the whole function when its entries are built in a
+    loop); then the ``draw`` call with the gallery's options.
+    """
+    module_name = f"markovcat.diagrams.{fig.module}"
+    source = inspect.getsource(importlib.import_module(module_name))
+    tree = ast.parse(source)
+    builder = "proofs" if fig.kind == "proof" else "figures"
+    function = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == builder)
+    *before, returned = function.body
+    entries = (dict(zip(returned.value.keys, returned.value.values, strict=True))
+               if isinstance(returned, ast.Return) and isinstance(returned.value, ast.Dict) else {})
+    entry = next((v for k, v in entries.items() if isinstance(k, ast.Constant) and k.value == fig.key), None)
+    lines = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            base = node.module or ""
+            where = f"{module_name.rsplit('.', 1)[0]}.{base}" if node.level else base
+            lines.append(f"from {where.rstrip('.')} import {', '.join(a.name for a in node.names)}")
+        elif isinstance(node, ast.Import):
+            lines.append(ast.get_source_segment(source, node) or "")
+    defined = [t.id for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+               for target in (n.targets if isinstance(n, ast.Assign) else [n.target])
+               for t in ast.walk(target) if isinstance(t, ast.Name)]
+    defined += [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
+                and n.name not in ("figures", "proofs")]  # the module's helpers, imported from it
+    if defined:
+        lines.append(f"from {module_name} import {', '.join(defined)}")
+    lines.append("")
+    name = "proof" if fig.kind == "proof" else "figure"
+    if entry is None:  # built in a loop: the whole function, then its entry
+        lines += [textwrap.dedent(ast.get_source_segment(source, function) or ""), "",
+                  f'{name} = {builder}()["{fig.key}"]']
+    else:
+        lines += [textwrap.dedent(ast.get_source_segment(source, n) or "") for n in before
+                  if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]  # not the docstring
+        lines.append(f"{name} = {' '.join((ast.get_source_segment(source, entry) or '').split())}")
+    if fig.kind == "proof":
+        lines += ["proof.check()  # the chain, step by step", "figure = proof.equation()"]
     options = "".join(f", {key}={value!r}" for key, value in _options(fig).items())
-    return f'from markovcat.diagrams import {fig.module}\n\n{drawable}.draw("{fig.stem}.svg"{options})'
+    draw = f'figure.draw("{fig.stem}.svg"{options})'
+    if len(draw) > 100:  # one option a line, so that the code fits the page
+        draw = (f'figure.draw("{fig.stem}.svg",\n' + ",\n".join(f"            {key}={value!r}" for key, value in
+                                                                 _options(fig).items()) + ")")
+    lines.append(draw)
+    return "\n".join(lines)
 
 
 def gallery_pages() -> list[tuple[str, str | bytes]]:
@@ -105,14 +196,17 @@ def gallery_pages() -> list[tuple[str, str | bytes]]:
              "Every figure of `markovcat.diagrams`, drawn when this site was built, with the code that draws it.",
              "`markovcat gallery OUTDIR` (or `python -m markovcat.diagrams OUTDIR`) draws them all as files.",
              "Deterministic boxes are square and shaded, stochastic ones rounded; copy and discard are dots.", "",
-             "| module | what it shows | figures |", "|---|---|---:|"]
+             "Each module's page shows, under every figure, the code that builds and draws it.", "",
+             "| | module | what it shows | figures |", "|---|---|---|---:|"]
     with tempfile.TemporaryDirectory() as tmp, matplotlib.rc_context({"svg.hashsalt": "markovcat"}):
         for name in MODULES:
             module = importlib.import_module(f"markovcat.diagrams.{name}")
             mine = [f for f in figures if f.module == name]
             summary = (module.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
-            index.append(f"| [`{name}`]({name}.md) | {summary} | {len(mine)} |")
-            lines = [f"# {name}", "", summary, ""]
+            thumbnail = (f"[![{mine[0].key}](img/{mine[0].stem}.svg){{ width=\"90\" .thumbnail }}]({name}.md)"
+                         if mine else "")
+            index.append(f"| {thumbnail} | [`{name}`]({name}.md) | {summary} | {len(mine)} |")
+            lines = [f"# {summary.split('. ')[0].rstrip('.')} (`{name}`)", "", summary, ""]
             lines += ['??? example "The module that builds these figures: `markovcat.diagrams.' + name + '`"', "",
                       "    ```python", *("    " + ln if ln else "" for ln in inspect.getsource(module).splitlines()),
                       "    ```", ""]
@@ -148,7 +242,8 @@ al.'s learned gamma (`kim`) and the recursive gamma (`recursive`):
 
 Run them with `markovcat experiment matrix --all` (the CPU configuration below: d in {4, 8},
 seeds {0, 1, 2}, 2,500 steps). The table and figure are the committed results in
-`experiments/results/matrix/`, included here when the site is built; the README compares them
+`experiments/results/matrix/`, included here when the site is built;
+[the README](../readme.md#experiments-the-matrix-tasks-of-cornish-2024-section-73) compares them
 with the paper's claims.
 
 """
@@ -166,6 +261,27 @@ the published ones; the comparison that counts is side by side, below.** Run it 
 `markovcat experiment nbody --all --jobs 2`, then `markovcat experiment nbody-plot`; what a
 record holds and the GPU recipe are in `experiments/results/nbody/README.md`.
 
+The contenders (all but `egnn` share one small transformer over particles, or one MLP):
+
+| contender | what it is |
+|---|---|
+| `mlp`, `transformer` | the plain backbones: an MLP over the flattened system, a transformer over particles |
+| `mlp-aug`, `transformer-aug` | the same, trained on inputs turned by a random element of E(3) |
+| `egnn` | EGNN from the `egnn-pytorch` library (4 layers, width 64, with the paper's velocity term) |
+| `fa-peer` | frame averaging of the transformer with the `frame-averaging-pytorch` library |
+| `fa` | the same frame averaging written with markovcat, `mc.frame_average` |
+| `canon` | `mc.canonicalise` of the transformer with the PCA canonicaliser (one frame, not an average) |
+| `haar` | `mc.symmetrise` of the transformer with the Haar gamma (a uniformly random rotation) |
+| `recursive` | `mc.symmetrise` with the recursive gamma (a learned network summing over particles) |
+
+`fa` and `fa-peer` have the same numbers because they are the same model: frame averaging of
+the same transformer over the same PCA frame of the cloud `[x, x + v]`, once through markovcat and
+once through the peer library. They agree to rounding on any input (a test checks it), so with the
+same seeds they train identically; the pair is there to show that the compiled diagram costs
+nothing against the hand-written library (compare their steps/s). `haar` and `recursive` are
+stochastic: their test MSE averages 16 draws per system where that lowered the validation MSE
+("draws at test"), and their equivariance is checked in law (the two-sample method).
+
 """
 
 
@@ -174,14 +290,32 @@ SYMDIFF_INTRO = """# SymDiff on QM9
 
 The follow-up of Cornish 2024, SymDiff (`markovcat.experiments.symdiff`): a diffusion model for molecules
 whose denoiser is `sym` of an unconstrained transformer over atoms (a DiT) with the recursive
-gamma, built with `mc.symmetrise` from the diagram. Four contenders from the same code: SymDiff,
-SymDiff-H (Haar gamma), DiT and DiT-Aug (random O(3) augmentation), selected on a validation
-estimate of the variational bound (one time step in each of 16 strata per molecule, the same
-draws for every contender); each record holds the test bound, EDM's sample metrics, the
-O(3) check of the trained denoiser and a test of the O(3) invariance of the samples' law. Run it
-with `markovcat experiment symdiff --all --config cpu-small --jobs 2`, then
-`markovcat experiment symdiff-plot`. **The `cpu-small` budget is far below the SymDiff paper's:
-its numbers are not comparable with the published Table 1 rows shown below the table.**
+gamma, built with `mc.symmetrise` from the diagram. Four contenders from the same code:
+
+| contender | denoiser |
+|---|---|
+| `symdiff` | SymDiff: `sym` of the DiT with the recursive gamma (a learned choice of rotation, equivariant in law) |
+| `symdiff-h` | SymDiff-H: `sym` of the DiT with the Haar gamma (a uniformly random rotation) |
+| `dit` | the plain DiT, not equivariant |
+| `dit-aug` | the DiT trained on molecules turned by a random element of O(3) |
+
+They are selected on a validation estimate of the variational bound (one time step in each of 16
+strata per molecule, the same draws for every contender); each record holds the test bound,
+EDM's sample metrics, the O(3) check of the trained denoiser and a test of the O(3) invariance
+of the samples' law. Run it with `markovcat experiment symdiff --all --config cpu-small --jobs 2`,
+then `markovcat experiment symdiff-plot`. **The `cpu-small` budget is far below the SymDiff paper's:
+its numbers are not comparable with the published Table 1 rows shown below the table.** SymDiff
+and DiT-Aug in ten minutes on one GPU: `experiments/symdiff/gpu.sh` (configuration `gpu-10min`,
+the README says how it is sized).
+
+!!! note "The sign of the NLL"
+    Our "test NLL" is the variational bound on `-log p(x)` of a test molecule, in nats, as our
+    code computes it: lower is better, and at this budget it is positive (about +120). The
+    published column is printed as in the SymDiff paper's Table 1, where it is negative (about
+    -129 at the full budget). We have not established that the two are normalised alike (the
+    units of the coordinates, the dequantisation of the atom types, the centre-of-mass subspace),
+    so neither the sign nor the size of one says anything about the other; compare contenders
+    within one table only.
 
 """
 

@@ -118,7 +118,7 @@ def plot(records: Path | str, out: Path | str, steps: int | None = None) -> list
     left.set_yscale("log")
     left.set_xlabel("training steps")
     left.set_ylabel("validation MSE (mean over seeds)")
-    left.legend(fontsize="x-small", ncol=2)
+    left.legend(fontsize="small", ncol=2)
     names = [r["method"] for r in rows]
     right.barh(range(len(rows)), [r["test"] for r in rows],
                xerr=[0.0 if math.isnan(r["std"]) else r["std"] for r in rows],

@@ -13,18 +13,19 @@ from typing import Any
 
 from markovcat.experiments.arguments import whole_number
 from markovcat.experiments.symdiff.data import CACHE
-from markovcat.experiments.symdiff.models import METHODS
+from markovcat.experiments.symdiff.models import COMPILERS, METHODS, PRECISIONS
 from markovcat.experiments.symdiff.train import CHECKPOINT_EVERY, CHECKPOINTS, CONFIGS, RESULTS
 
 __all__ = ["add_symdiff_arguments", "run_symdiff", "add_symdiff_sample_arguments", "run_symdiff_sample",
            "add_symdiff_plot_arguments", "run_symdiff_plot",
-           "add_symdiff_rescore_arguments", "run_symdiff_rescore", "main"]
+           "add_symdiff_rescore_arguments", "run_symdiff_rescore", "add_symdiff_budget_arguments", "run_symdiff_budget",
+           "add_symdiff_chemistry_arguments", "run_symdiff_chemistry", "main"]
 
 _positive = whole_number(1)
 _count = whole_number(0)
 
 SYMDIFF_EPILOG = """\
-One run: --model and --config (cpu-small or gpu-paper), any of the budget options overriding the
+One run: --model and --config (cpu-small, gpu-paper or gpu-10min), any of the budget options overriding the
 configuration's value.  --all runs every --models (--jobs of them side by side, one process
 each), skipping those whose record exists; an interrupted run resumes from its checkpoint.
 Sampling and the bound use T = 1000 steps in both configurations.  Needs the optional packages
@@ -36,7 +37,9 @@ uniqueness).  CPU budget: cpu-small takes about 15 to 20 minutes per run on one 
 GPU recipe: --config gpu-paper --device cuda (EDM's QM9 optimisation, 3,000 epochs of batch 64),
 or on N GPUs: torchrun --standalone --nproc_per_node=N -m markovcat.experiments.symdiff.cli
 --model symdiff --config gpu-paper --shards N --device cuda (DistributedDataParallel; the numbers
-depend on --shards, not on N; --shards 1, the default, is what the committed records used)."""
+depend on --shards, not on N; --shards 1, the default, is what the committed records used).
+Ten minutes on one GPU: experiments/symdiff/gpu.sh (gpu-10min, SymDiff and DiT-Aug side by side
+with --jobs 2 --lockstep, bf16 autocast, --compile inductor and a --time-limit)."""
 
 
 def add_symdiff_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +65,17 @@ def add_symdiff_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--eval-every", type=_positive, help="steps between validation bound estimates")
     how.add_argument("--shards", type=_positive, help="noise shards per batch (default 1); under torchrun a multiple "
                                                      "of the number of processes")
+    how.add_argument("--precision", choices=tuple(PRECISIONS), help="the transformer trunks' precision: fp32, or "
+                                                                    "bf16 autocast")
+    speed = parser.add_argument_group("speed and time (not part of the configuration)")
+    speed.add_argument("--compile", choices=COMPILERS, default=None,
+                       help="torch.compile the transformer trunks with this backend (default: eager)")
+    speed.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                       help="stop training at the first step after this many seconds of the run (then test and "
+                            "sample); the record says where, and --steps N reproduces it")
+    speed.add_argument("--lockstep", type=Path, default=None, metavar="FOLDER",
+                       help="keep the runs of --all at the same step (files in FOLDER) and stop them together once "
+                            "a time limit has passed")
     where = parser.add_argument_group("where and how")
     where.add_argument("--out", type=Path, default=RESULTS, help="records folder (default: %(default)s)")
     where.add_argument("--checkpoints", type=Path, default=CHECKPOINTS,
@@ -83,7 +97,7 @@ def _configs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[
         parser.error("one run needs --model (or --all for every contender)")
     overrides = dict(steps=args.steps, batch=args.batch, lr=args.lr, train_size=args.train_size,
                      valid_size=args.valid_size, test_size=args.test_size, samples=args.samples,
-                     eval_every=args.eval_every, shards=args.shards)
+                     eval_every=args.eval_every, shards=args.shards, precision=args.precision)
     try:
         return [config_named(args.config, method, args.seed, **overrides)
                 for method in (args.models if args.all else [args.model])]
@@ -122,7 +136,14 @@ def run_symdiff(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                 parser.error(str(error))
         options: dict[str, Any] = dict(out=args.out, checkpoints=args.checkpoints,
                                        checkpoint_every=args.checkpoint_every,
-                                       progress=args.progress and args.jobs == 1, data=args.data)
+                                       progress=args.progress and args.jobs == 1, data=args.data,
+                                       compile=args.compile, time_limit=args.time_limit)
+        if args.lockstep is not None:
+            if args.jobs < len(configs):
+                parser.error(f"--lockstep runs the {len(configs)} runs side by side: it needs --jobs {len(configs)}")
+            from markovcat.experiments.symdiff.pace import Lockstep
+
+            options["pace"] = Lockstep(args.lockstep, tuple(config.name for config in configs))
 
         def here(config: Any) -> dict[str, Any]:
             return train(config, world=world, **options)
@@ -220,9 +241,73 @@ def run_symdiff_rescore(args: argparse.Namespace, parser: argparse.ArgumentParse
     return 1 if rescore_all(args.records, args.checkpoints, args.data) else 0
 
 
+def add_symdiff_chemistry_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``chemistry``: the records to complete."""
+    parser.add_argument("records", type=Path, nargs="+", help="records (<run>.json, the <run>.xyz beside each)")
+
+
+def run_symdiff_chemistry(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Fill in validity and uniqueness for every record whose samples were drawn without RDKit; 1 if any failed."""
+    from markovcat.experiments.symdiff.chemistry import complete
+
+    failed = 0
+    for path in args.records:
+        try:
+            record = complete(path)
+        except (FileNotFoundError, ValueError) as error:
+            print(f"{path}: {error}")
+            failed += 1
+        else:
+            m = record["metrics"]
+            print(f"{path}: valid {m['sample_validity']:.1f}%, unique {m['sample_uniqueness']:.1f}% of {m['samples']}")
+    return 1 if failed else 0
+
+
+def add_symdiff_budget_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``budget``: the configuration, the training seconds and the assumed GPU."""
+    from markovcat.experiments.symdiff.budget import H100_BF16
+
+    parser.add_argument("--config", choices=tuple(CONFIGS), default="gpu-10min", help="(default: %(default)s)")
+    parser.add_argument("--models", nargs="+", choices=METHODS, default=["symdiff", "dit-aug"],
+                        help="contenders, side by side on the GPU (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=300.0,
+                        help="training seconds, compilation excluded (default: %(default)s, what gpu.sh leaves)")
+    parser.add_argument("--peak", type=float, default=H100_BF16.peak, help="GPU peak FLOP/s (default: %(default)s)")
+    parser.add_argument("--fraction", type=float, default=H100_BF16.fraction,
+                        help="assumed fraction of the peak a training step achieves (default: %(default)s)")
+    parser.add_argument("--step-floor", type=float, default=H100_BF16.step_floor,
+                        help="assumed least seconds per training step of one process (default: %(default)s)")
+    parser.add_argument("--cpu-batch", type=_positive, default=16,
+                        help="batch of the measured CPU steps (calibration; default: %(default)s)")
+    parser.add_argument("--threads", type=_positive, default=1, help="torch threads (default: 1)")
+
+
+def run_symdiff_budget(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Print, per contender, the counted FLOPs, a measured CPU step and the estimated GPU budget (JSON)."""
+    import json
+
+    import torch
+
+    from markovcat.experiments.symdiff.budget import Throughput, count_flops, estimate, measure_cpu_step
+    from markovcat.experiments.symdiff.train import config_named
+
+    torch.set_num_threads(args.threads)
+    gpu = Throughput("assumed GPU", args.peak, args.fraction, args.step_floor)
+    report = {}
+    for method in args.models:
+        config = config_named(args.config, method)
+        flops = count_flops(config, batch=args.cpu_batch)
+        cpu = measure_cpu_step(config, args.cpu_batch)
+        report[method] = {"flops": flops, "cpu step seconds": cpu, "cpu FLOP/s achieved": flops["train_step"] / cpu,
+                          "estimate": estimate(config, flops, args.seconds, gpu, side_by_side=len(args.models))}
+    print(json.dumps(report, indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m markovcat.experiments.symdiff.cli [sample | plot | rescore] ...``: a run (or --all), sampling,
-    the figure, or the rotated test bound for older records."""
+    """``python -m markovcat.experiments.symdiff.cli [sample | plot | rescore | budget | chemistry] ...``: a run
+    (or --all), sampling, the figure, the rotated test bound for older records, a budget estimate, or the RDKit
+    metrics of samples drawn where RDKit was missing."""
     from markovcat.experiments.runner import run_command
 
     return run_command("python -m markovcat.experiments.symdiff.cli", {
@@ -231,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
                    run_symdiff_sample),
         "plot": ("The SymDiff figure and table from the records.", add_symdiff_plot_arguments, run_symdiff_plot),
         "rescore": ("Add the rotated test bound to records that lack it.", add_symdiff_rescore_arguments,
-                    run_symdiff_rescore)}, argv)
+                    run_symdiff_rescore),
+        "budget": ("FLOPs, a CPU step and the estimated GPU budget of a configuration.",
+                   add_symdiff_budget_arguments, run_symdiff_budget),
+        "chemistry": ("Validity and uniqueness of sampled molecules, from a record's XYZ file (RDKit).",
+                      add_symdiff_chemistry_arguments, run_symdiff_chemistry)}, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

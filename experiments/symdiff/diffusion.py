@@ -26,6 +26,11 @@ Variational bound on ``-log p(xh)`` in nats (EDM's NLL; :func:`nll_terms`):
 the position scaling's log-determinant and ``-log p(N)`` (:func:`num_atoms_log_prob`).  The
 dimension of the positions is ``3 (k - 1)`` for ``k`` atoms (:func:`~markovcat.experiments.symdiff.data.position_dof`).
 
+Devices: every term takes its inputs on one device (CPU or an accelerator) and returns its value
+there; the schedule's table lives on the CPU and is moved to the step tensor's device when read
+(tests/applications/test_symdiff_gpu.py checks the terms on a simulated device,
+:mod:`~markovcat.experiments.symdiff.devicecheck`).
+
 Why strata: ``L_t`` is not flat in ``t``.  For a denoiser that is not yet exact, ``T L_t`` at
 ``t <= 10`` is hundreds of times its value at ``t ~ T/2`` (an error in ``x`` is divided by the tiny
 ``sigma_t`` there), so one uniform ``t`` per molecule hits that region for 1% of the molecules and the
@@ -163,7 +168,8 @@ def q_sample(xh: Tensor, t: Tensor, mask: Tensor, schedule: NoiseSchedule, noise
 def training_weight(t: Tensor, schedule: NoiseSchedule, weighting: Weighting = "simple") -> Tensor:
     """``w(t)`` of Algorithm 1: ``1`` (``"simple"``) or ``SNR(t-1)/SNR(t) - 1`` (``"vlb"``, needs ``t >= 1``)."""
     if weighting == "simple":
-        return torch.ones(torch.as_tensor(t).shape, dtype=torch.float64)
+        t = torch.as_tensor(t)
+        return torch.ones(t.shape, dtype=torch.float64, device=t.device)
     if weighting == "vlb":
         t = torch.as_tensor(t)
         if bool((t < 1).any()):
@@ -230,7 +236,7 @@ def _dofs(z: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
 def prior_kl(xh: Tensor, mask: Tensor, schedule: NoiseSchedule) -> Tensor:
     """``(b,)``: ``KL(q(z_T | xh) || N(0, I))`` on the molecule's subspace (``3(k-1) + k f`` dimensions)."""
     _mask(xh, mask)
-    t = torch.full((xh.shape[0],), schedule.steps)
+    t = torch.full((xh.shape[0],), schedule.steps, device=xh.device)
     a2, s2 = torch.sigmoid(-schedule.gamma(t)), torch.sigmoid(schedule.gamma(t))
     dx, dh = _dofs(xh, mask)
     norm2 = (project(xh, mask).to(torch.float64) ** 2).sum(dim=(1, 2))
@@ -259,7 +265,8 @@ def diffusion_term(eps: Tensor, eps_pred: Tensor, t: Tensor, mask: Tensor, sched
     estimates that stratum's share of the sum; the strata's shares add up to an unbiased estimate
     of lower variance.
     """
-    return schedule.steps * 0.5 * training_weight(t, schedule, "vlb") * _sq(eps, eps_pred, mask).to(torch.float64)
+    weight = training_weight(t, schedule, "vlb").to(eps.device)
+    return schedule.steps * 0.5 * weight * _sq(eps, eps_pred, mask).to(torch.float64)
 
 
 def l0_positions(eps: Tensor, eps_pred: Tensor, mask: Tensor, schedule: NoiseSchedule) -> Tensor:
@@ -269,7 +276,7 @@ def l0_positions(eps: Tensor, eps_pred: Tensor, mask: Tensor, schedule: NoiseSch
     over the position columns.  Only the first three columns of ``eps`` / ``eps_pred`` are used.
     """
     dx = position_dof(mask).to(torch.float64)
-    zero = torch.zeros(eps.shape[0], dtype=torch.long)
+    zero = torch.zeros(eps.shape[0], dtype=torch.long, device=eps.device)
     log_scale = 0.5 * schedule.gamma(zero)  # log(sigma_0 / alpha_0)
     quad = 0.5 * _sq(eps[..., :3], eps_pred[..., :3], mask).to(torch.float64)
     return quad + dx * (log_scale + 0.5 * math.log(2 * math.pi))
@@ -295,7 +302,7 @@ def l0_features(z0: Tensor, types: Tensor, charges: Tensor | None, mask: Tensor,
     """
     m = mask.to(torch.bool)
     n_types = len(ELEMENTS)
-    zero = torch.zeros(z0.shape[0], dtype=torch.long)
+    zero = torch.zeros(z0.shape[0], dtype=torch.long, device=z0.device)
     alpha0, sigma0 = schedule.alpha(zero), schedule.sigma(zero)
     z = z0.to(torch.float64)
     u = z[..., 3: 3 + n_types] * norm.one_hot / alpha0[:, None, None]
@@ -313,7 +320,7 @@ def l0_features(z0: Tensor, types: Tensor, charges: Tensor | None, mask: Tensor,
 
 def num_atoms_log_prob(num_atoms: Tensor, histogram: Tensor) -> Tensor:
     """``(b,)``: ``log p(N)`` from counts ``histogram[k]`` of molecules with ``k`` atoms (e.g. the train split's)."""
-    probs = histogram.to(torch.float64) / histogram.sum()
+    probs = histogram.to(num_atoms.device, torch.float64) / histogram.sum()
     if bool((probs[num_atoms.long()] == 0).any()):
         raise ValueError("a molecule has an atom count that the histogram never saw (log p(N) = -inf)")
     return torch.log(probs[num_atoms.long()])

@@ -42,7 +42,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -55,7 +57,8 @@ from markovcat.experiments.symdiff import diffusion
 from markovcat.experiments.symdiff.data import ELEMENTS, MAX_ATOMS
 
 __all__ = ["METHODS", "FEATURES", "WIDTH", "INPUT_WIDTH", "ModelConfig", "Model", "DiT", "GammaNet", "pack",
-           "unpack", "molecule_actions", "recursive_gamma", "build", "parameters", "as_double", "rotate_positions"]
+           "unpack", "molecule_actions", "recursive_gamma", "build", "parameters", "as_double", "rotate_positions",
+           "PRECISIONS", "COMPILERS", "accelerate"]
 
 #: Feature columns of ``z``: the one-hot elements and the charge.
 FEATURES = len(ELEMENTS) + 1
@@ -65,6 +68,11 @@ WIDTH = 3 + FEATURES
 INPUT_WIDTH = WIDTH + 2
 _TIME, _MASK = WIDTH, WIDTH + 1
 METHODS: tuple[str, ...] = ("symdiff", "symdiff-h", "dit", "dit-aug")
+#: Precisions of the transformer trunks (:func:`accelerate`): float32, or bfloat16 autocast.
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+#: ``torch.compile`` backends of the trunks: ``inductor`` (generated kernels; for the GPU) and ``eager``
+#: (dynamo's tracing alone: the same graph capture, no code generation; for tests).
+COMPILERS: tuple[str, ...] = ("inductor", "eager")
 
 
 # -- packing and the O(3) actions --------------------------------------------------------------------------------------
@@ -186,8 +194,25 @@ class _Trunk(nn.Module):
         self.time = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
         self.extra = nn.Linear(extra_condition, width) if extra_condition else None
         self.blocks = nn.ModuleList(_Block(width, heads, mlp_ratio) for _ in range(depth))
+        #: Set by :func:`accelerate`: the autocast dtype (``None``: none) and the compiled ``_run`` (``None``: eager).
+        self.autocast: torch.dtype | None = None
+        self.compiled: Callable[..., tuple[Tensor, Tensor]] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a copy (deepcopy, pickle) is eager: a compiled function would still call this instance's _run
+        state = dict(self.__dict__)
+        state["compiled"] = None
+        return state
 
     def forward(self, z: Tensor, time: Tensor, mask: Tensor, extra: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        run = self._run if self.compiled is None else self.compiled
+        if self.autocast is None:
+            return run(z, time, mask, extra)
+        with torch.autocast(z.device.type, dtype=self.autocast):
+            h, c = run(z, time, mask, extra)
+        return h.to(z.dtype), c.to(z.dtype)  # the heads, the QR and the loss stay in the input's precision
+
+    def _run(self, z: Tensor, time: Tensor, mask: Tensor, extra: Tensor | None) -> tuple[Tensor, Tensor]:
         c = self.time(_timestep_embedding(time, self.width).to(z.dtype))
         if self.extra is not None:
             if extra is None:
@@ -315,6 +340,27 @@ def parameters(model: Model) -> int:
 
 
 def as_double(model: Model) -> Model:
-    """A float64 copy (for the equivariance checks)."""
-    return Model(model.method, copy.deepcopy(model.module).double(), model.stochastic, model.augment, model.group,
-                 model.input_action, model.output_action)
+    """A float64 copy (for the equivariance checks): eager, without autocast, whatever :func:`accelerate` set."""
+    module = accelerate(copy.deepcopy(model.module), "fp32", None).double()
+    return Model(model.method, module, model.stochastic, model.augment, model.group, model.input_action,
+                 model.output_action)
+
+
+def accelerate(module: nn.Module, precision: str = "fp32", compile: str | None = None) -> nn.Module:
+    """``module`` (changed in place and returned) with every transformer trunk (the DiT's, the gamma's) in
+    ``precision`` and, if ``compile`` names a backend of :data:`COMPILERS`, compiled with ``torch.compile``.
+
+    Only the trunks change (embedding, time conditioning, attention blocks: almost all the FLOPs): with
+    ``"bf16"`` they run under ``torch.autocast`` and return float32, so the heads, the gamma's QR,
+    the symmetrisation and the loss stay in float32.  The weights and ``state_dict`` are untouched;
+    a copy of the module (``copy.deepcopy``) is eager, with the precision kept.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    if compile is not None and compile not in COMPILERS:
+        raise ValueError(f"unknown compile backend {compile!r}: use one of {', '.join(COMPILERS)} (or none)")
+    for part in module.modules():
+        if isinstance(part, _Trunk):
+            part.autocast = PRECISIONS[precision]
+            part.compiled = None if compile is None else torch.compile(part._run, backend=compile)
+    return module

@@ -48,8 +48,10 @@ record: sampling runs on rank 0 only.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
+import importlib.util
 import math
 import platform
 import time
@@ -81,14 +83,17 @@ from markovcat.experiments.symdiff import diffusion
 from markovcat.experiments.symdiff.data import CACHE, QM9, Molecules, load
 from markovcat.experiments.symdiff.models import (
     METHODS,
+    PRECISIONS,
     Model,
     ModelConfig,
+    accelerate,
     as_double,
     build,
     pack,
     parameters,
     rotate_positions,
 )
+from markovcat.experiments.symdiff.pace import Lockstep
 
 __all__ = ["SymDiffConfig", "CONFIGS", "config_named", "train", "run", "record_path", "checkpoint_path",
            "weights_path", "finished", "read_record", "encode", "nll_bound", "training_loss", "equivariance",
@@ -138,8 +143,11 @@ class SymDiffConfig(RecordedConfig):
     gamma_heads: int = 4
     strata_per_side: int = 8
     shards: int = 1
+    precision: str = "fp32"
+    sample_batch: int = 100
 
-    LATER_FIELDS = {"shards": 1}  # records from before shards existed ran with one shard
+    # records from before these fields existed ran with one shard, in float32, sampled 100 molecules at a time
+    LATER_FIELDS = {"shards": 1, "precision": "fp32", "sample_batch": 100}
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -149,7 +157,7 @@ class SymDiffConfig(RecordedConfig):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         for name in ("batch", "diffusion_steps", "eval_every", "valid_size", "test_size", "width", "depth", "heads",
-                     "gamma_width", "gamma_depth", "gamma_heads", "strata_per_side", "shards"):
+                     "gamma_width", "gamma_depth", "gamma_heads", "strata_per_side", "shards", "sample_batch"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -158,6 +166,8 @@ class SymDiffConfig(RecordedConfig):
         if self.batch % self.shards:
             raise ValueError(f"the batch ({self.batch}) must be a multiple of shards ({self.shards}): each batch "
                              f"is cut into equal shards")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.weighting not in ("simple", "vlb"):
             raise ValueError(f"weighting must be 'simple' or 'vlb', got {self.weighting!r}")
         if not self.lr > 0 or not self.weight_decay >= 0 or not self.grad_clip > 0 or not 0 <= self.ema < 1:
@@ -187,6 +197,16 @@ class SymDiffConfig(RecordedConfig):
 #: ``gpu-paper``: EDM's QM9 optimisation (batch 64, lr 1e-4, EMA 0.9999, 3,000 epochs of the 100k training set,
 #: T = 1000) with a DiT-S sized denoiser (12 blocks, width 384, 6 heads); the seed's exact DiT sizes are not
 #: restated here, so check them before quoting a run as the seed's; 10,000 samples.
+#: ``gpu-10min``: SymDiff and DiT-Aug side by side on one GPU in ten minutes of wall time
+#: (``experiments/symdiff/gpu.sh``): a 9.7M-parameter DiT (8 blocks of width 256, 8 heads; SymDiff's gamma
+#: network, 2 blocks of width 128, adds 0.5M) in bfloat16 autocast, batch 512, lr 3e-4, EMA 0.999, the whole
+#: training split; ``steps`` is a ceiling: the script's time limit stops the two runs together
+#: (:mod:`~markovcat.experiments.symdiff.pace`) and the record says at which step.  The test bound on all
+#: 13,083 test molecules (as stored and rotated), 1,000 samples drawn in one batch.  Sizes from a FLOP
+#: count (1.16 GFLOP per molecule per training step) and an assumed H100 throughput
+#: (:mod:`~markovcat.experiments.symdiff.budget`; the README gives the estimate and its assumptions).
+#: ``smoke``: ``gpu-10min``'s code path at tiny sizes (T = 10, a 1-block DiT of width 16) in seconds: the
+#: script's check on the GPU before the run and its dry run on the CPU (tests/applications/test_symdiff_gpu.py).
 CONFIGS: dict[str, dict[str, Any]] = {
     "cpu-small": dict(steps=10_000, batch=32, lr=3e-4, ema=0.999, train_size=20_000, valid_size=300,
                       test_size=1000, samples=100, eval_every=500, width=96, depth=4, heads=4, mlp_ratio=2.0,
@@ -194,6 +214,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "gpu-paper": dict(steps=3000 * 100_000 // 64, batch=64, lr=1e-4, ema=0.9999, train_size=None, valid_size=2000,
                       test_size=13_083, samples=10_000, eval_every=20_000, width=384, depth=12, heads=6,
                       mlp_ratio=4.0, gamma_width=128, gamma_depth=2, gamma_heads=4),
+    "gpu-10min": dict(steps=60_000, batch=512, lr=3e-4, ema=0.999, train_size=None, valid_size=1000,
+                      test_size=13_083, samples=1000, sample_batch=1000, eval_every=2500, width=256, depth=8,
+                      heads=8, mlp_ratio=4.0, gamma_width=128, gamma_depth=2, gamma_heads=4, precision="bf16"),
+    "smoke": dict(steps=3, batch=16, lr=3e-4, ema=0.999, train_size=64, valid_size=16, test_size=16, samples=4,
+                  sample_batch=4, eval_every=2, diffusion_steps=10, width=16, depth=1, heads=2, mlp_ratio=2.0,
+                  gamma_width=16, gamma_depth=1, gamma_heads=2, precision="bf16"),
 }
 
 
@@ -374,10 +400,13 @@ def _batch_indices(config: SymDiffConfig, size: int, step: int) -> Tensor:
 
 
 def _ema_update(ema: dict[str, Tensor], module: torch.nn.Module, decay: float) -> None:
+    """``ema <- decay ema + (1 - decay) weights`` for the floating tensors, two fused (``_foreach``) operations:
+    the same arithmetic, element by element, as ``mul_`` then ``add_`` on each tensor."""
     with torch.no_grad():
-        for key, value in module.state_dict().items():
-            if value.is_floating_point():
-                ema[key].mul_(decay).add_(value, alpha=1 - decay)
+        pairs = [(ema[key], value) for key, value in module.state_dict().items() if value.is_floating_point()]
+        averages, values = [a for a, _ in pairs], [v for _, v in pairs]
+        torch._foreach_mul_(averages, decay)
+        torch._foreach_add_(averages, values, alpha=1 - decay)
 
 
 def _global_mean(value: Tensor, world: World) -> float:
@@ -400,7 +429,8 @@ def train(config: SymDiffConfig, *, world: World | None = None, device: torch.de
           out: Path | str = RESULTS,
           checkpoints: Path | str = CHECKPOINTS, checkpoint_every: int = CHECKPOINT_EVERY, progress: bool = True,
           data: Path | str = CACHE / "qm9.pt", dataset: QM9 | None = None,
-          on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
+          on_step: Callable[[int], None] | None = None, compile: str | None = None,
+          time_limit: float | None = None, pace: Lockstep | None = None) -> dict[str, Any]:
     """Train, select, sample, evaluate and record one run; returns its record (read from disk if it exists).
 
     Resumes from ``checkpoints`` if a checkpoint of this configuration is there, and deletes it once
@@ -410,6 +440,13 @@ def train(config: SymDiffConfig, *, world: World | None = None, device: torch.de
     ``device``, the CPU if not given); every process calls this, rank 0 returns the record and
     the others ``{}`` once training ends.
     ``on_step(step)`` is called after each step (tests interrupt a run with it).
+    ``compile``: a ``torch.compile`` backend for the transformer trunks
+    (:func:`~markovcat.experiments.symdiff.models.accelerate`; ``None``: eager); the precision is
+    the configuration's.  ``time_limit`` (seconds): training stops at the first step that ends
+    after it (then evaluated and selected as a last step would be), so that the test bound and
+    sampling still run within a fixed budget; the record says where (``stopped_at_step``).  ``pace``
+    (:class:`~markovcat.experiments.symdiff.pace.Lockstep`) keeps runs side by side at the same step
+    and stops them together once the time limit of any of them has passed.
     """
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be a positive number of steps, got {checkpoint_every}")
@@ -432,6 +469,9 @@ def train(config: SymDiffConfig, *, world: World | None = None, device: torch.de
     schedule = config.schedule()
     model = build(config.method, config.model_config(), config.seed)
     module = model.module.to(device)
+    scoring = copy.deepcopy(module)  # the evaluated copy: the EMA weights are loaded into it
+    for part in (module, scoring):
+        accelerate(part, config.precision, compile)
     optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay, amsgrad=True)
     ema = {k: v.detach().clone() for k, v in module.state_dict().items()}
 
@@ -452,15 +492,15 @@ def train(config: SymDiffConfig, *, world: World | None = None, device: torch.de
     first = state["step"]
 
     def evaluated() -> torch.nn.Module:
-        """A copy of the module with the EMA weights (or the weights themselves without EMA)."""
-        copied = copy.deepcopy(module)
-        if config.ema > 0:
-            copied.load_state_dict(ema)
-        return copied.eval()
+        """The evaluated copy with the EMA weights (or the weights themselves without EMA)."""
+        scoring.load_state_dict(ema if config.ema > 0 else module.state_dict())
+        return scoring.eval()
 
-    timed, fwd_bwd = 0, 0.0
+    timed, fwd_bwd, stopped = 0, 0.0, None
+    pace = None if pace is None else pace.for_run(config.name)
     module.train()
-    with progress_bar(config.steps, first, progress and world.main, config.name) as bar:
+    with progress_bar(config.steps, first, progress and world.main, config.name) as bar, \
+            (pace.running() if pace is not None else contextlib.nullcontext()):
         while state["step"] < config.steps:
             step = state["step"]
             tick = time.perf_counter()
@@ -485,7 +525,10 @@ def train(config: SymDiffConfig, *, world: World | None = None, device: torch.de
             timed += 1
             state["step"] = step = step + 1
             bar.update(1)
-            if world.main and (step % config.eval_every == 0 or step == config.steps):
+            late = time_limit is not None and time.perf_counter() - started >= time_limit
+            if (pace.after(step, late) if pace is not None else all_true(late, world)) and step < config.steps:
+                stopped = step
+            if world.main and (step % config.eval_every == 0 or step == config.steps or stopped is not None):
                 candidate = evaluated()
                 scored = dataclasses.replace(model, module=candidate)
                 # the same t and noise at every evaluation and for every contender
@@ -506,6 +549,8 @@ def train(config: SymDiffConfig, *, world: World | None = None, device: torch.de
                                                 "optimizer": optimizer.state_dict(), "ema": ema, "state": state})
             if on_step is not None:
                 on_step(step)
+            if stopped is not None:
+                break
     barrier(world)
     if not world.main:
         return {}  # rank 0 alone tests, samples and records (no process waits on it)
@@ -528,17 +573,23 @@ def train(config: SymDiffConfig, *, world: World | None = None, device: torch.de
         counts = draw_atom_counts(histogram, config.samples, torch.Generator().manual_seed(derived_seed(
             config.seed, "atom-counts")))
         tick = time.perf_counter()
-        with progress_bar(config.diffusion_steps * math.ceil(config.samples / 100), 0, progress,
+        with progress_bar(config.diffusion_steps * math.ceil(config.samples / config.sample_batch), 0, progress,
                           f"{config.name} sampling") as bar:
-            drawn = sample(final, counts, schedule, gen, progress=bar)
+            drawn = sample(final, counts, schedule, gen, batch=config.sample_batch, progress=bar)
         sampling_seconds = time.perf_counter() - tick
-        scores = evaluate(drawn)
-        metrics.update({f"sample_{k}": v for k, v in scores.as_percent().items()}, samples=scores.n)
+        chemistry = importlib.util.find_spec("rdkit") is not None
+        scores = evaluate(drawn, chemistry=chemistry)
+        metrics.update({f"sample_{k}": v if v == v else None for k, v in scores.as_percent().items()},
+                       samples=scores.n)
+        if not chemistry:  # validity and uniqueness from the XYZ file later (symdiff-chemistry)
+            metrics["sample_chemistry"] = "pending: no RDKit where the samples were drawn"
         if config.samples >= 4:
             metrics["sample_invariance"] = invariance_test(drawn, torch.Generator().manual_seed(derived_seed(
                 config.seed, "invariance")))
+        smiles = scores.smiles if chemistry else ("",) * scores.n
         write_xyz(Path(out) / f"{config.name}.xyz", drawn,
-                  [f"{config.name} sample {i}: {s or 'invalid'}" for i, s in enumerate(scores.smiles)])
+                  [f"{config.name} sample {i}: {s or ('invalid' if chemistry else 'unchecked')}"
+                   for i, s in enumerate(smiles)])
     record: dict[str, Any] = {
         "version": RECORD_VERSION,
         "name": config.name,
@@ -551,6 +602,8 @@ def train(config: SymDiffConfig, *, world: World | None = None, device: torch.de
         "threads": torch.get_num_threads(),
         "world_size": world.size,
         "resumed_from_step": first,
+        "stopped_at_step": stopped,
+        "compile": compile,
         "skipped_steps": state["skipped"],
         "train_seconds": round(state["seconds"], 3),
         "step_seconds": round(fwd_bwd / timed, 6) if timed else None,

@@ -8,7 +8,7 @@ import torch
 from markovcat.backends.torch.equivariance import check_equivariance
 from markovcat.backends.torch.groups import Orthogonal
 from markovcat.experiments import covariance as cov
-from markovcat.experiments import train_demo
+from markovcat.experiments.demo import training as train_demo
 
 
 def test_data_is_a_z_and_a_a_transpose() -> None:

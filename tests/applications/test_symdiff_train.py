@@ -96,7 +96,8 @@ def test_an_interrupted_run_resumes_to_the_same_numbers(qm9: Any, tmp_path: Path
 
 def test_configurations_and_bad_input() -> None:
     small = config_named("cpu-small", "symdiff")
-    assert small.diffusion_steps == 1000 and small.samples > 0 and set(CONFIGS) == {"cpu-small", "gpu-paper"}
+    assert small.diffusion_steps == 1000 and small.samples > 0
+    assert set(CONFIGS) == {"cpu-small", "gpu-paper", "gpu-10min", "smoke"}
     assert config_named("cpu-small", "dit", steps=7, lr=None).steps == 7
     assert SymDiffConfig.from_dict(small.as_dict()) == small and small.name != config_named("cpu-small", "dit").name
     with pytest.raises(ValueError, match="unknown configuration"):

@@ -138,24 +138,24 @@ def test_obligations_are_checked_for_shape_only() -> None:
 
 def test_by_proof_checks_the_proof_and_its_statement() -> None:
     s = proofs.Setting()
-    gamma = haar_gamma(s.x)
+    gamma = haar_gamma(s.X)
     proof = proofs.haar_gamma_equivariant(s)
-    m = Equivariant.by_proof(gamma.diagram, s.x, GSpace.regular(s.group), proof)
+    m = Equivariant.by_proof(gamma.diagram, s.X, GSpace.regular(s.group), proof)
     assert m.evidence.kind == "proof" and m.evidence.support is proof
     with pytest.raises(NotEquivariant, match="the proof is about diagrams I -> G, but the map is equivariant is"):
-        Equivariant.by_proof(gamma.diagram, s.x, GSpace.regular(s.group), proofs.inverse_of_unit(s.group))
+        Equivariant.by_proof(gamma.diagram, s.X, GSpace.regular(s.group), proofs.inverse_of_unit(s.group))
     trivial = Proof(gamma.equation.lhs).step(gamma.equation.lhs)  # right type, wrong statement
     with pytest.raises(NotEquivariant, match="does not state that"):
-        Equivariant.by_proof(gamma.diagram, s.x, GSpace.regular(s.group), trivial)
+        Equivariant.by_proof(gamma.diagram, s.X, GSpace.regular(s.group), trivial)
     bogus = Proof(gamma.equation.lhs).step(gamma.equation.rhs)  # right statement, step not a Markov law
     with pytest.raises(ProofError, match="step 1"):
-        Equivariant.by_proof(gamma.diagram, s.x, GSpace.regular(s.group), bogus)
+        Equivariant.by_proof(gamma.diagram, s.X, GSpace.regular(s.group), bogus)
     with pytest.raises(TypeError, match="use Equivariant.by_equation"):
-        Equivariant.by_proof(gamma.diagram, s.x, GSpace.regular(s.group), gamma.equation)
+        Equivariant.by_proof(gamma.diagram, s.X, GSpace.regular(s.group), gamma.equation)
 
 
 def test_evidence_links_to_shipped_proofs() -> None:
-    gamma = haar_gamma(proofs.Setting().x)
+    gamma = haar_gamma(proofs.Setting().X)
     assert gamma.evidence.proof_ref == "haar_gamma_equivariant"
     assert proofs.proof_of(gamma.evidence).check()
 

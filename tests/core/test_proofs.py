@@ -17,7 +17,7 @@ from markovcat.rewrite import Rule
 from markovcat.symmetrisation import flat, haar_gamma, sharp, sym
 
 S = proofs.Setting()
-G, X, Y = S.group, S.x, S.y
+G, X, Y = S.group, S.X, S.Y
 T = G.ty
 ASSOC, LEFT_UNIT, RIGHT_UNIT, LEFT_INV, RIGHT_INV = G.axioms
 
@@ -40,7 +40,7 @@ def test_shipped_proof_checks(name: str) -> None:
 
 
 def test_what_each_theorem_proves() -> None:
-    k, m = S.kernel, mc.Box("m", T @ X.ty, Y.ty)
+    k, m = S.k, mc.Box("m", T @ X.ty, Y.ty)
     assert mc.equal(proofs.flat_sharp().start, flat(sharp(k, X, Y))) and mc.equal(proofs.flat_sharp().end, k)
     m_cg = Equivariant.assume(m, GSpace.regular(G) @ X, Y, reason="test")
     assert mc.equal(proofs.sharp_flat().start, sharp(flat(m_cg), X, Y).diagram)
@@ -75,7 +75,7 @@ def test_hypotheses_are_listed() -> None:
 
 def test_a_proof_certifies_a_cg_morphism() -> None:
     gamma = S.gamma_morphism()
-    d = sym(S.kernel, gamma, Y).diagram
+    d = sym(S.k, gamma, Y).diagram
     m = Equivariant.by_proof(d, X, Y, proofs.sym_equivariant())
     assert m.evidence.kind == "proof"
 
@@ -102,7 +102,7 @@ def test_failure_reports_the_first_bad_step_only() -> None:
 
 
 def test_markov_step_failure_explains() -> None:
-    k = S.kernel
+    k = S.k
     with pytest.raises(ProofError, match="not equal in the free Markov category"):
         Proof(mc.Copy(X.ty) >> (k @ k)).step(k >> mc.Copy(Y.ty)).check()
     with pytest.raises(ProofError, match="different types"):
@@ -179,7 +179,7 @@ def test_equivariance_of_another_gamma_does_not_prove_sym_equivariant() -> None:
 
 
 def test_stability_needs_k_equivariant() -> None:
-    k = S.kernel
+    k = S.k
     d = sym(k, S.gamma_morphism(), Y).diagram
     for rule in (proofs.act_cancel(), Rule(X.axioms[1]), proofs.sharp_equivariant()):
         assert not Proof(d).step(k, by=rule, times="repeatedly").is_valid()
@@ -250,7 +250,7 @@ SEMANTIC = [name for name in sorted(ALL) if name not in ("ave_sym", "frame_avera
 def test_the_model_satisfies_the_assumptions() -> None:
     model, sizes = _s3_model()
     lam = mc.Box("lambda_G", mc.Ty(), T)
-    assumed = [*G.axioms, *X.axioms, *Y.axioms, equivariance_equation(S.kernel, X, Y),
+    assumed = [*G.axioms, *X.axioms, *Y.axioms, equivariance_equation(S.k, X, Y),
                equivariance_equation(S.gamma, X, GSpace.regular(G)),
                equivariance_equation(lam, GSpace.unit(G), GSpace.regular(G)),
                equivariance_equation(mc.Box("m", T @ X.ty, Y.ty), GSpace.regular(G) @ X, Y)]
@@ -292,12 +292,12 @@ def test_shipped_verdicts_do_not_depend_on_what_ran_before() -> None:
     verdicts = [proofs.ave_sym().is_valid(), proofs.ave_sym(det).is_valid(), proofs.ave_sym().is_valid(),
                 proofs.ave_sym(det).is_valid()]
     assert verdicts == [True, True, True, True]
-    assert proofs.expectation(det.kernel) == proofs.expectation(det.kernel)
-    assert proofs.expectation(det.kernel) != proofs.expectation(S.kernel)  # read alike, differ as boxes
+    assert proofs.expectation(det.k) == proofs.expectation(det.k)
+    assert proofs.expectation(det.k) != proofs.expectation(S.k)  # read alike, differ as boxes
 
 
 def test_evidence_names_its_shipped_proof_which_the_proof_library_builds() -> None:
-    s = sym(S.kernel, S.gamma_morphism(), Y)
+    s = sym(S.k, S.gamma_morphism(), Y)
     assert s.evidence.proof_ref == "sym_equivariant"
     assert proofs.proof_of(s.evidence) == proofs.sym_equivariant()
     assert proofs.proof_of(S.gamma_morphism().evidence) is None

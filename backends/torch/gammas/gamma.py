@@ -68,7 +68,9 @@ class Guarantee:
     """
 
     kind: str
+    """One of :data:`GUARANTEES`: how the gamma is equivariant (``exact``, ``in law``...)."""
     sentence: str
+    """Why the gamma is equivariant, in one sentence (recorded in its evidence)."""
     degenerate: str = ""
 
     def __post_init__(self) -> None:
@@ -95,11 +97,17 @@ class Gamma:
     """
 
     morphism: Equivariant
+    """The gamma as a ``C^G`` morphism ``(X, a) -> (G, *)``, with its evidence."""
     interpretation: Interpretation
+    """The torch interpretation of the gamma's boxes (and of the group and action)."""
     group: TorchGroup
+    """The group ``G`` the gamma lands in."""
     action: TorchAction
+    """The action on the gamma's input space ``X``."""
     guarantee: Guarantee
+    """What the gamma promises (exact, in law...) and where it fails."""
     elements: Callable[[Tensor], Tensor] | None = None
+    """A finite support on which ``gamma(x)`` is uniform, ``x -> (batch, m, *G)``, when known (exact averaging)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.morphism, Equivariant):
@@ -124,10 +132,12 @@ class Gamma:
 
     @property
     def deterministic(self) -> bool:
+        """Whether the gamma is deterministic (a canonicaliser) rather than stochastic."""
         return bool(self.morphism.diagram.is_deterministic)
 
     @property
     def name(self) -> str:
+        """The gamma's name (its morphism's)."""
         return str(self.morphism.name)
 
     @property

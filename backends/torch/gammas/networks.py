@@ -26,6 +26,14 @@ __all__ = ["GroupNet", "GramNet", "EquivariantVectors", "MLPFrame", "NoisySort"]
 class GroupNet(nn.Module):
     """``(x, eps) |-> project(mlp([x, eps]))``: an unconstrained network into ``G`` (a recursive gamma's ``f``)."""
 
+    layer2: nn.Linear
+    """The second layer, to the raw numbers ``project`` maps into the group."""
+    layer1: nn.Linear
+    """The first layer, on ``[x, eps]`` flattened."""
+
+    group: Any
+    """The group whose elements the network outputs."""
+
     def __init__(self, group: Any, in_numel: int, noise_numel: int, hidden: int = 64) -> None:
         super().__init__()
         self.group = group
@@ -33,6 +41,7 @@ class GroupNet(nn.Module):
         self.layer2 = nn.Linear(hidden, raw_size(group))
 
     def forward(self, x: Tensor, eps: Tensor) -> Tensor:
+        """``project(mlp([x, eps]))``: elements of ``group`` for inputs ``x`` and noise ``eps``."""
         h = torch.cat([x.flatten(1), eps.flatten(1)], dim=1)
         return project(self.group, self.layer2(torch.nn.functional.silu(self.layer1(h))))
 
@@ -46,6 +55,10 @@ class GramNet(nn.Module):
     in rows ``(n, d)`` or, with ``layout="columns"``, columns ``(d, n)``.
     """
 
+    layer2: nn.Linear
+    """The second layer, to the weights ``W``."""
+    layer1: nn.Linear
+    """The first layer, on the flattened Gram matrix."""
     vouched = True  # O(d)-equivariant by construction, tested in the library's suite (gammas.vouched)
 
     def __init__(self, group: Orthogonal, points: int, layout: str = "rows", noise_points: int = 2,
@@ -56,6 +69,7 @@ class GramNet(nn.Module):
         self.layer2 = nn.Linear(hidden, self.total * group.d)
 
     def forward(self, x: Tensor, eps: Tensor) -> Tensor:
+        """``h = z^T W(z z^T)`` for inputs ``x`` and noise ``eps``, ``(batch, d, d)``."""
         z = torch.cat([as_rows(x, self.layout), as_rows(eps, self.layout)], dim=-2)  # (b, total, d)
         gram = (z @ z.transpose(-1, -2)).flatten(1)
         w = self.layer2(torch.nn.functional.silu(self.layer1(gram))).view(-1, self.total, self.group.d)
@@ -71,6 +85,8 @@ class EquivariantVectors(nn.Module):
     a non-equivariant one breaks the gamma's equivariance.
     """
 
+    weights: nn.Sequential
+    """The small MLP ``s`` on the rotation invariants of each row."""
     vouched = True  # O(d)-equivariant by construction, tested in the library's suite (gammas.vouched)
 
     def __init__(self, d: int, hidden: int = 32) -> None:
@@ -78,6 +94,7 @@ class EquivariantVectors(nn.Module):
         self.weights = nn.Sequential(nn.Linear(2, hidden), nn.SiLU(), nn.Linear(hidden, d))
 
     def forward(self, x: Tensor, eps: Tensor) -> Tensor:
+        """``h(x, eps)``, ``(batch, d, d)``: column ``k`` is ``sum_j z_j s_k(...)`` over the rows of ``[x; eps]``."""
         z = torch.cat([x, eps], dim=-2)
         invariants = torch.stack([(z * z).sum(-1), (z * z.mean(-2, keepdim=True)).sum(-1)], dim=-1)
         return z.transpose(-1, -2) @ self.weights(invariants)
@@ -85,6 +102,9 @@ class EquivariantVectors(nn.Module):
 
 class MLPFrame(GroupNet):
     """``(x, eps) |-> QR(mlp([x, eps]))`` into ``O(d)``: :class:`GroupNet` for ``O(d)`` (for :func:`recursive`)."""
+
+    d: int
+    """The dimension ``d`` of the points."""
 
     def __init__(self, x_size: int, noise_size: int, d: int, hidden: int = 64) -> None:
         super().__init__(Orthogonal(d), x_size, noise_size, hidden)
@@ -117,6 +137,7 @@ class NoisySort(nn.Module):
         self.relaxed = group.spec.dtype is None  # floating elements (permutation matrices): straight-through
 
     def forward(self, x: Tensor, eps: Tensor) -> Tensor:
+        """``argsort(score(x_i) + scale eps_i)``: index vectors, or permutation matrices with the relaxed gradient."""
         s = self.score(x).squeeze(-1) + self.scale * eps
         order = torch.argsort(s, dim=-1)
         if not self.relaxed:

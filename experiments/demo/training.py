@@ -19,7 +19,7 @@ import torch
 from markovcat.backends.torch.groups import Orthogonal
 from markovcat.experiments import covariance as cov
 from markovcat.experiments.demo import STEPS
-from markovcat.experiments.torch_demo import show_check
+from markovcat.experiments.demo.backend import show_check
 
 __all__ = ["STEPS", "LR", "demo", "run"]
 

@@ -1,4 +1,9 @@
-"""``markovcat demo``: build the symmetrisation diagrams, check them, draw them, compile sym, run it and train it."""
+"""``markovcat demo``: build the symmetrisation diagrams, check them, draw them, compile sym, run it and train it.
+
+One package: :func:`run` (this module) runs the core part here, the ``C^G`` part from
+:mod:`markovcat.diagrams.demo`, the backend part from :mod:`~markovcat.experiments.demo.backend`
+(compile, run, check) and the training part from :mod:`~markovcat.experiments.demo.training`.
+"""
 
 from __future__ import annotations
 
@@ -76,13 +81,13 @@ def run(out_dir: str | Path = "markovcat-demo", out: Out = print, train_steps: i
     cg_demo(out_dir, out)
     out("")
     out("== 3. Compiled to PyTorch, run, and checked for equivariance ==")
-    from markovcat.experiments.torch_demo import demo as backend_demo
+    from markovcat.experiments.demo.backend import demo as backend_demo
 
     backend_demo(out=out)
     out("")
     if steps > 0:
         out("== 4. Training: covariance estimation, an MLP against its stochastic symmetrisation ==")
-        from markovcat.experiments.train_demo import demo as train_demo
+        from markovcat.experiments.demo.training import demo as train_demo
 
         train_demo(out=out, steps=steps, progress=progress)
         out("")
