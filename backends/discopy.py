@@ -78,7 +78,7 @@ from discopy import markov  # type: ignore[import-untyped]
 from discopy.monoidal import Layer as _Layer  # type: ignore[import-untyped]
 from discopy.monoidal import Ty as _DTy  # type: ignore[import-untyped]
 
-from markovcat.syntax import Diagram, Generator, Node, Ty, _check_operand
+from markovcat.syntax import Diagram, Generator, Node, Ty, check_operand
 
 __all__ = [
     "to_discopy",
@@ -228,7 +228,7 @@ def to_discopy(diagram: Diagram) -> DiscopyDiagram:
     >>> equal(from_discopy(d), Copy(X) >> (f @ Id(X)))
     True
     """
-    _check_operand(diagram, "to_discopy")
+    check_operand(diagram, "to_discopy")
     b = _Builder(diagram)
     b.discard_unused(diagram.inputs)
     for node in diagram.nodes:
@@ -248,7 +248,7 @@ def to_hypergraph(diagram: Diagram) -> DiscopyHypergraph:
     Spiders are the wires; this is the hypergraph that ``to_discopy(d).to_hypergraph()``
     gives, up to the numbering of spiders.
     """
-    _check_operand(diagram, "to_hypergraph")
+    check_operand(diagram, "to_hypergraph")
     types = diagram.wire_types()
     cache: dict[Generator, Any] = {}
     boxes = tuple(_dbox(node.gen, cache) for node in diagram.nodes)

@@ -1,368 +1,335 @@
-"""The cost of symmetrisation over the bare backbone, and the small-matrix kernels behind it.
+"""The cost of symmetrisation over its bare backbone: eager on the CPU, compiled on a GPU, and the build time.
 
-The README's configuration: a 2-layer MLP (width 64) on clouds of 16 points in R^3 under
-O(3), batch 256, forward + backward, float32 on the CPU, one torch thread.  Side by side,
-interleaved in rounds in one process:
+Two configurations, each model side by side with its bare backbone, interleaved in rounds in
+one process (forward + backward, float32; a ratio is the median of the per-round ratios of the
+two, with its quartiles):
 
-* the bare backbone;
-* ``mc.symmetrise(..., gamma="haar")`` (one backbone call);
-* ``mc.symmetrise(..., gamma="canonical")`` (one backbone call);
-* ``mc.frame_average`` over the exact PCA frame (8 backbone calls for O(3); also per backbone call);
+* ``readme``: the README's network (``Flatten, Linear(48, 64), SiLU, Linear(64, 48),
+  Unflatten``) on clouds of 16 points in R^3 under O(3), batch 256: ``mc.symmetrise`` with
+  ``gamma="haar"``, ``"recursive"`` and ``"canonical"`` (one backbone call each) and
+  ``mc.frame_average`` over the exact PCA frame (8 backbone calls, also per call);
+* ``nbody``: the N-body contenders (:mod:`markovcat.experiments.nbody.models`, a 3-layer
+  transformer of width 64 on 5 particles, batch 100) against their backbone alone.
 
-each with the input validation on and off where the model offers an opt-out
-(``validate=False`` at construction, and ``model.validate = False`` when the compiled model
-has that attribute), and each once more with the point actions through ``torch.matmul``
-(the formulation before :func:`markovcat.backends.torch.groups.small_matmul`), and the Haar model once more
-with its draws by the sign-fixed QR (``haar_orthogonal(..., method="qr")``, the sampler before the closed
-forms).  Target: at most 1.5x the bare backbone for a model with one backbone call.
+Modes: ``eager``; ``compile`` (``torch.compile``, inductor) and ``reduce-overhead``
+(``torch.compile(mode="reduce-overhead")``, CUDA graphs), where the bare backbone is compiled
+in the same mode.  A model that fails to compile in a mode is reported with its error.  On
+the CPU the time is the timing thread's CPU time (``time.thread_time``: other processes count
+little) on one torch thread; on CUDA the wall time between synchronisations.
 
-Then the kernel table behind :data:`~markovcat.backends.torch.groups.SMALL_MATMUL_DIM` and
-:data:`~markovcat.backends.torch.groups.SMALL_MATMUL_BATCH`: ``small_matmul`` against
-``torch.matmul`` for ``(B, 16, d) @ (B, d, d)``, forward and forward + backward; and the
-Haar samplers, closed forms against QR.
+Also: the build time (the first ``mc.symmetrise`` of the README's model in a fresh process,
+beside the same build with the dry run forced onto meta tensors, as before
+``REAL_DRY_RUN_ENTRIES``); and on the CPU where the time goes: the aten operator calls per
+step of each model, the Haar model rebuilt part by part, the small-matmul kernels and the
+Haar samplers.
 
-Times are CPU time of the timing thread (``time.thread_time``: other processes on a shared
-machine do not count), per call; each figure is the minimum over interleaved rounds, the
-order of variants alternating.  Where the target is missed, a ``torch.profiler`` table of
-the Haar model's top operators says where the time goes.
-
-    python benchmarks/overhead.py [--quick]
-
-Prints Markdown and writes it to ``benchmarks/results/overhead.md``.
+    python benchmarks/overhead.py [--quick]          # CPU, eager: benchmarks/results/overhead.md
+    bash benchmarks/overhead_gpu.sh                  # one GPU, about 5 minutes: eager, compile, CUDA graphs
+    python benchmarks/overhead.py --dry-run          # every path once, nothing timed (run by the tests)
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
-from timing import timed_rounds as shared_timed_rounds  # benchmarks/ is the script's folder
+from overhead_parts import ablation_table, gamma_table, kernel_table, sampler_table  # benchmarks/: the script's
+from timing import paired_ratio, timed_samples
 from torch import Tensor, nn
 
 import markovcat as mc
 from markovcat.backends import torch as mct
-from markovcat.backends.torch import groups as torch_groups
-from markovcat.experiments.examples import PointMLP
 
-N, D, HIDDEN, BATCH, FRAME = 16, 3, 64, 256, 8
-TARGET = 1.5
+N, D, HIDDEN, BATCH = 16, 3, 64, 256
+NBODY_BATCH = 100
+TARGETS = {"Haar-symmetrised": 1.5, "recursive-symmetrised": 1.5, "canonicalised": 2.0}
+BUILD_TARGET = 0.5
+MODES = ("eager", "compile", "reduce-overhead")
+HERE = Path(__file__).parent
 
-
-@contextlib.contextmanager
-def matmul_only() -> Iterator[None]:
-    """The O(d) point actions through ``torch.matmul`` again, as before ``small_matmul`` (benchmark use only)."""
-    saved = torch_groups.small_matmul
-    torch_groups.small_matmul = torch.matmul  # looked up by the point actions at each call
-    try:
-        yield
-    finally:
-        torch_groups.small_matmul = saved
+Step = Callable[[], None]
 
 
-@contextlib.contextmanager
-def qr_sampler() -> Iterator[None]:
-    """Haar draws on O(d) by the sign-fixed QR again, as before the closed forms (benchmark use only)."""
-    saved = torch_groups.haar_orthogonal
-
-    def qr(batch: int, d: int, generator: torch.Generator | None = None, dtype: torch.dtype | None = None,
-           device: torch.device | str = "cpu", special: bool = False) -> Tensor:
-        return saved(batch, d, generator, dtype, device, special, method="qr")
-
-    torch_groups.haar_orthogonal = qr  # looked up by Orthogonal.sample at each call
-    try:
-        yield
-    finally:
-        torch_groups.haar_orthogonal = saved
+def readme_network() -> nn.Module:
+    return nn.Sequential(nn.Flatten(1), nn.Linear(N * D, HIDDEN), nn.SiLU(), nn.Linear(HIDDEN, N * D),
+                         nn.Unflatten(1, (N, D)))
 
 
-def timed_rounds(variants: Mapping[str, Callable[[], None]], rounds: int, calls: int) -> dict[str, float]:
-    """Minimum over rounds of the mean thread CPU seconds per call; variants interleaved, order alternating.
-
-    The minimum (as ``timeit`` advises): on a shared machine the median of one variant can
-    double between runs, the minimum is the least disturbed round.
-    """
-    return shared_timed_rounds(variants, rounds, calls, warmup=3)
-
-
-def step(model: Callable[[Tensor], Tensor], x: Tensor, params: Sequence[Tensor], fast: bool = True,
-         qr: bool = False) -> None:
-    with contextlib.nullcontext() if fast else matmul_only(), qr_sampler() if qr else contextlib.nullcontext():
-        model(x).square().mean().backward()
-    for p in params:
-        p.grad = None
-
-
-def without_validation(build: Callable[..., nn.Module]) -> tuple[nn.Module | None, str]:
-    """The model built with every validation opt-out it offers, and which ones those were."""
-    used = []
-    try:
-        model = build(validate=False)
-        used.append("validate=False")
-    except TypeError:  # no such keyword
-        model = build()
-    if hasattr(model, "validate"):
-        with contextlib.suppress(AttributeError, TypeError):
-            setattr(model, "validate", False)  # noqa: B010
-            used.append("model.validate = False")
-    return (model, ", ".join(used)) if used else (None, "no opt-out")
-
-
-def models(mlp: nn.Module) -> list[tuple[str, int, Callable[..., nn.Module]]]:
+def readme_models(device: str) -> tuple[nn.Module, list[tuple[str, int, nn.Module]], Tensor]:
+    """The README's network, its symmetrised models ``(name, backbone calls, model)``, and inputs they all accept."""
+    torch.manual_seed(0)
+    net = readme_network()
     o3 = mct.Orthogonal(D)
     points = o3.points(N)
-
-    def haar(**kw: Any) -> nn.Module:
-        return mc.symmetrise(mlp, o3, points, gamma="haar", **kw)
-
-    def canonical(**kw: Any) -> nn.Module:
-        return mc.symmetrise(mlp, o3, points, gamma="canonical", **kw)
-
-    def frame(**kw: Any) -> nn.Module:
-        return mc.frame_average(mlp, o3, points, **kw)
-
-    return [("Haar-symmetrised", 1, haar), ("canonicalised", 1, canonical),
-            (f"frame-averaged (exact frame, {FRAME} elements)", FRAME, frame)]
+    models = [("Haar-symmetrised", 1, mc.symmetrise(net, o3, points, gamma="haar")),
+              ("recursive-symmetrised", 1, mc.symmetrise(net, o3, points, gamma="recursive")),
+              ("canonicalised", 1, mc.symmetrise(net, o3, points, gamma="canonical")),
+              ("frame-averaged (exact frame)", 8, mc.frame_average(net, o3, points))]
+    x = accepted_clouds([m for *_, m in models], BATCH)
+    return net.to(device), [(name, calls, model.to(device)) for name, calls, model in models], x.to(device)
 
 
-def accepted_clouds(models: list[nn.Module], batch: int) -> tuple[Tensor, int]:
-    """``batch`` standard Gaussian clouds that every model's input validation accepts, and how many were refused.
-
-    (The validating canonicaliser refuses clouds whose float32 frame it cannot vouch for.)
-    """
+def accepted_clouds(models: list[nn.Module], batch: int) -> Tensor:
+    """``batch`` standard Gaussian clouds that every model's input checks and frame checks accept."""
     kept: list[Tensor] = []
-    refused = 0
-    while sum(len(k) for k in kept) < batch:
+    while len(kept) < batch:
         for cloud in torch.randn(batch, N, D):
             try:
                 with torch.no_grad():
                     for model in models:
                         model(cloud[None])
             except ValueError:
-                refused += 1
                 continue
             kept.append(cloud[None])
-    return torch.cat(kept)[:batch], refused
+    return torch.cat(kept[:batch])
 
 
-def model_table(rounds: int, calls: int) -> tuple[str, dict[str, float], nn.Module, int]:
-    torch.manual_seed(0)
-    mlp = PointMLP(N, D, HIDDEN)
-    params = list(mlp.parameters())
-    built = [(what, calls_of_backbone, build, build()) for what, calls_of_backbone, build in models(mlp)]
-    x, refused = accepted_clouds([on for *_, on in built], BATCH)
-    variants: dict[str, Callable[[], None]] = {"bare": lambda: step(mlp, x, params)}
-    rows: list[tuple[str, str, int, str]] = []
-    haar_model: nn.Module | None = None
-    for what, calls_of_backbone, build, on in built:
-        haar_model = haar_model or on
-        kernel_variants = [("small_matmul", True, False), ("torch.matmul (before)", False, False)]
-        if calls_of_backbone == 1 and "Haar" in what:
-            kernel_variants.append(("small_matmul, QR sampler (before)", True, True))
-        for kernels, fast, qr in kernel_variants:
-            key = f"{what}|on|{kernels}"
-            variants[key] = lambda m=on, f=fast, q=qr: step(m, x, params, f, q)  # type: ignore[misc]
-            rows.append((key, "on", calls_of_backbone, kernels))
-        off, how = without_validation(build)
-        if off is not None:
-            key = f"{what}|off|small_matmul"
-            variants[key] = lambda m=off: step(m, x, params)  # type: ignore[misc]
-            rows.append((key, f"off ({how})", calls_of_backbone, "small_matmul"))
-    t = timed_rounds(variants, rounds, calls)
-    bare = t["bare"]
-    lines = ["| model | validation | kernels | us per step | ratio to bare | per backbone call | target |",
-             "|---|---|---|---|---|---|---|",
-             f"| bare backbone | - | - | {bare * 1e6:.0f} | 1.000 | 1.000 | |"]
-    for key, validation, backbone_calls, kernels in rows:
-        what = key.split("|")[0]
-        ratio = t[key] / bare
-        per_call = ratio / backbone_calls
-        target = f"<= {TARGET}: {'met' if per_call <= TARGET else 'MISSED'}"
-        lines.append(f"| {what} | {validation} | {kernels} | {t[key] * 1e6:.0f} | {ratio:.3f} | {per_call:.3f} "
-                     f"| {target} |")
-    assert haar_model is not None
-    return "\n".join(lines) + "\n", {k: v / bare for k, v in t.items()}, haar_model, refused
+def nbody_models(device: str) -> tuple[nn.Module, list[tuple[str, int, nn.Module]], Tensor]:
+    """One N-body backbone, the contenders built on copies of it (same parameters), and systems."""
+    from markovcat.experiments.nbody.models import build
+
+    names = {"haar": "Haar-symmetrised", "recursive": "recursive-symmetrised", "canon": "canonicalised",
+             "fa": "frame-averaged (exact frame)"}
+    models: list[tuple[str, int, nn.Module]] = []
+    backbone: nn.Module | None = None
+    for method, name in names.items():
+        module = build(method, seed=0).module
+        backbone = backbone or next(m for m in module.modules() if type(m).__name__ == "TransformerBackbone")
+        models.append((name, 8 if method == "fa" else 1, module.to(device)))
+    g = torch.Generator().manual_seed(0)
+    charges = torch.randint(0, 2, (NBODY_BATCH, 5, 1), generator=g).float() * 2 - 1
+    x = torch.cat([torch.randn(NBODY_BATCH, 5, 6, generator=g), charges], dim=-1)
+    assert backbone is not None
+    return backbone.to(device), models, x.to(device)
 
 
-def inference(model: Callable[[Tensor], Tensor], x: Tensor, fast: bool = True) -> None:
-    with torch.no_grad(), contextlib.nullcontext() if fast else matmul_only():
-        model(x)
-
-
-def inference_table(haar: nn.Module, rounds: int, calls: int) -> str:
-    """Forward passes without gradients (where the elementwise kernels run for both actions)."""
-    torch.manual_seed(0)
-    mlp = next(m for m in haar.modules() if isinstance(m, PointMLP))
-    x = torch.randn(BATCH, N, D)
-    t = timed_rounds({"bare": lambda: inference(mlp, x), "fast": lambda: inference(haar, x),
-                      "before": lambda: inference(haar, x, False)}, rounds, calls)
-    return ("| model (forward, no gradient) | kernels | us per call | ratio to bare |\n|---|---|---|---|\n"
-            f"| bare backbone | - | {t['bare'] * 1e6:.0f} | 1.000 |\n"
-            f"| Haar-symmetrised | small_matmul | {t['fast'] * 1e6:.0f} | {t['fast'] / t['bare']:.3f} |\n"
-            f"| Haar-symmetrised | torch.matmul (before) | {t['before'] * 1e6:.0f} | {t['before'] / t['bare']:.3f} |\n")
-
-
-def sampler_table(rounds: int, calls: int) -> str:
-    """Haar draws of a batch: the closed forms (d = 2, 3) against the sign-fixed QR path they replaced."""
-    from markovcat.backends.torch.linalg import haar_orthogonal
-
-    lines = ["| group | closed form (us) | QR path, before (us) | ratio |", "|---|---|---|---|"]
-    for d, special in ((3, False), (3, True), (2, False)):
-        t = timed_rounds({"new": lambda d=d, s=special: haar_orthogonal(BATCH, d, special=s),  # type: ignore[misc]
-                          "qr": lambda d=d, s=special: haar_orthogonal(BATCH, d, special=s,  # type: ignore[misc]
-                                                                       method="qr")}, rounds, calls)
-        name = f"{'SO' if special else 'O'}({d})"
-        new, qr = t["new"], t["qr"]
-        lines.append(f"| {name}, batch {BATCH} | {new * 1e6:.0f} | {qr * 1e6:.0f} | {new / qr:.2f} |")
-    return "\n".join(lines) + "\n"
-
-
-def _forward(f: Callable[[Tensor, Tensor], Tensor], a: Tensor, b: Tensor) -> Callable[[], None]:
+def make_step(model: Callable[[Tensor], Tensor], x: Tensor, params: list[Tensor], graphs: bool) -> Step:
     def run() -> None:
-        with torch.no_grad():
-            f(a, b)
-    return run
-
-
-def _both(f: Callable[[Tensor, Tensor], Tensor], a: Tensor, b: Tensor, grad: Tensor) -> Callable[[], None]:
-    def run() -> None:
-        f(a, b).backward(grad)
-        a.grad = None
-    return run
-
-
-def kernel_table(rounds: int, calls: int) -> str:
-    lines = ["| B | d | forward: matmul (us) | forward: small_matmul (us) | ratio | fwd+bwd: matmul (us) "
-             "| fwd+bwd: elementwise through autograd (us) | ratio | small_matmul's kernel: no grad / grad |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    cases = [(BATCH, d) for d in (2, 3, 4, 5, 6, 8, 12)] + [(b, D) for b in (8, 32, 64, 1024)]
-    for batch, d in cases:
-        a = torch.randn(batch, N, d, requires_grad=True)
-        b = torch.randn(batch, d, d)
-        grad = torch.randn(batch, N, d)
-
-        t = timed_rounds({"mf": _forward(torch.matmul, a, b), "sf": _forward(torch_groups.small_matmul, a, b),
-                          "mb": _both(torch.matmul, a, b, grad),
-                          "sb": _both(torch_groups.elementwise_matmul, a, b, grad)}, rounds, calls)
-        fast = d <= torch_groups.SMALL_MATMUL_DIM and batch >= torch_groups.SMALL_MATMUL_BATCH
-        lines.append(f"| {batch} | {d} | {t['mf'] * 1e6:.0f} | {t['sf'] * 1e6:.0f} | {t['sf'] / t['mf']:.2f} "
-                     f"| {t['mb'] * 1e6:.0f} | {t['sb'] * 1e6:.0f} | {t['sb'] / t['mb']:.2f} "
-                     f"| {'elementwise' if fast else 'bmm'} / bmm |")
-    return "\n".join(lines) + "\n"
-
-
-def ablation_table(haar: nn.Module, rounds: int, calls: int) -> str:
-    """The Haar model's step rebuilt part by part by hand; each row's increment is that part's cost."""
-    torch.manual_seed(0)
-    mlp = next(m for m in haar.modules() if isinstance(m, PointMLP))
-    params = list(mlp.parameters())
-    x = torch.randn(BATCH, N, D)
-    o3 = mct.Orthogonal(D)
-
-    def bare() -> None:
-        step(mlp, x, params)
-
-    def sampled() -> None:
-        o3.sample(BATCH, None, x.dtype)
-        step(mlp, x, params)
-
-    def first_action() -> None:
-        g = o3.sample(BATCH, None, x.dtype)
-        step(mlp, torch_groups.small_matmul(x, g), params)
-
-    def both_actions() -> None:
-        g = o3.sample(BATCH, None, x.dtype)
-        torch_groups.small_matmul(mlp(torch_groups.small_matmul(x, g)), g.transpose(-1, -2)).square().mean().backward()
+        if graphs:
+            torch.compiler.cudagraph_mark_step_begin()  # each step a new CUDA-graph generation
+        model(x).square().mean().backward()
         for p in params:
             p.grad = None
 
-    def compiled() -> None:
-        step(haar, x, params)
+    return run
 
-    parts = {"bare backbone": bare, "+ Haar sample (O(3).sample)": sampled,
-             "+ input action x g (no gradient: small_matmul)": first_action,
-             "+ output action y g^T (with gradient: bmm, forward and backward)": both_actions,
-             "the compiled Haar model (validation on)": compiled}
-    t = timed_rounds(parts, rounds, calls)
-    lines = ["| step | us per step | increment (us) | ratio to bare |", "|---|---|---|---|"]
-    previous = None
-    for name in parts:
-        increment = "" if previous is None else f"{(t[name] - t[previous]) * 1e6:+.0f}"
-        lines.append(f"| {name} | {t[name] * 1e6:.0f} | {increment} | {t[name] / t['bare backbone']:.3f} |")
-        previous = name
+
+def compiled(model: nn.Module, mode: str, dry: bool) -> Callable[[Tensor], Tensor]:
+    if mode == "eager":
+        return model
+    if dry:  # the dry run traces with dynamo only: no inductor, no CUDA graphs
+        return torch.compile(model, backend="eager")  # type: ignore[return-value]
+    return torch.compile(model, mode=None if mode == "compile" else mode)  # type: ignore[return-value]
+
+
+def cuda_samples(variants: Mapping[str, Step], rounds: int, calls: int, warmup: int) -> dict[str, list[float]]:
+    """Per round, wall seconds per call of each variant between synchronisations (interleaved, order alternating)."""
+    for run in variants.values():
+        for _ in range(warmup):
+            run()
+    torch.cuda.synchronize()
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    order = list(variants.items())
+    for index in range(rounds):
+        for name, run in order if index % 2 == 0 else order[::-1]:
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(calls):
+                run()
+            torch.cuda.synchronize()
+            samples[name].append((time.perf_counter() - start) / calls)
+    return samples
+
+
+def ratio_table(config: str, mode: str, device: str, rounds: int, calls: int,
+                dry: bool) -> tuple[str, dict[str, float]]:
+    """The Markdown rows of one configuration in one mode, and each model's median ratio per backbone call."""
+    bare, models, x = (readme_models if config == "readme" else nbody_models)(device)
+    if dry and mode != "eager":
+        models = models[:1]  # the compiled modes' code path, once (dynamo alone: every model is seconds)
+    graphs = mode == "reduce-overhead" and not dry
+    failures: list[tuple[str, str]] = []
+    variants: dict[str, Step] = {}
+    for name, module in [("bare backbone", bare)] + [(name, model) for name, _, model in models]:
+        step = make_step(compiled(module, mode, dry), x, list(module.parameters()), graphs)
+        try:
+            for _ in range(1 if dry else 3):  # compiles, records the CUDA graphs: outside the timed rounds
+                step()
+        except Exception as error:  # noqa: BLE001 - reported as the row
+            if name == "bare backbone":
+                raise
+            failures.append((name, f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:160]}"))
+            continue
+        variants[name] = step
+    if device == "cuda":
+        samples = cuda_samples(variants, rounds, calls, warmup=2)
+    else:
+        samples = timed_samples(variants, rounds, calls, warmup=1 if dry else 3)
+    lines, ratios = [], {}
+    for name, calls_of_backbone, _ in models:
+        if name not in samples:
+            continue
+        median, low, high = paired_ratio(samples, name, "bare backbone")
+        ratios[name] = median / calls_of_backbone
+        target = TARGETS.get(name)
+        verdict = "" if target is None or config != "readme" or mode != "eager" or dry else (
+            f"<= {target}: {'met' if ratios[name] <= target else 'MISSED'}")
+        lines.append(f"| {config} | {mode} | {name} | {1e6 * statistics.median(samples[name]):.0f} "
+                     f"| {1e6 * statistics.median(samples['bare backbone']):.0f} | {median:.3f} | {low:.3f} to "
+                     f"{high:.3f} | {median / calls_of_backbone:.3f} | {verdict} |")
+    lines += [f"| {config} | {mode} | {name} | failed: {why} | | | | | |" for name, why in failures]
+    return "\n".join(lines) + "\n", ratios
+
+
+BUILD_SCRIPT = """
+import sys, time
+wall, cpu = time.perf_counter(), time.process_time()
+import torch
+import markovcat as mc
+from markovcat.backends import torch as mct
+from markovcat.backends.torch import checks
+if sys.argv[1] == "meta":
+    checks.REAL_DRY_RUN_ENTRIES = -1  # every dry run on meta tensors, as before the real dry run
+imported, imported_cpu = time.perf_counter(), time.process_time()
+net = torch.nn.Sequential(torch.nn.Flatten(1), torch.nn.Linear(48, 64), torch.nn.SiLU(),
+                          torch.nn.Linear(64, 48), torch.nn.Unflatten(1, (16, 3)))
+O3 = mct.Orthogonal(3)
+model = mc.symmetrise(net, group=O3, input=O3.points(16), gamma="recursive")
+built, built_cpu = time.perf_counter(), time.process_time()
+mc.symmetrise(net, group=O3, input=O3.points(16), gamma="recursive")
+again = time.perf_counter()
+print(imported - wall, built - imported, built_cpu - imported_cpu, again - built, int("torch._dynamo" in sys.modules))
+"""
+
+
+def build_times(runs: int, kinds: tuple[str, ...] = ("real", "meta")) -> tuple[str, float]:
+    """Fresh processes building the README's model: the real dry run against the meta one, interleaved."""
+    results: dict[str, list[list[float]]] = {kind: [] for kind in kinds}
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for _ in range(runs):
+        for kind in results:
+            out = subprocess.run([sys.executable, "-c", BUILD_SCRIPT, kind], capture_output=True, text=True,
+                                 check=True, timeout=600, env=environment)
+            results[kind].append([float(v) for v in out.stdout.split()])
+    lines = ["| dry run | import torch + markovcat (s) | first build, wall (s) | first build, process CPU (s) "
+             "| second build (s) | torch._dynamo loaded |", "|---|---|---|---|---|---|"]
+    for kind, label in (("real", "two random examples (now)"), ("meta", "meta tensors (before)")):
+        if kind not in results:
+            continue
+        medians = [statistics.median(run[i] for run in results[kind]) for i in range(4)]
+        loaded = "yes" if any(run[4] for run in results[kind]) else "no"
+        lines.append(f"| {label} | {medians[0]:.2f} | {medians[1]:.3f} | {medians[2]:.3f} | {medians[3]:.3f} "
+                     f"| {loaded} |")
+    return "\n".join(lines) + "\n", statistics.median(run[1] for run in results["real"])
+
+
+def operator_counts(steps: int) -> str:
+    """aten operator calls per forward + backward step (torch.profiler; nested calls included): load-independent."""
+    from torch.profiler import ProfilerActivity, profile
+
+    bare, models, x = readme_models("cpu")
+    lines = ["| model | aten calls per step | beyond the bare backbone | the most frequent beyond it |",
+             "|---|---|---|---|"]
+    counts: dict[str, dict[str, int]] = {}
+    for name, module in [("bare backbone", bare)] + [(name, model) for name, _, model in models]:
+        step = make_step(module, x, list(module.parameters()), False)
+        step()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(steps):
+                step()
+        counts[name] = {e.key: e.count // steps for e in prof.key_averages() if e.key.startswith("aten::")}
+    base = counts["bare backbone"]
+    for name, ops in counts.items():
+        extra = {op: n - base.get(op, 0) for op, n in ops.items() if n > base.get(op, 0)}
+        most = sorted(extra.items(), key=lambda kv: -kv[1])[:6]
+        top = ", ".join(f"{op.removeprefix('aten::')} {n}" for op, n in most)
+        lines.append(f"| {name} | {sum(ops.values())} | {sum(ops.values()) - sum(base.values()):+d} | {top} |")
     return "\n".join(lines) + "\n"
 
 
-def profile_table(model: nn.Module, steps: int) -> str:
-    from torch.profiler import ProfilerActivity, profile
-
-    torch.manual_seed(0)
-    x = torch.randn(BATCH, N, D)
-    params = list(model.parameters())
-    for _ in range(3):
-        step(model, x, params)
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        for _ in range(steps):
-            step(model, x, params)
-    table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15)
-    return f"```\n{table}\n```\n"
+def header(device: str, rounds: int, calls: int) -> str:
+    if device == "cuda":
+        where = f"{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}; wall time between synchronisations"
+    else:
+        where = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} thread; CPU time of the "
+                 "timing thread")
+    return (f"torch {torch.__version__}, {where}; median over {rounds} interleaved rounds of {calls} steps; load "
+            f"average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.\n\n")
 
 
-def main() -> None:
+RATIO_HEADER = ("| configuration | mode | model | us per step | bare us per step | ratio to bare (median) "
+                "| quartiles | per backbone call | target |\n|---|---|---|---|---|---|---|---|---|\n")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--modes", default=None, help=f"comma-separated, of {', '.join(MODES)} "
+                                                      "(default: eager on the CPU, all three on CUDA)")
+    parser.add_argument("--configs", default="readme,nbody")
+    parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
-    args = parser.parse_args()
+    parser.add_argument("--dry-run", action="store_true", help="every path once, nothing timed, no tables written "
+                        "unless --out; compiled modes traced by dynamo alone (backend='eager')")
+    parser.add_argument("--build-runs", type=int, default=None, help="fresh processes timing the build "
+                        "(default 7, 3 with --quick, 1 in the dry run; 0: no build table)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    rounds, calls = (5, 2) if args.quick else (31, 2)
-    models_md, ratios, haar, refused = model_table(rounds, calls)
-    print(models_md, flush=True)
-    inference_md = inference_table(haar, rounds, calls * 2)
-    print(inference_md, flush=True)
-    kernels_md = kernel_table(max(5, rounds // 2), 5)
-    print(kernels_md, flush=True)
-    samplers_md = sampler_table(rounds, 5)
-    print(samplers_md, flush=True)
-    current = {k: v for k, v in ratios.items() if "|" in k and "small_matmul" in k and "before" not in k}
-    one_call = [v for k, v in current.items() if "frame" not in k]
-    frame = [v / FRAME for k, v in current.items() if "frame" in k]
-    worst = max(one_call + frame)
-    header = (
-        f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {torch.get_num_threads()} "
-        f"thread(s); {HIDDEN}-wide 2-layer MLP on {N} points in R^{D} under O(3), batch {BATCH}, float32, forward + "
-        f"backward; thread CPU time, minimum over {rounds} interleaved rounds of {calls} steps.  Inputs: standard "
-        f"Gaussian clouds that every validating model accepts ({refused} drawn clouds refused and replaced).  "
-        f"Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other processes shift "
-        "figures between runs by a few percent even as minima; compare rows of one run).\n\n"
-    )
-    verdict = (f"Target (<= {TARGET}x the bare backbone per backbone call, small_matmul kernels): "
-               f"{'met' if worst <= TARGET else 'MISSED'}, worst {worst:.2f}x.\n\n")
-    text = "## Models\n\n" + header + models_md + "\n" + verdict + "## Inference\n\n" + inference_md + "\n"
-    text += ("## Kernels: small_matmul and the elementwise form against torch.matmul, (B, 16, d) @ (B, d, d)\n\n"
-             f"small_matmul's rule: the elementwise form where d <= SMALL_MATMUL_DIM = "
-             f"{torch_groups.SMALL_MATMUL_DIM}, "
-             f"B >= SMALL_MATMUL_BATCH = {torch_groups.SMALL_MATMUL_BATCH} and no gradient is recorded; "
-             "torch.bmm otherwise (for 3-d factors of equal batch). Forward: no gradient (small_matmul's own choice). "
-             "fwd+bwd: the gradient with respect to the left factor, with the elementwise form through autograd "
-             "(why small_matmul keeps bmm when a gradient is recorded).\n\n"
-             + kernels_md)
-    text += ("\n## Haar samplers: closed forms against the QR path\n\n``haar_orthogonal``: a uniform unit quaternion "
-             "for SO(3) (times a random sign for O(3)), a Gaussian direction for O(2); ``method=\"qr\"`` is the "
-             "sign-fixed QR of a Gaussian matrix used before.\n\n" + samplers_md)
-    if worst > TARGET:
-        text += ("\n## Where the time goes: the Haar-symmetrised model\n\nBuilt up part by part (thread CPU time, "
-                 "interleaved as above):\n\n" + ablation_table(haar, rounds, calls)
-                 + "\nTop operators by self CPU time (torch.profiler, wall clock: inflated on a loaded machine, "
-                 "the shares are what to read):\n\n" + profile_table(haar, 10 if args.quick else 50))
+    modes = (args.modes or ("eager" if args.device == "cpu" else ",".join(MODES))).split(",")
+    if unknown := set(modes) - set(MODES):
+        parser.error(f"unknown modes {sorted(unknown)}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda, but torch sees no CUDA device")
+    rounds = 1 if args.dry_run else args.rounds or (7 if args.quick else 41 if args.device == "cpu" else 21)
+    calls = 1 if args.dry_run else 3 if args.device == "cpu" else 10
+    text = ("## Ratios to the bare backbone\n\n" + ("Dry run: every path once; the figures are not timings.\n\n"
+                                                     if args.dry_run else header(args.device, rounds, calls))
+            + RATIO_HEADER)
+    out = args.out or (None if args.dry_run else HERE / "results" / (
+        "overhead.md" if args.device == "cpu" else "overhead_gpu.md"))
+
+    def write(text: str) -> None:  # after every table: a run stopped by its time limit keeps what it measured
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text("# The overhead of symmetrisation over the bare backbone\n\n" + text)
+
+    for config in args.configs.split(","):
+        for mode in modes:
+            rows, _ = ratio_table(config, mode, args.device, rounds, calls, args.dry_run)
+            text += rows
+            print(rows, end="", flush=True)
+            write(text)
+    runs = args.build_runs if args.build_runs is not None else 1 if args.dry_run else 3 if args.quick else 7
+    build_md, build = build_times(runs, ("real",) if args.dry_run else ("real", "meta")) if runs else ("", 0.0)
+    if runs:
+        text += ("\n## Build time: the first `mc.symmetrise` of the README's model in a fresh process\n\n"
+                 f"Median over fresh processes, alternating; target < {BUILD_TARGET} s: "
+                 f"{'met' if build < BUILD_TARGET else 'MISSED'} ({build:.3f} s).\n\n" + build_md)
+    if args.device == "cpu":
+        quick = args.quick or args.dry_run
+        text += ("\n## Where the time goes (CPU, the README's configuration)\n\naten operator calls per step "
+                 "(torch.profiler, nested calls included):\n\n" + operator_counts(1 if quick else 5))
+        if not args.dry_run:
+            text += ("\nThe Haar model rebuilt part by part (each row adds one part; thread CPU time, interleaved):"
+                     "\n\n" + ablation_table(readme_network(), rounds, calls)
+                     + "\nThe recursive and the canonical gammas alone:\n\n"
+                     + gamma_table(readme_network(), rounds, calls)
+                     + "\nsmall_matmul against torch.matmul for (B, 16, d) @ (B, d, d) (see "
+                     "markovcat.backends.torch.groups.small_matmul):\n\n" + kernel_table(max(5, rounds // 3), 5)
+                     + "\nHaar samplers, closed forms against the QR path:\n\n" + sampler_table(rounds, 5))
     print(text)
-    out = Path(__file__).parent / "results" / "overhead.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("# The overhead of symmetrisation over the bare backbone\n\n" + text)
+    write(text)
 
 
 if __name__ == "__main__":
     main()
+

@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from markovcat.frozen import reduce_frozen
 from markovcat.markov import equal, explain
-from markovcat.syntax import Diagram, Ty, TypeMismatch, _check_operand, _reduce_frozen
+from markovcat.syntax import Diagram, Ty, TypeMismatch, check_operand
 
 __all__ = ["Equation"]
 
@@ -47,7 +48,7 @@ class Equation:
             steps = len(sides) - 1
             raise ValueError(f"an equation with {len(sides)} sides has {steps} steps, got {len(reasons)} reasons")
         for side in sides:
-            _check_operand(side, "Equation")
+            check_operand(side, "Equation")
         for i, side in enumerate(sides[1:], start=1):
             if (side.dom, side.cod) != (lhs.dom, lhs.cod):
                 raise TypeMismatch(
@@ -61,7 +62,7 @@ class Equation:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("equations are immutable")
 
-    __reduce__ = _reduce_frozen
+    __reduce__ = reduce_frozen
 
     def __eq__(self, other: object) -> bool:
         """The same sides (syntactically, as diagrams), name and reasons; :meth:`check` is the maths."""

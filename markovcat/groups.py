@@ -29,8 +29,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from markovcat.equation import Equation
+from markovcat.frozen import fill
 from markovcat.markov import equal
-from markovcat.syntax import Box, Copy, Diagram, Discard, Id, Swap, Ty, TypeMismatch, _fill
+from markovcat.syntax import Box, Copy, Diagram, Discard, Id, Swap, Ty, TypeMismatch
 
 __all__ = [
     "Group",
@@ -107,7 +108,7 @@ class Group:
             for what, d, dom, cod in (("mul", mul, G @ G, G), ("unit", unit, Ty(), G), ("inv", inv, G, G)):
                 _check_map(_diagram(d, f"the {what} of group {name!r}"), dom, cod, f"the {what} of group {name!r}")
         assert mul is not None and unit is not None and inv is not None
-        _fill(self, name=name, ty=G, mul=mul, unit=unit, inv=inv, premises=tuple(premises))
+        fill(self, name=name, ty=G, mul=mul, unit=unit, inv=inv, premises=tuple(premises))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("groups are immutable")
@@ -188,7 +189,7 @@ class Action:
                     f"{act.dom[: len(act.dom) - len(space)]}, not {group.ty}"
                 )
             _check_map(act, expected, space, f"action {name!r} of {group.name} on {space}")
-        _fill(self, name=name, group=group, space=space, act=act)
+        fill(self, name=name, group=group, space=space, act=act)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("actions are immutable")
@@ -305,7 +306,7 @@ class Homomorphism:
                     f"{target.ty}, but its map has type {map.dom} -> {map.cod}: it is between the wrong groups"
                 )
             _check_map(map, source.ty, target.ty, f"the map of homomorphism {name!r}")
-        _fill(self, name=name, source=source, target=target, map=map)
+        fill(self, name=name, source=source, target=target, map=map)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("homomorphisms are immutable")
@@ -373,7 +374,7 @@ class DirectProduct(Group):
             inv=left.inv @ right.inv,
             premises=left.axioms + right.axioms,
         )
-        _fill(self, factors=(left, right))
+        fill(self, factors=(left, right))
 
     def projection(self, i: int) -> Homomorphism:
         """The homomorphism onto factor ``i`` (0 or 1): discard the other component."""
@@ -427,7 +428,7 @@ class SemidirectProduct(Group):
             inv=inv,
             premises=normal.axioms + acting.axioms + theta.axioms + auto,
         )
-        _fill(self, normal=normal, acting=acting, theta=theta)
+        fill(self, normal=normal, acting=acting, theta=theta)
 
     def projection(self) -> Homomorphism:
         """``N x| H -> H``, forgetting ``n``."""

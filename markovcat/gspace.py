@@ -35,9 +35,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from markovcat.equation import Equation
+from markovcat.frozen import fill, reduce_frozen
 from markovcat.groups import Action, Group, Homomorphism
 from markovcat.markov import equal, explain
-from markovcat.syntax import Box, Copy, Diagram, Discard, Id, Swap, Ty, TypeMismatch, _fill, _reduce_frozen
+from markovcat.syntax import Box, Copy, Diagram, Discard, Id, Swap, Ty, TypeMismatch
 
 __all__ = [
     "GSpace",
@@ -94,7 +95,7 @@ class GSpace:
                                f"not on {space}")
         if factors is None:
             factors = (self,) if len(space) else ()
-        _fill(self, ty=space, action=action, linear=bool(linear), _name=name, factors=factors)
+        fill(self, ty=space, action=action, linear=bool(linear), _name=name, factors=factors)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("G-spaces are immutable")
@@ -235,7 +236,7 @@ class Cosets:
         G, H = phi.target, phi.source
         name = name or f"{G.name}/{phi.name}"
         g, q = G.ty, Ty(name)
-        _fill(
+        fill(
             self,
             phi=phi,
             name=name,
@@ -389,7 +390,7 @@ class Equivariant:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("C^G morphisms are immutable")
 
-    __reduce__ = _reduce_frozen
+    __reduce__ = reduce_frozen
 
     def __eq__(self, other: object) -> bool:
         """The same diagram (syntactically), G-spaces, evidence and name."""

@@ -42,7 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from markovcat.syntax import Diagram, Generator, Node, Ty, _check_operand
+from markovcat.syntax import Diagram, Generator, Node, Ty, check_operand
 
 __all__ = ["NormalForm", "MarkedKernel", "normal_form", "equal", "explain", "assert_equal", "NotEqual"]
 
@@ -136,7 +136,7 @@ def _gc_paused() -> Iterator[None]:
 
 def _normal_form_of(d: Diagram) -> NormalForm:
     """The normal form of ``d`` (linear time, iterative: no recursion limit)."""
-    _check_operand(d, "normal_form")
+    check_operand(d, "normal_form")
     if len(d) > GC_PAUSE_ABOVE:
         with _gc_paused():
             return _canonical(d)
@@ -181,8 +181,8 @@ def normal_form(d: Diagram) -> Diagram:
 
 def equal(a: Diagram, b: Diagram) -> bool:
     """Decide equality of ``a`` and ``b`` as morphisms of the free Markov category."""
-    _check_operand(a, "equal")
-    _check_operand(b, "equal")
+    check_operand(a, "equal")
+    check_operand(b, "equal")
     if a.dom != b.dom or a.cod != b.cod:
         return False
     if len(a) + len(b) > GC_PAUSE_ABOVE:
@@ -212,8 +212,8 @@ def explain(a: Diagram, b: Diagram) -> str:
     the other differences (boxes that occur a different number of times) follows.  The
     message stays short however large the diagrams are.
     """
-    _check_operand(a, "explain")
-    _check_operand(b, "explain")
+    check_operand(a, "explain")
+    check_operand(b, "explain")
     if a.dom != b.dom or a.cod != b.cod:
         return (
             f"They have different types: the left is {_clip(str(a.dom))} -> {_clip(str(a.cod))}, "

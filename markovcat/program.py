@@ -26,7 +26,7 @@ import contextvars
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from markovcat.syntax import Diagram, Generator, Node, Ty, TypeMismatch, _add_generator
+from markovcat.syntax import Diagram, Generator, Node, Ty, TypeMismatch, add_generator
 
 __all__ = ["Wire", "program"]
 
@@ -96,7 +96,7 @@ def apply(diagram: Diagram, args: Sequence[object]) -> Any:
             + _where(diagram.dom, got)
         )
     for gen in diagram.signature.values():
-        _add_generator(builder.signature, gen)
+        add_generator(builder.signature, gen)
     rename: dict[int, Wire] = dict(zip(diagram.inputs, wires))
     for node in diagram.nodes:
         outs = [builder.new_wire(atom) for atom in node.gen.cod.atoms]

@@ -44,9 +44,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from markovcat.equation import Equation
+from markovcat.frozen import reduce_frozen
 from markovcat.markov import NormalForm, equal, explain, normal_form
 from markovcat.rewrite import Direction, Rule, as_rule, matches, rewrites
-from markovcat.syntax import Diagram, _check_operand, _reduce_frozen
+from markovcat.syntax import Diagram, check_operand
 
 __all__ = ["Proof", "Step", "ProofError", "MAX_REPEAT", "describe"]
 
@@ -96,7 +97,7 @@ class Proof:
     _checked: bool
 
     def __init__(self, start: Diagram, steps: Sequence[Step] = (), name: str | None = None) -> None:
-        _check_operand(start, "Proof")
+        check_operand(start, "Proof")
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "steps", tuple(steps))
         object.__setattr__(self, "name", name)
@@ -105,7 +106,7 @@ class Proof:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("proofs are immutable; step() returns a longer proof")
 
-    __reduce__ = _reduce_frozen
+    __reduce__ = reduce_frozen
 
     def __eq__(self, other: object) -> bool:
         """The same chain: start, steps (targets, rules, times) and name."""
@@ -122,7 +123,7 @@ class Proof:
         self, target: Diagram, by: Rule | Equation | Proof | Literal["Markov"] = "Markov", *, times: Times = 1
     ) -> Proof:
         """This proof followed by ``= target``, justified ``by`` a rule (or ``"Markov"``)."""
-        _check_operand(target, "Proof.step")
+        check_operand(target, "Proof.step")
         if times != "repeatedly" and (not isinstance(times, int) or times < 1):
             raise ValueError(f"times is a positive integer or 'repeatedly', got {times!r}")
         rule: Rule | None

@@ -61,8 +61,9 @@ from itertools import combinations, product
 from typing import TYPE_CHECKING, Literal
 
 from markovcat.equation import Equation
+from markovcat.frozen import reduce_frozen
 from markovcat.markov import equal, normal_form
-from markovcat.syntax import Diagram, Generator, Node, _reduce_frozen
+from markovcat.syntax import Diagram, Generator, Node
 
 if TYPE_CHECKING:  # pragma: no cover
     from markovcat.proof import Proof
@@ -116,7 +117,7 @@ class Rule:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("rules are immutable")
 
-    __reduce__ = _reduce_frozen
+    __reduce__ = reduce_frozen
 
     @classmethod
     def from_proof(cls, proof: Proof, direction: Direction = "forward") -> Rule:

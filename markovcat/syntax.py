@@ -5,7 +5,9 @@ numbered vertices, each produced exactly once (by an input port or by one box
 output); a box occurrence (a *node*) reads an ordered tuple of wires and produces
 an ordered tuple of fresh wires.  Copying is a wire read more than once, discarding
 a wire read by nothing.  Composition is substitution of wires, defined once in
-:meth:`Diagram.then`; the tensor is disjoint union, :meth:`Diagram.tensor`.
+:meth:`Diagram.then`; the tensor is disjoint union, :meth:`Diagram.tensor`.  The term
+graph's parts (:class:`~markovcat.termgraph.Node`, the lazy join of large folds) live in
+:mod:`markovcat.termgraph`; the frozen-value helpers in :mod:`markovcat.frozen`.
 
 ``==`` on diagrams is *syntactic* (same term graph, same numbering).  Equality of
 morphisms in the free Markov category is :func:`markovcat.equal`.
@@ -27,7 +29,12 @@ from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, NamedTuple
+
+from markovcat.frozen import rebuild as _rebuild  # noqa: F401 - values pickled before frozen.py name it here
+from markovcat.termgraph import EAGER as _EAGER
+from markovcat.termgraph import Node
+from markovcat.termgraph import eager as _eager
+from markovcat.termgraph import join as _join
 
 __all__ = [
     "TypeMismatch",
@@ -145,8 +152,6 @@ class Ty:
         return " @ ".join(self.atoms) if self._len else "I"
 
 
-#: Below this many atoms (or boxes), ``@`` and ``>>`` join eagerly; above, on first use.
-_EAGER = 32
 
 
 def _join_atoms(ty: Ty) -> tuple[str, ...]:
@@ -215,17 +220,6 @@ class Generator:
     def __str__(self) -> str:
         kind = "deterministic" if self.deterministic else "stochastic"
         return f"{self.name} : {self.dom} -> {self.cod} ({kind})"
-
-
-class Node(NamedTuple):
-    """One occurrence of a generator: the wires it reads and the fresh wires it writes."""
-
-    gen: Generator
-    """The generator this node applies."""
-    ins: tuple[int, ...]
-    """The wires it reads, one per atom of the generator's input type."""
-    outs: tuple[int, ...]
-    """The wires it writes, one per atom of the generator's output type."""
 
 
 class Signature(Mapping[str, Generator]):
@@ -348,7 +342,7 @@ class Diagram:
             _write(types, wire, atom, "an input")
         signature: dict[str, Generator] = {}
         for node in nodes:
-            _add_generator(signature, node.gen)
+            add_generator(signature, node.gen)
             if len(node.ins) != len(node.gen.dom) or len(node.outs) != len(node.gen.cod):
                 raise TypeMismatch(f"box {node.gen.name!r} has the wrong number of wires")
             for wire, atom in zip(node.ins, node.gen.dom.atoms):
@@ -455,7 +449,7 @@ class Diagram:
 
         Costs the size of the smaller operand (the term graphs are joined on first use).
         """
-        _check_operand(other, ">>")
+        check_operand(other, ">>")
         if self.cod != other.dom:
             raise TypeMismatch(
                 f"cannot compose {self.short()} with {other.short()}: the codomain {self.cod} of "
@@ -483,7 +477,7 @@ class Diagram:
 
     def tensor(self, other: Diagram) -> Diagram:
         """Parallel composition ``self @ other``; costs the size of the smaller operand."""
-        _check_operand(other, "@")
+        check_operand(other, "@")
         signature = _merge_signatures(self.signature, other.signature)
         dom, cod = self.dom @ other.dom, self.cod @ other.cod
         if not _eager(self, other):
@@ -508,14 +502,14 @@ class Diagram:
         return self.then(other)
 
     def __rrshift__(self, other: object) -> Diagram:
-        _check_operand(other, ">>")
+        check_operand(other, ">>")
         raise AssertionError  # pragma: no cover
 
     def __matmul__(self, other: Diagram) -> Diagram:
         return self.tensor(other)
 
     def __rmatmul__(self, other: object) -> Diagram:
-        _check_operand(other, "@")
+        check_operand(other, "@")
         raise AssertionError  # pragma: no cover
 
     def __call__(self, *wires: object) -> object:
@@ -610,33 +604,6 @@ class Diagram:
         return to_tikz(self, **options)
 
 
-def _fill(obj: object, **fields: object) -> None:
-    """Set the fields of an immutable object (in its constructor)."""
-    for name, value in fields.items():
-        object.__setattr__(obj, name, value)
-
-
-def _reduce_frozen(self: object) -> tuple[object, tuple[object, ...]]:
-    """``__reduce__`` for immutable classes: pickle (any protocol) and copy rebuild the fields as they are."""
-    cls = type(self)
-    state = {
-        slot: getattr(self, slot)
-        for c in cls.__mro__
-        for slot in getattr(c, "__slots__", ())
-        if slot != "__weakref__" and hasattr(self, slot)
-    }
-    state.update(getattr(self, "__dict__", {}))
-    return (_rebuild, (cls, state))
-
-
-def _rebuild(cls: type, state: dict[str, object]) -> object:
-    """Undo :func:`_reduce_frozen` (the constructor is not re-run: the fields were checked when first built)."""
-    obj: object = object.__new__(cls)
-    for name, value in state.items():
-        object.__setattr__(obj, name, value)
-    return obj
-
-
 def _svg(figure: object) -> str:
     import io
 
@@ -653,7 +620,7 @@ def _write(types: dict[int, str], wire: int, atom: str, where: str) -> None:
     types[wire] = atom
 
 
-def _check_operand(other: object, op: str) -> None:
+def check_operand(other: object, op: str) -> None:
     if not isinstance(other, Diagram):
         raise TypeError(
             f"{op!r} combines two diagrams, but one operand is {type(other).__name__} {other!r}"
@@ -670,7 +637,7 @@ def _first_difference(a: Ty, b: Ty) -> str:
     return ""  # pragma: no cover
 
 
-def _add_generator(signature: dict[str, Generator], gen: Generator) -> None:
+def add_generator(signature: dict[str, Generator], gen: Generator) -> None:
     known = signature.setdefault(gen.name, gen)
     if known != gen:
         raise ValueError(_clash(known, gen))
@@ -704,88 +671,6 @@ def _merge_signatures(a: Mapping[str, Generator], b: Mapping[str, Generator]) ->
         elif entry[0] is not gen and entry[0] != gen:
             raise ValueError(_clash(entry[0], gen))
     return a._extended(new) if new else a
-
-
-def _eager(a: Diagram, b: Diagram) -> bool:
-    """Join small operands at once; record large ones (see :func:`_join`)."""
-    return a._graph is not None and b._graph is not None and a._size + b._size <= _EAGER
-
-
-def _join(root: Diagram) -> tuple[tuple[int, ...], tuple[Node, ...], tuple[int, ...]]:
-    """The term graph of a diagram built by ``>>`` and ``@``, in one pass over the operands (cached).
-
-    The numbering is the one :meth:`Diagram.then` and :meth:`Diagram.tensor` give when they
-    join at once: the left operand keeps its wires; in ``a @ b`` the wires of ``b`` are
-    shifted by ``a.n_wires``; in ``a >> b`` the inputs of ``b`` become the outputs of ``a``
-    and the wires its boxes write are numbered from ``a.n_wires`` on, in node order.
-    An explicit stack replaces recursion, so deep folds need no recursion limit.
-    """
-    nodes: list[Node] = []
-    inputs: list[int] = []
-    outputs: list[int] = []
-    # own task: (True, diagram, shift, input list, output list): the diagram's own numbering, shifted;
-    # fresh task: (False, diagram, source list, offset, output list, counter): inputs read from
-    # source[offset:], written wires numbered from counter[0] on.
-    stack: list[tuple[Any, ...]] = [(True, root, 0, inputs, outputs)]
-    while stack:
-        task = stack.pop()
-        d: Diagram = task[1]
-        graph = d._graph
-        parts = d._parts if graph is None else None
-        if graph is None and parts is None:  # joined meanwhile (another thread)
-            graph = d._graph
-        if task[0]:
-            _, _, shift, ins, outs = task
-            if graph is not None:
-                d_inputs, d_nodes, d_outputs = graph
-                if shift:
-                    ins.extend([w + shift for w in d_inputs])
-                    nodes.extend(
-                        Node(n.gen, tuple([w + shift for w in n.ins]), tuple([w + shift for w in n.outs]))
-                        for n in d_nodes
-                    )
-                    outs.extend([w + shift for w in d_outputs])
-                else:
-                    ins.extend(d_inputs)
-                    nodes.extend(d_nodes)
-                    outs.extend(d_outputs)
-                continue
-            assert parts is not None
-            sequential, a, b = parts
-            if sequential:
-                middle: list[int] = []
-                stack.append((False, b, middle, 0, outs, [shift + a._wires]))
-                stack.append((True, a, shift, ins, middle))
-            else:
-                stack.append((True, b, shift + a._wires, ins, outs))
-                stack.append((True, a, shift, ins, outs))
-            continue
-        _, _, source, offset, outs, counter = task
-        if graph is not None:
-            d_inputs, d_nodes, d_outputs = graph
-            rename = {w: source[offset + i] for i, w in enumerate(d_inputs)}
-            fresh = counter[0]
-            for n in d_nodes:
-                written = tuple(range(fresh, fresh + len(n.outs)))
-                fresh += len(written)
-                rename.update(zip(n.outs, written))
-                nodes.append(Node(n.gen, tuple([rename[w] for w in n.ins]), written))
-            counter[0] = fresh
-            outs.extend([rename[w] for w in d_outputs])
-            continue
-        assert parts is not None
-        sequential, a, b = parts
-        if sequential:
-            middle = []
-            stack.append((False, b, middle, 0, outs, counter))
-            stack.append((False, a, source, offset, middle, counter))
-        else:
-            stack.append((False, b, source, offset + len(a.dom), outs, counter))
-            stack.append((False, a, source, offset, outs, counter))
-    graph = (tuple(inputs), tuple(nodes), tuple(outputs))
-    object.__setattr__(root, "_graph", graph)
-    object.__setattr__(root, "_parts", None)
-    return graph
 
 
 _EMPTY = Signature()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 import markovcat as mc
-from markovcat import syntax
+from markovcat import termgraph
 
 X = mc.Ty("X")
 I = mc.Ty()  # noqa: E741
@@ -64,10 +64,10 @@ def random_build(seed: int, steps: int) -> mc.Diagram:
 
 @pytest.mark.parametrize("seed", range(8))
 def test_a_joined_fold_is_the_graph_the_eager_definitions_give(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(syntax, "_EAGER", 10**9)  # join at every step: the reference
+    monkeypatch.setattr(termgraph, "EAGER", 10**9)  # join at every step: the reference
     eager = random_build(seed, 150)
     assert eager._parts is None
-    monkeypatch.setattr(syntax, "_EAGER", 0)  # record every step, join once at the end
+    monkeypatch.setattr(termgraph, "EAGER", 0)  # record every step, join once at the end
     lazy = random_build(seed, 150)
     assert lazy._parts is not None and len(lazy) == len(eager) and lazy.is_deterministic == eager.is_deterministic
     assert (lazy.dom, lazy.cod, lazy.n_wires) == (eager.dom, eager.cod, eager.n_wires)
