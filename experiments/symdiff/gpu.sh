@@ -13,6 +13,7 @@
 #      stopped together by --time-limit, leaving FINAL_RESERVE seconds for the test bound (all
 #      13,083 test molecules, as stored and rotated), 1,000 samples each, EDM's metrics and the
 #      O(3) checks;
+#      If the compiled run breaks early (not the timeout), what is left of the budget reruns it eager;
 #   4. copies the selected weights into FOLDER when each file is under 16 MiB.
 # FOLDER then holds the two records (<run>.json), their samples (<run>.xyz) and gpu.log.  Without
 # RDKit on the machine the records mark validity and uniqueness "pending"; fill them in elsewhere with
@@ -73,7 +74,7 @@ contenders() {  # contenders CONFIG RECORDS CHECKPOINTS TIME_LIMIT TIMEOUT
 
 if [ "${SKIP_SMOKE:-0}" != 1 ]; then
     say "smoke run of both contenders on $DEVICE"
-    if ! contenders smoke "$WORK/smoke" "$WORK/smoke-ck" 1 120; then
+    if ! contenders smoke "$WORK/smoke" "$WORK/smoke-ck" 1 240; then
         say "FAILED: the smoke run (see $LOG); the real run was not started"; exit 3
     fi
     say "smoke run passed"
@@ -85,6 +86,13 @@ say "real run: $CONFIG, training stops after ${LIMIT}s, whole run within $(( $(l
 contenders "$CONFIG" "$FOLDER" "$WORK/checkpoints" "$LIMIT" "$(( $(left) - 15 ))"
 STATUS=$?
 [ $STATUS -ne 0 ] && say "the real run ended with status $STATUS (124: the timeout)"
+if [ $STATUS -ne 0 ] && [ $STATUS -ne 124 ] && [ "$COMPILE" != none ] && [ "$(left)" -gt 240 ]; then
+    COMPILE=none  # a compiled run that broke early: what is left of the budget runs eager (finished runs are kept)
+    LIMIT=$(( $(left) - FINAL_RESERVE ))
+    say "rerun eager: training stops after ${LIMIT}s"
+    contenders "$CONFIG" "$FOLDER" "$WORK/checkpoints" "$LIMIT" "$(( $(left) - 15 ))"
+    STATUS=$?
+fi
 
 for weights in "$WORK"/checkpoints/*.model.pt; do
     [ -e "$weights" ] || continue

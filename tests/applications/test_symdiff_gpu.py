@@ -106,10 +106,12 @@ def test_the_bound_terms_stay_on_the_device_of_their_inputs() -> None:
             diffusion.training_weight(t, schedule, "vlb") * eps.to(device).sum(dim=(1, 2))
 
 
-def test_the_whole_run_on_a_simulated_device_gives_the_cpu_numbers(qm9: Any, tmp_path: Path) -> None:
-    """SymDiff's run (training, EMA, validation and test bounds, sampling, the checks) on the simulated device:
-    no operation a GPU would refuse, and the record's numbers are the CPU run's."""
-    config = config_named("smoke", "symdiff", steps=2, eval_every=2, precision="fp32")
+@pytest.mark.parametrize("method", ["symdiff", "dit-aug"])
+def test_the_whole_run_on_a_simulated_device_gives_the_cpu_numbers(method: str, qm9: Any, tmp_path: Path) -> None:
+    """A run (training, EMA, validation and test bounds, sampling, the checks) on the simulated device: no
+    operation a GPU would refuse, and the record's numbers are the CPU run's (SymDiff: the gamma and the
+    symmetrisation; DiT-Aug: the augmentation)."""
+    config = config_named("smoke", method, steps=2, eval_every=2, precision="fp32")
     cpu = train(config, **folders(tmp_path / "cpu", qm9))
     with simulated_device() as device:
         simulated = train(config, device=device, **folders(tmp_path / "device", qm9))
@@ -119,8 +121,9 @@ def test_the_whole_run_on_a_simulated_device_gives_the_cpu_numbers(qm9: Any, tmp
     assert invariance[0] == pytest.approx(invariance[1], rel=1e-9)
     assert [row[0] for row in simulated["curve"]] == [row[0] for row in cpu["curve"]] == [2]
     assert simulated["curve"][0][1:] == pytest.approx(cpu["curve"][0][1:], rel=1e-6)
-    assert {k: v["passed"] for k, v in simulated["equivariance"].items() if isinstance(v, dict)} == {
-        "O3": True, "O3_two_sample": True}
+    verdicts = {k: v["passed"] for k, v in simulated["equivariance"].items() if isinstance(v, dict)}
+    assert verdicts == {k: v["passed"] for k, v in cpu["equivariance"].items() if isinstance(v, dict)}
+    assert verdicts == {"O3": True, "O3_two_sample": True} or method != "symdiff"
 
 
 # -- precision, compilation, EMA, the time limit ---------------------------------------------------------------------
