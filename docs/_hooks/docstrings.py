@@ -22,16 +22,18 @@ import griffe
 
 import markovcat
 
-ROLE = re.compile(r":(?:func|class|meth|mod|data|attr|obj|exc|const|py:\w+):`(~?)([^`<]*?)(?:\s*<([^>]+)>)?`")
+ROLE = re.compile(r":(func|class|meth|mod|data|attr|obj|exc|const|py:\w+):`(~?)([^`<]*?)(?:\s*<([^>]+)>)?`")
 LITERAL = re.compile(r"``(.+?)``")
 #: The names ``markovcat`` forwards to the torch backend (its ``__getattr__``); they are documented there.
 FORWARDED = frozenset(markovcat._FORWARDED)
 
 
 def _role(match: re.Match[str], link: Callable[[str], str | None] | None) -> str:
-    short, text, target = match.group(1), match.group(2).strip(), match.group(3)
+    kind, short, text, target = match.group(1), match.group(2), match.group(3).strip(), match.group(4)
     name = text or (target or "")
     path = link(name.lstrip(".")) if link is not None else None
+    if kind == "mod":  # a module is shown by its full name (``compile`` the module is not ``compile`` the function)
+        return f"`{name.lstrip('.')}`"
     if short or name.startswith("."):
         name = name.lstrip(".").rsplit(".", 1)[-1]
     return f"[`{name}`][{path}]" if path else f"`{name}`"

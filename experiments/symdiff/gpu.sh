@@ -20,7 +20,7 @@
 #   python -m markovcat.experiments.symdiff.cli chemistry FOLDER/*.json
 # and draw the table and figure with `markovcat experiment symdiff-plot --records FOLDER`.
 #
-# Environment: BUDGET (s, 600), FINAL_RESERVE (s, 150), TIME_LIMIT (s; default BUDGET less the time
+# Environment: BUDGET (s, 600), FINAL_RESERVE (s, 180), TIME_LIMIT (s; default BUDGET less the time
 # spent less FINAL_RESERVE), DEVICE (cuda), COMPILE (inductor; none for eager), PYTHON (python3),
 # SEED (0), SKIP_SMOKE=1 (no step 2).  DRY_RUN=1: the same commands on the CPU
 # with the smoke configuration as the real run and no step 2, in seconds (tests/applications/test_symdiff_gpu.py).
@@ -28,7 +28,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 FOLDER=${1:-${OUT:-out/gpu-10min}}
 BUDGET=${BUDGET:-600}
-FINAL_RESERVE=${FINAL_RESERVE:-150}
+FINAL_RESERVE=${FINAL_RESERVE:-180}
 PYTHON=${PYTHON:-python3}
 SEED=${SEED:-0}
 if [ "${DRY_RUN:-0}" = 1 ]; then
@@ -63,10 +63,11 @@ PY
 if [ "$DEVICE" = cuda ]; then nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >>"$LOG" 2>&1; fi
 
 contenders() {  # contenders CONFIG RECORDS CHECKPOINTS TIME_LIMIT TIMEOUT
-    local compile=()
+    local compile=() limit=$5
     [ "$COMPILE" != none ] && compile=(--compile "$COMPILE")
+    [ "$limit" -lt 1 ] && limit=1  # timeout 0 would mean no limit
     rm -rf "$WORK/pace-$1"
-    timeout --signal=TERM --kill-after=10 "$5" "$PYTHON" -m markovcat.experiments.symdiff.cli --all \
+    timeout --signal=TERM --kill-after=10 "$limit" "$PYTHON" -m markovcat.experiments.symdiff.cli --all \
         --models symdiff dit-aug --config "$1" --seed "$SEED" --jobs 2 --lockstep "$WORK/pace-$1" \
         --time-limit "$4" --device "$DEVICE" "${compile[@]}" --out "$2" --checkpoints "$3" \
         --checkpoint-every 100000 --no-progress >>"$LOG" 2>&1
