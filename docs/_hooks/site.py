@@ -229,8 +229,10 @@ MATRIX = ROOT / "experiments" / "results" / "matrix"
 MATRIX_INTRO = """# Matrix tasks
 
 The synthetic matrix tasks of Cornish 2024, section 7.3 (`markovcat.experiments.matrix`), each
-learned by a plain MLP (`mlp`) and by its symmetrisations with the Haar gamma (`haar`), Kim et
-al.'s learned gamma (`kim`) and the recursive gamma (`recursive`):
+learned by the paper's five methods (a plain MLP, `mlp`; an EMLP backbone, `emlp`; the MLP
+symmetrised with the Haar gamma, `haar`, with Kim et al.'s gamma through an EMLP, `kim-emlp`,
+and with the paper's recursive gamma, `recursive`) and one beyond the paper (the "scalars"
+gamma of Villar et al. 2021, `scalars`):
 
 | task | input `x` | target | input action | output action |
 |---|---|---|---|---|
@@ -240,8 +242,9 @@ al.'s learned gamma (`kim`) and the recursive gamma (`recursive`):
 | `inv` | d x d | `x⁻¹` | `(g, h): x -> g x hᵀ` | `y -> h y gᵀ` |
 | `inv1` | d x d | `x⁻¹` | `x -> g x` | `y -> y gᵀ` |
 
-Run them with `markovcat experiment matrix --all` (the CPU configuration below: d in {4, 8},
-seeds {0, 1, 2}, 2,500 steps). The table and figure are the committed results in
+Run them with `markovcat experiment matrix --all` (the CPU configuration: d in {4, 8}, seeds
+{0, 1, 2}, 10,000 steps on fresh batches, the paper's data protocol; the sweep resumes where it
+stopped, and the runs finished so far are below). The table and figure are the committed results in
 `experiments/results/matrix/`, included here when the site is built;
 [the README](../readme.md#experiments-the-matrix-tasks-of-cornish-2024-section-73) compares them
 with the paper's claims.
