@@ -110,8 +110,9 @@ def _summary(record: dict[str, Any]) -> str:
     m = record["metrics"]
     text = f"test NLL {m['test_nll']:.2f}"
     if "sample_atom_stability" in m:
+        valid = "pending" if m.get("sample_validity") is None else f"{m['sample_validity']:.1f}%"
         text += (f", atom stable {m['sample_atom_stability']:.1f}%, molecule stable "
-                 f"{m['sample_molecule_stability']:.1f}%, valid {m['sample_validity']:.1f}% of {m['samples']}")
+                 f"{m['sample_molecule_stability']:.1f}%, valid {valid} of {m['samples']}")
     return text
 
 

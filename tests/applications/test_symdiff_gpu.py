@@ -238,6 +238,7 @@ def test_the_flop_count_and_the_estimate() -> None:
 def test_chemistry_from_the_xyz_file_completes_a_record_sampled_without_rdkit(qm9: Any, tmp_path: Path,
                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from markovcat.experiments.symdiff import chemistry
+    from markovcat.experiments.symdiff.cli import _summary
 
     config = config_named("smoke", "dit", steps=1)
     with_rdkit = train(config, **folders(tmp_path / "with", qm9))
@@ -246,6 +247,7 @@ def test_chemistry_from_the_xyz_file_completes_a_record_sampled_without_rdkit(qm
     pending = train(config, **folders(tmp_path / "without", qm9))
     monkeypatch.undo()
     assert pending["metrics"]["sample_validity"] is None and "pending" in pending["metrics"]["sample_chemistry"]
+    assert "valid pending of 4" in _summary(pending)  # the sweep's line for such a run
     path = record_path(config, tmp_path / "without" / "records")
     completed = chemistry.complete(path)
     assert completed["metrics"] == with_rdkit["metrics"] and read_record(path) == completed
