@@ -31,9 +31,10 @@ MATRIX_EPILOG = f"""\
 One run: --task, --method, --dim and --seed.  The sweep: --all (every task x method x --dims x --seeds),
 skipping runs whose record exists and resuming interrupted runs from their checkpoints.
 
-CPU budget: --steps defaults to {CPU_STEPS}, chosen so the CPU sweep (5 tasks x 4 methods x d in
-{{4, 8}} x seeds {{0, 1, 2}} = 120 runs) takes about 90 minutes on 2 cores with --jobs 2, from the
-steps/s measured by benchmarks/matrix_step.py (benchmarks/results/matrix_step.md).
+CPU budget: --steps defaults to {CPU_STEPS}, 10% of the paper's; training batches are fresh draws
+(--data fresh, the paper's protocol) unless --data fixed.  The whole CPU sweep is many CPU-hours:
+it runs seed by seed and d by d, and resumes where it stopped.  GPU: experiments/matrix/gpu.sh
+runs the paper's configuration as far as it fits 10 minutes on one GPU.
 
 Paper configuration (GPU): --all --dims {" ".join(map(str, PAPER_DIMS))} --steps {PAPER_STEPS} --device cuda
 (1,000 epochs of 100 steps, as the paper's code).
@@ -47,7 +48,7 @@ def add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = MATRIX_EPILOG
     what = parser.add_argument_group("what to run")
     what.add_argument("--task", help="cov, linreg, expm, inv or inv1 (one run)")
-    what.add_argument("--method", help="mlp, haar, kim or recursive (one run; names as in methods.METHODS)")
+    what.add_argument("--method", help="mlp, emlp, haar, kim-emlp, recursive or scalars (one run; methods.METHODS)")
     what.add_argument("--dim", type=_positive, help="d, the number of rows of x (one run)")
     what.add_argument("--seed", type=_count, default=0, help="data, initialisation and noise seed (default: 0)")
     what.add_argument("--all", action="store_true", help="the sweep: every task x method x --dims x --seeds")
@@ -61,7 +62,13 @@ def add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
                                                                      "CPU budget)")
     how.add_argument("--batch", type=_positive, default=100, help="global batch size (default: %(default)s)")
     how.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default: %(default)s)")
-    how.add_argument("--train-size", type=_positive, default=10_000, help="training examples (default: %(default)s)")
+    how.add_argument("--train-size", type=_positive, default=10_000,
+                     help="training examples (fixed) or examples per epoch (fresh) (default: %(default)s)")
+    how.add_argument("--data", choices=("fresh", "fixed"), default="fresh",
+                     help="fresh: every batch newly drawn, the paper's protocol; fixed: one training set "
+                          "(default: %(default)s)")
+    how.add_argument("--curve-every", type=_count, default=500,
+                     help="steps between learning-curve points (0: none; default: %(default)s)")
     how.add_argument("--test-size", type=_positive, default=1_000, help="test examples (default: %(default)s)")
     how.add_argument("--train-samples", type=_positive, default=10,
                      help="draws per training example (default: %(default)s)")
@@ -92,6 +99,7 @@ def _configs(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[
     from markovcat.experiments.matrix.sweep import plan
 
     defaults = dict(batch=args.batch, lr=args.lr, train_size=args.train_size, test_size=args.test_size,
+                    data=args.data, curve_every=args.curve_every,
                     shards=args.shards, train_samples=args.train_samples, test_samples=args.test_samples,
                     gamma_hidden=args.gamma_hidden, backbone_hidden=args.backbone_hidden)
     try:

@@ -3,20 +3,30 @@
 ==========  ===========================================================================================
 method      model (settings of the paper's code, ``stoch_sym``: ``print_runs.sh``, ``networks.py``)
 ==========  ===========================================================================================
-mlp         the backbone alone, unsymmetrised (``--gamma none``; hidden ``(250, 250, 250)``)
-haar        ``sym(k, Haar)``: ``g ~ Haar; y = g . k(g^-1 . x)`` (``--gamma haar``; ``(250, 250, 250)``)
-kim         ``sym(k, gamma)`` with Kim et al.'s noise-outsourced gamma ``gamma(x) = QR(h(x, eps))``,
-            ``h`` equivariant (``--gamma emlp``; backbone ``(250, 250)``, gamma ``(250,)``)
+mlp         the backbone alone, unsymmetrised ("Unsymmetrised"; hidden ``(250, 250, 250)``)
+emlp        an EMLP backbone, no gamma ("EMLP"; three ``uniform_rep(250)`` blocks): see
+            :mod:`~markovcat.experiments.matrix.emlp_models`
+haar        ``sym(k, Haar)``: ``g ~ Haar; y = g . k(g^-1 . x)`` ("Kim et al. (gamma = Haar)";
+            ``(250, 250, 250)``)
+kim-emlp    ``sym(k, gamma)``, Kim et al.'s noise-outsourced gamma ``QR(h(x, eps))`` with ``h`` an
+            EMLP, as the paper builds it ("Kim et al. (gamma = EMLP)"; backbone ``(250, 250)``,
+            gamma one ``uniform_rep(250)`` block)
 recursive   ``sym(k, sym(f, Haar))``: ``R0 ~ Haar; g = R0 . QR(f(R0^-1 . x, eps))``, ``f`` an MLP
-            (the paper's method, ``--gamma mlp-haar``; backbone ``(250, 250)``, gamma ``(250,)``)
+            (the paper's method, "Us"; backbone ``(250, 250)``, gamma ``(250,)``)
+scalars     ``sym(k, gamma)`` with a noise-outsourced gamma ``QR(M W(M^T M))`` from invariant scalars
+            (Villar et al. 2021; beyond the paper, which defines but does not use it; backbone
+            ``(250, 250)``, gamma ``(250,)``)
 ==========  ===========================================================================================
+
+``emlp`` and ``kim-emlp`` need the ``emlp`` package (``pip install -e ".[emlp]"``) and run on
+the one-group tasks only (for inversion, ``inv1``).
 
 As in the paper's code: every MLP has tanh activations and acts on the flattened input; the
 recursive gamma's noise is one standard normal ``d``-vector; the prediction is the mean of
 ``train_samples`` (training) or ``test_samples`` (test) independent draws of the stochastic
 model, and the loss the relative squared error of that mean.
 
-The Kim et al. gamma.  The paper's code uses an EMLP for ``h``; here ``h`` is
+The scalars gamma.  ``h`` is
 ``h(x, eps) = M W(s)``: ``M`` a ``(d, m)`` matrix of columns that each move by ``g``
 (``M(g.x, g.eps) = g M(x, eps)``), ``s`` invariants (the Gram matrix ``M^T M``, normalised by its
 mean diagonal, plus any invariant part of ``x``), ``W`` an MLP.  So ``h(g.x, g.eps) = g h(x, eps)``
@@ -29,9 +39,6 @@ and ``QR(h)`` is an equivariant gamma in law (the Gaussian noise law is ``O(d)``
 * ``inv`` (``O(d) x O(d)``, ``x -> g x h^T``): one ``h`` per factor, with noise ``eps1`` moved by ``g``
   and ``eps2`` by ``h``: ``[eps1, x eps2, x x^T eps1]`` for ``g`` and ``[eps2, x^T eps1, x^T x eps2]`` for ``h``.
 
-The paper's EMLP baseline (an equivariant backbone, no gamma) is not among the methods: the
-``emlp`` package computes its equivariant bases with JAX and objax, a second array framework
-beside torch, and covers only the one-group settings (for inversion, ``inv1``).
 """
 
 from __future__ import annotations
@@ -57,15 +64,21 @@ from markovcat.backends.torch.gammas import (
 from markovcat.backends.torch.groups import Orthogonal, TorchAction, TorchGroup, small_matmul
 from markovcat.backends.torch.matrix_groups import Product, left_multiplication
 from markovcat.backends.torch.procedures import symmetrise
+from markovcat.experiments.matrix.emlp_models import emlp_backbone, emlp_gamma
 from markovcat.experiments.matrix.tasks import Task, relative_squared_error
 from markovcat.gspace import Equivariant, GSpace
 from markovcat.symmetrisation import with_noise
 from markovcat.syntax import Box, Ty
 
 __all__ = ["METHODS", "MethodConfig", "Model", "Predictor", "MLP", "GroupMLP", "InvariantWeightedColumns",
-           "PairFrames", "build", "kim_gamma", "recursive_gamma", "paired_noise"]
+           "PairFrames", "build", "scalars_gamma", "recursive_gamma", "paired_noise", "EMLP_METHODS",
+           "RENAMED"]
 
-METHODS: tuple[str, ...] = ("mlp", "haar", "kim", "recursive")
+METHODS: tuple[str, ...] = ("mlp", "emlp", "haar", "kim-emlp", "recursive", "scalars")
+#: Methods that need the ``emlp`` package (and a one-group task).
+EMLP_METHODS: tuple[str, ...] = ("emlp", "kim-emlp")
+#: Earlier names of methods, as older records spell them.
+RENAMED: dict[str, str] = {"kim": "scalars"}
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,7 @@ class MethodConfig:
         """The backbone's hidden widths for ``method`` (the paper gives the gamma-free methods one more layer)."""
         if self.backbone_hidden is not None:
             return tuple(self.backbone_hidden)
-        return (250, 250, 250) if method in ("mlp", "haar") else (250, 250)
+        return (250, 250, 250) if method in ("mlp", "emlp", "haar") else (250, 250)
 
 
 # -- networks ----------------------------------------------------------------------------------------
@@ -130,7 +143,7 @@ class GroupMLP(nn.Module):
 
 
 class InvariantWeightedColumns(nn.Module):
-    """Kim et al.'s ``h(x, eps) = M W(s)``, ``(d, d)``: ``M = columns(x, eps)``, ``s`` = scaled ``M^T M``, ``extra(x)``.
+    """The scalars gamma's ``h(x, eps) = M W(s)``: ``M = columns(x, eps)``, ``s`` = scaled ``M^T M``, ``extra(x)``.
 
     Equivariant, ``h(g.x, g.eps) = g h(x, eps)``, whenever every column of ``M`` moves by ``g``
     and ``extra`` is invariant: then ``M^T M`` is invariant, and so is ``W``.
@@ -241,8 +254,8 @@ def recursive_gamma(task: Task, hidden: Sequence[int]) -> Gamma:
     return recursive(net, task.group, task.input, noise)
 
 
-def kim_gamma(task: Task, hidden: Sequence[int]) -> Gamma:
-    """Kim et al.'s noise-outsourced gamma ``QR(h(x, eps))`` for ``task`` (``h`` per task: see the module docstring)."""
+def scalars_gamma(task: Task, hidden: Sequence[int]) -> Gamma:
+    """The scalars gamma ``QR(M W(M^T M))`` for ``task``, noise-outsourced (``M`` per task: the module docstring)."""
     d, group = task.d, task.group
     if isinstance(group, Product):
         return _pair_gamma(task, hidden)
@@ -258,7 +271,7 @@ def kim_gamma(task: Task, hidden: Sequence[int]) -> Gamma:
 
 
 def _pair_gamma(task: Task, hidden: Sequence[int]) -> Gamma:
-    """Kim et al.'s gamma into ``O(d) x O(d)``: one equivariant ``h`` per factor, each orthonormalised."""
+    """The scalars gamma into ``O(d) x O(d)``: one equivariant ``h`` per factor, each orthonormalised."""
     group, d = task.group, task.d
     assert isinstance(group, Product)
     noise_action = paired_noise(group, d)
@@ -270,7 +283,7 @@ def _pair_gamma(task: Task, hidden: Sequence[int]) -> Gamma:
     guarantee = Guarantee("assumed", "each factor's h is equivariant for its factor and invariant for the other, "
                                      "and the Gaussian noise law is invariant")
     morphism = Equivariant.assume(with_noise(net, eps), space, GSpace.regular(space.group), reason=guarantee.sentence,
-                                  name="kim_pair")
+                                  name="scalars_pair")
     shape = (d, 2 * d)
     boxes = {eps: Gaussian(shape, noise_action), net: PairFrames(group, *heads)}
     return Gamma(morphism, interpretation | Interpretation(boxes, {E: Spec(shape)}), group, task.input, guarantee)
@@ -328,26 +341,32 @@ def build(method: str, task: Task, config: MethodConfig = MethodConfig(), seed: 
     :func:`~markovcat.backends.torch.procedures.symmetrise` (e.g. ``check_laws=False``; the plain
     ``mlp`` takes none).
     """
+    if method in RENAMED:
+        raise ValueError(f"method {method!r} is now called {RENAMED[method]!r}")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     if not isinstance(task, Task):
         raise TypeError(f"task must be a Task (make_task(name, d)), got {type(task).__name__}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        backbone = MLP(task.x_shape, task.y_shape, config.backbone(method))
         model: nn.Module
-        if method == "mlp":
+        if method in ("mlp", "emlp"):
             if options:
-                raise TypeError(f"the plain mlp is not symmetrised: options {sorted(options)} do not apply")
-            model = backbone
+                raise TypeError(f"the {method} backbone is not symmetrised: options {sorted(options)} do not apply")
+            model = (MLP(task.x_shape, task.y_shape, config.backbone(method)) if method == "mlp"
+                     else emlp_backbone(task, config.backbone(method), seed))
         else:
+            backbone = MLP(task.x_shape, task.y_shape, config.backbone(method))
             gamma: Any = "haar"
-            if method == "kim":
-                gamma = kim_gamma(task, config.gamma_hidden)
+            if method == "kim-emlp":
+                gamma = emlp_gamma(task, config.gamma_hidden, seed)
+            elif method == "scalars":
+                gamma = scalars_gamma(task, config.gamma_hidden)
             elif method == "recursive":
                 gamma = recursive_gamma(task, config.gamma_hidden)
-            model = symmetrise(backbone, task.group, task.input, task.output, gamma=gamma, name=f"{method}_{task.name}",
+            model = symmetrise(backbone, task.group, task.input, task.output, gamma=gamma,
+                               name=f"{method.replace('-', '_')}_{task.name}",
                                **options)
-    symmetrised = method != "mlp"
+    symmetrised = method not in ("mlp", "emlp")
     module = Predictor(model, symmetrised, config.train_samples, config.test_samples)
     return Model(method, task, config, module, model, symmetrised)

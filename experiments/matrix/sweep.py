@@ -1,10 +1,16 @@
 """The sweep: every task x method x d x seed, skipping finished runs and resuming interrupted ones.
 
 The CPU configuration (``markovcat experiment matrix --all``): the five tasks (cov, linreg, expm,
-inv, inv1) x the four methods x d in {4, 8} x seeds {0, 1, 2} = 120 runs of :data:`CPU_STEPS`
-steps each, with ``--jobs 2`` (two single-threaded runs side by side) about 90 minutes on 2
-cores; see :data:`CPU_STEPS` for the measurement behind it.  Each run is one single-threaded
-process's work, so its numbers do not depend on ``--jobs``.
+inv, inv1) x the six methods (the two EMLP methods on the one-group tasks only) x d in {4, 8} x
+seeds {0, 1, 2} = 168 runs of :data:`CPU_STEPS` steps each, under the paper's data protocol
+(fresh batches).  That is many CPU-hours (a plain-torch 10,000-step haar or recursive run at
+d = 4 takes 5 to 6.5 minutes on one thread; an EMLP method about ten times as long): the sweep
+runs seed by seed, d by d, skips finished runs and resumes interrupted ones, so it can be
+spread over several sittings.  Each run is one single-threaded process's work, so its numbers
+do not depend on ``--jobs``.
+
+The 2,500-step sweep on one fixed training set (``data="fixed"``), with ``scalars`` under its
+earlier name ``kim``, is kept in ``experiments/results/matrix-fixed``.
 
 The paper's configuration (a GPU recipe, see ``experiments/results/README.md``): d in
 {4, 8, 16, 32} and the paper's step budget (:data:`PAPER_STEPS`), e.g.
@@ -22,14 +28,13 @@ from typing import Any
 from markovcat.experiments.matrix.train import RESULTS, RunConfig, World, finished, read_record, record_path, train
 from markovcat.experiments.runner import run_pending
 
-__all__ = ["CPU_STEPS", "CPU_DIMS", "CPU_SEEDS", "PAPER_STEPS", "PAPER_DIMS", "plan", "sweep", "budget"]
+__all__ = ["CPU_STEPS", "FIXED_STEPS", "CPU_DIMS", "CPU_SEEDS", "PAPER_STEPS", "PAPER_DIMS", "plan", "sweep",
+           "budget", "applies"]
 
-#: Steps per run of the CPU sweep.  Measured with ``benchmarks/matrix_step.py`` on the 2-core
-#: development machine (one thread per run): see ``benchmarks/results/matrix_step.md`` and
-#: :func:`budget` for the arithmetic.  Three measurements under varying load from other processes gave
-#: 2124, 2453 and 2949 steps for 90 minutes with ``--jobs 2``; 2500 (25 epochs) is their middle, so
-#: the sweep takes about 75 to 105 minutes there.
-CPU_STEPS = 2500
+#: Steps per run of the CPU sweep: 10% of the paper's budget (100 epochs of 100 fresh batches).
+CPU_STEPS = 10_000
+#: Steps of the earlier sweep on a fixed training set (``experiments/results/matrix-fixed``).
+FIXED_STEPS = 2500
 #: Steps per run in the paper's code (``stoch_sym/config.py``: 1,000 epochs of 10,000 / 100 = 100 steps).
 PAPER_STEPS = 100_000
 PAPER_DIMS = (4, 8, 16, 32)
@@ -46,7 +51,11 @@ def _names() -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def plan(tasks: Sequence[str] | None = None, methods: Sequence[str] | None = None, dims: Sequence[int] = CPU_DIMS,
          seeds: Sequence[int] = CPU_SEEDS, steps: int = CPU_STEPS, **defaults: Any) -> list[RunConfig]:
-    """The runs of a sweep, in the order they are run: by seed, then d, task and method (early seeds first)."""
+    """The runs of a sweep, in the order they are run: by seed, then d, task and method (early seeds first).
+
+    Pairs where the method has no setting for the task (:func:`applies`: the EMLP methods on the
+    two-sided ``inv``) are left out.
+    """
     all_tasks, all_methods = _names()
     tasks = tuple(tasks) if tasks else all_tasks
     methods = tuple(methods) if methods else all_methods
@@ -55,16 +64,25 @@ def plan(tasks: Sequence[str] | None = None, methods: Sequence[str] | None = Non
         if unknown:
             raise ValueError(f"unknown {kind}(s) {unknown}; choose from {list(known)}")
     return [RunConfig(task=t, method=m, dim=d, seed=s, steps=steps, **defaults)
-            for s in seeds for d in dims for t in tasks for m in methods]
+            for s in seeds for d in dims for t in tasks for m in methods if applies(m, t)]
+
+
+def applies(method: str, task: str) -> bool:
+    """Whether ``method`` has a setting for ``task`` (the EMLP methods need a one-group task)."""
+    from markovcat.experiments.matrix.emlp_models import EMLP_TASKS
+    from markovcat.experiments.matrix.methods import EMLP_METHODS
+
+    return method not in EMLP_METHODS or task in EMLP_TASKS
 
 
 def _one(config: RunConfig, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """One run in a spawned process: ``threads`` (default 1) torch threads, then :func:`train`."""
+    """One run in a spawned process: ``threads`` (default 1) torch threads, on ``device``, then :func:`train`."""
     import torch
 
     options = dict(options)
     torch.set_num_threads(options.pop("threads", 1))
-    return config.name, train(config, **options)
+    device = torch.device(options.pop("device", "cpu"))
+    return config.name, train(config, world=World(device=device), **options)
 
 
 def _summary(record: dict[str, Any]) -> str:
@@ -94,7 +112,8 @@ def sweep(configs: Sequence[RunConfig], *, out: Path | str = RESULTS, jobs: int 
         say(f"sweep: {len(configs)} runs, {len(configs) - len(pending)} finished already, {len(pending)} to run "
             f"(records in {out})")
     run_pending(pending, here=lambda config: train(config, out=out, world=world, **options),
-                elsewhere=partial(_one, options=dict(options, out=out, progress=False)), jobs=jobs,
+                elsewhere=partial(_one, options=dict(options, out=out, progress=False, device=str(world.device))),
+                jobs=jobs,
                 say=say if world.main else lambda line: None,
                 summary=_summary if world.main else lambda record: "")  # other ranks get no record
     return [read_record(record_path(c, out)) for c in configs if finished(c, out)] if world.main else []

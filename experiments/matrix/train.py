@@ -1,7 +1,12 @@
 """Train, evaluate and record one matrix experiment (Cornish 2024, sec. 7.3), on one process or many.
 
 One run is a :class:`RunConfig` (task, method, d, seed, step budget and the paper's defaults:
-10,000 training and 1,000 test examples drawn from the seed, batch 100, Adam at lr 1e-4).
+batch 100, Adam at lr 1e-4, a fixed set of 1,000 test examples drawn from the seed, and training
+data under one of two protocols: ``fresh``, the paper's, every batch newly drawn (an epoch of 100
+steps sees 10,000 new examples: ``stoch_sym``'s ``InfiniteDataset``), or ``fixed``, one set of
+10,000 examples permuted per epoch, which a large model can overfit).  Every ``curve_every``
+steps the mean test error on the first :data:`CURVE_EXAMPLES` test examples is recorded (the
+learning curve).
 :func:`train` trains it, evaluates the test relative squared error (mean and standard deviation
 over test examples, each prediction the mean of ``test_samples`` draws), measures the
 equivariance error of the trained model with
@@ -18,7 +23,8 @@ or whose test errors are not finite, has diverged: it raises :class:`FloatingPoi
 writes no record.
 
 Determinism.  Every draw comes from a generator seeded by the run's seed and a label: the
-datasets (``seed``), the order of the training examples (one permutation per epoch), and the
+datasets (``seed``), each fresh batch (``seed``, step), the order of the fixed protocol's training
+examples (one permutation per epoch), the curve's and the test's draws, and the
 model's noise, drawn per *shard*: each global batch is cut into ``shards`` equal shards, and shard
 ``j`` of step ``t`` draws its noise from its own generator seeded by ``(seed, t, j)``.  So the
 numbers depend on the seed and the configuration only: not on the number of processes (any
@@ -44,7 +50,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -76,6 +82,9 @@ CHECKPOINT_EVERY = 500
 EVAL_CHUNK = 100  # test examples per prediction call (memory: chunk x test_samples backbone rows)
 RECORD_VERSION = 1
 MAX_SKIPPED = 0.01  # a run that skips more than this fraction of its steps (non-finite gradients) has diverged
+#: ``fresh``: every batch newly drawn (the paper's ``InfiniteDataset``); ``fixed``: one training set.
+DATA_PROTOCOLS: tuple[str, ...] = ("fresh", "fixed")
+CURVE_EXAMPLES = 200  # test examples behind each learning-curve point (the first of the fixed test set)
 
 
 @dataclass(frozen=True)
@@ -102,8 +111,19 @@ class RunConfig(RecordedConfig):
     test_samples: int = 100
     gamma_hidden: tuple[int, ...] = (250,)
     backbone_hidden: tuple[int, ...] | None = None
+    data: str = "fresh"
+    curve_every: int = 500
+
+    #: Records written before these fields existed trained on one fixed set, with no learning curve.
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"data": "fixed", "curve_every": 0}
 
     def __post_init__(self) -> None:
+        if self.data not in DATA_PROTOCOLS:
+            raise ValueError(f"data must be one of {', '.join(DATA_PROTOCOLS)} (the training-data protocol), got "
+                             f"{self.data!r}")
+        if not isinstance(self.curve_every, int) or self.curve_every < 0:
+            raise ValueError(f"curve_every must be a non-negative number of steps (0: no learning curve), got "
+                             f"{self.curve_every!r}")
         for name in ("dim", "steps", "batch", "train_size", "test_size", "shards", "train_samples", "test_samples"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < (0 if name == "steps" else 1):
@@ -186,15 +206,15 @@ def _set_rng_states(states: dict[str, Any]) -> None:
 
 
 def _save_checkpoint(path: Path, config: RunConfig, module: nn.Module, optimizer: torch.optim.Optimizer,
-                     step: int, skipped: int) -> None:
+                     step: int, skipped: int, curve: list[list[float]]) -> None:
     state = {"config": config.as_dict(), "step": step, "skipped": skipped, "model": module.state_dict(),
-             "optimizer": optimizer.state_dict(), "rng": _rng_states()}
+             "optimizer": optimizer.state_dict(), "rng": _rng_states(), "curve": curve}
     RECORDS.save_checkpoint(path, state)
 
 
 def _load_checkpoint(path: Path, config: RunConfig, module: nn.Module, optimizer: torch.optim.Optimizer,
-                     device: torch.device) -> tuple[int, int]:
-    """Load a checkpoint into ``module`` and ``optimizer``; returns ``(step, skipped steps so far)``."""
+                     device: torch.device) -> tuple[int, int, list[list[float]]]:
+    """Load a checkpoint into ``module`` and ``optimizer``; returns ``(step, skipped steps, curve so far)``."""
     state = RECORDS.load_checkpoint(path, config, device)
     if not all(bool(torch.isfinite(v).all()) for v in state["model"].values() if v.is_floating_point()):
         raise ValueError(f"checkpoint {path} holds non-finite parameters (a diverged run); delete it to start this "
@@ -202,18 +222,40 @@ def _load_checkpoint(path: Path, config: RunConfig, module: nn.Module, optimizer
     module.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     _set_rng_states(state["rng"])
-    return int(state["step"]), int(state.get("skipped", 0))
+    return int(state["step"]), int(state.get("skipped", 0)), [list(point) for point in state.get("curve", [])]
 
 
 # -- the loop -------------------------------------------------------------------------------------------------------
 
 
 def datasets(task: Any, config: RunConfig) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``(x_train, y_train, x_test, y_test)``, drawn from the run's seed (on the CPU: the same on any device)."""
+    """``(x_train, y_train, x_test, y_test)`` of the ``fixed`` protocol, drawn from the run's seed (on the CPU)."""
     data = generator(torch.device("cpu"), config.seed, "data")
     x_train, y_train = task.sample(config.train_size, data)
     x_test, y_test = task.sample(config.test_size, data)
     return x_train, y_train, x_test, y_test
+
+
+def test_set(task: Any, config: RunConfig) -> tuple[Tensor, Tensor]:
+    """The run's fixed test set: ``test_size`` examples from the seed (``fixed``: drawn after the training set)."""
+    if config.data == "fixed":
+        return datasets(task, config)[2:]
+    return task.sample(config.test_size, generator(torch.device("cpu"), config.seed, "test set"))  # type: ignore[no-any-return]
+
+
+def training_batch(task: Any, config: RunConfig, step: int, fixed: tuple[Tensor, Tensor] | None = None
+                   ) -> tuple[Tensor, Tensor]:
+    """Global batch ``step`` (on the CPU): ``fresh``, drawn from ``(seed, "train", step)``; ``fixed``, from ``fixed``.
+
+    Under ``fresh`` every batch is new (an epoch of ``train_size / batch`` steps sees
+    ``train_size`` new examples, as the paper's ``InfiniteDataset``) and the same on a rerun.
+    """
+    if config.data == "fresh":
+        return task.sample(config.batch, generator(torch.device("cpu"), config.seed, "train", step))  # type: ignore[no-any-return]
+    if fixed is None:
+        raise ValueError("the fixed protocol draws its batches from the training set: pass fixed=(x_train, y_train)")
+    index = batch_indices(config, step)
+    return fixed[0][index], fixed[1][index]
 
 
 def batch_indices(config: RunConfig, step: int) -> Tensor:
@@ -241,13 +283,17 @@ class Objective(ShardedObjective):
 
 
 @torch.no_grad()
-def evaluate(model: Any, config: RunConfig, x: Tensor, y: Tensor, device: torch.device) -> dict[str, float]:
-    """Test relative squared error: mean and standard deviation over test examples (each the mean of the draws)."""
+def evaluate(model: Any, config: RunConfig, x: Tensor, y: Tensor, device: torch.device,
+             label: tuple[Any, ...] = ("test",)) -> dict[str, float]:
+    """Test relative squared error: mean and standard deviation over test examples (each the mean of the draws).
+
+    The draws of chunk ``i`` come from the generator ``(seed, *label, i)``.
+    """
     from markovcat.experiments.matrix.tasks import relative_squared_error
 
     errors = []
     for i, start in enumerate(range(0, x.shape[0], EVAL_CHUNK)):
-        noise = generator(device, config.seed, "test", i)
+        noise = generator(device, config.seed, *label, i)
         prediction = model.predict(x[start:start + EVAL_CHUNK], config.test_samples, generator=noise)
         error = relative_squared_error(prediction, y[start:start + EVAL_CHUNK])
         if error.shape != (prediction.shape[0],):
@@ -284,6 +330,15 @@ def equivariance(model: Any, task: Any, x_test: Tensor, seed: int) -> dict[str, 
     return result
 
 
+def _curve_point(model: Any, config: RunConfig, x: Tensor, y: Tensor, device: torch.device, step: int) -> float:
+    """The mean test error on the first :data:`CURVE_EXAMPLES` test examples after ``step`` steps (a curve point)."""
+    was_training = model.module.training
+    model.module.eval()
+    point = evaluate(model, config, x[:CURVE_EXAMPLES], y[:CURVE_EXAMPLES], device, ("curve", step))
+    model.module.train(was_training)
+    return point["test_rse_mean"]
+
+
 def _finite_gradients(parameters: list[nn.Parameter]) -> bool:
     """Whether every gradient is finite (one reduction and one synchronisation)."""
     grads = [p.grad for p in parameters if p.grad is not None]
@@ -314,9 +369,18 @@ def train(config: RunConfig, *, world: World | None = None, out: Path | str = RE
     model = build(config.method, task, config.method_config(), config.seed)
     module = model.module.to(world.device)
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr)
-    x_train, y_train, x_test, y_test = (t.to(world.device) for t in datasets(task, config))
+    fixed: tuple[Tensor, Tensor] | None = None
+    if config.data == "fixed":
+        x_train, y_train, x_test, y_test = datasets(task, config)
+        fixed = (x_train.to(world.device), y_train.to(world.device))
+    else:
+        x_test, y_test = test_set(task, config)
+    x_test, y_test = x_test.to(world.device), y_test.to(world.device)
     saved = checkpoint_path(config, checkpoints)
-    step, skipped = _load_checkpoint(saved, config, module, optimizer, world.device) if saved.exists() else (0, 0)
+    curve: list[list[float]] = []
+    step, skipped = 0, 0
+    if saved.exists():
+        step, skipped, curve = _load_checkpoint(saved, config, module, optimizer, world.device)
     parameters = [p for p in module.parameters() if p.requires_grad]
     objective = data_parallel(Objective(model, config, world), world)
     if compile:
@@ -328,8 +392,8 @@ def train(config: RunConfig, *, world: World | None = None, out: Path | str = RE
     train_started = time.perf_counter()
     with progress_bar(config.steps, step, progress and world.main, config.name) as bar:
         while step < config.steps:
-            index = batch_indices(config, step).to(world.device)
-            loss = objective(x_train[index], y_train[index], step)
+            x, y = (t.to(world.device) for t in training_batch(task, config, step, fixed))
+            loss = objective(x, y, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if _finite_gradients(parameters):
@@ -347,8 +411,10 @@ def train(config: RunConfig, *, world: World | None = None, out: Path | str = RE
             bar.update(1)
             if step % 50 == 0 or step == config.steps:
                 bar.set_postfix(loss=f"{loss.item():.4g}")
+            if world.main and config.curve_every and step % config.curve_every == 0:
+                curve.append([step, _curve_point(model, config, x_test, y_test, world.device, step)])
             if world.main and step % checkpoint_every == 0 and step < config.steps:
-                _save_checkpoint(saved, config, module, optimizer, step, skipped)
+                _save_checkpoint(saved, config, module, optimizer, step, skipped, curve)
             if on_step is not None:
                 on_step(step)
     train_seconds = time.perf_counter() - train_started
@@ -380,6 +446,7 @@ def train(config: RunConfig, *, world: World | None = None, out: Path | str = RE
             "train_seconds": round(train_seconds, 3),
             "steps_per_second": round((config.steps - first) / train_seconds, 3) if config.steps > first else None,
             "metrics": metrics,
+            "curve": {"examples": min(CURVE_EXAMPLES, config.test_size), "points": curve},
             "parameters": fingerprint(module),
             "equivariance": equivariance(model, task, x_test, config.seed),
         }

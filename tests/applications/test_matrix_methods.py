@@ -12,6 +12,8 @@ from markovcat.backends.torch.equivariance import check_equivariance
 from markovcat.experiments.matrix import methods as mm
 from markovcat.experiments.matrix import tasks as mt
 
+#: The methods that need no optional package (the EMLP methods: ``tests/test_matrix_emlp.py``).
+PLAIN = tuple(m for m in mm.METHODS if m not in mm.EMLP_METHODS)
 SMALL = mm.MethodConfig(backbone_hidden=(16,), gamma_hidden=(16,), train_samples=3, test_samples=5)
 
 
@@ -20,7 +22,7 @@ def task(request: pytest.FixtureRequest) -> mt.Task:
     return mt.make_task(request.param, 3)
 
 
-@pytest.mark.parametrize("method", mm.METHODS)
+@pytest.mark.parametrize("method", PLAIN)
 def test_builds_predicts_and_trains(task: mt.Task, method: str) -> None:
     model = mm.build(method, task, SMALL, seed=1)
     x, y = task.sample(4, torch.Generator().manual_seed(0))
@@ -32,14 +34,14 @@ def test_builds_predicts_and_trains(task: mt.Task, method: str) -> None:
     assert {id(p) for p in model.model.parameters()} <= {id(p) for p in parameters}
     assert all(p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in parameters)  # gammas train too
     backbone = sum(p.numel() for p in mm.MLP(task.x_shape, task.y_shape, (16,)).parameters())
-    has_gamma_net = method in ("kim", "recursive")
+    has_gamma_net = method in ("scalars", "recursive")
     assert (sum(p.numel() for p in parameters) > backbone) == has_gamma_net
     assert model.symmetrised == (method != "mlp")
     torch.manual_seed(0)
     pickle.loads(pickle.dumps(model.module))(x, 2)  # picklable (records, multiprocessing) and still runs
 
 
-@pytest.mark.parametrize("method", mm.METHODS)
+@pytest.mark.parametrize("method", PLAIN)
 def test_symmetrised_methods_are_equivariant_and_the_mlp_is_not(task: mt.Task, method: str) -> None:
     model = mm.build(method, task, SMALL, seed=2)
     report = check_equivariance(copy.deepcopy(model.model).double(), task.group, task.input, task.output)
@@ -48,12 +50,12 @@ def test_symmetrised_methods_are_equivariant_and_the_mlp_is_not(task: mt.Task, m
         assert report.method == "pathwise" and report.statistic < 1e-10
 
 
-def test_kim_and_recursive_gammas_are_equivariant(task: mt.Task) -> None:
-    for gamma in (mm.kim_gamma(task, (8,)), mm.recursive_gamma(task, (8,))):
+def test_scalars_and_recursive_gammas_are_equivariant(task: mt.Task) -> None:
+    for gamma in (mm.scalars_gamma(task, (8,)), mm.recursive_gamma(task, (8,))):
         assert gamma.check().passed, gamma.name
 
 
-def test_a_kim_gamma_with_non_equivariant_columns_is_caught() -> None:
+def test_a_scalars_gamma_with_non_equivariant_columns_is_caught() -> None:
     # under conjugation the columns of x do not move by g: [x, eps] is the wrong M for expm
     task = mt.make_task("expm", 3)
     h = mm.InvariantWeightedColumns(mm._Beside(), 4, 3, (8,))
@@ -61,7 +63,7 @@ def test_a_kim_gamma_with_non_equivariant_columns_is_caught() -> None:
     assert not gamma.check(method="pathwise").passed
     # and the two-sided columns with the factors' noise exchanged are not equivariant for O(d) x O(d)
     pair = mt.make_task("inv", 3)
-    good = mm.kim_gamma(pair, (8,))
+    good = mm.scalars_gamma(pair, (8,))
     assert good.check().passed
     heads = [mm.InvariantWeightedColumns(mm._TwoSidedColumns(side, 3), 9, 3, (8,)) for side in (1, 0)]
     frames = good.interpretation.boxes[next(b for b in good.interpretation.boxes if str(b).startswith("h_"))]
@@ -91,7 +93,7 @@ def test_seeds_defaults_and_errors() -> None:
     assert torch.equal(torch.random.get_rng_state(), state)  # the global random state is left alone
     weights = [torch.cat([p.flatten() for p in m.module.parameters()]) for m in (a, b, c)]
     assert torch.equal(weights[0], weights[1]) and not torch.equal(weights[0], weights[2])
-    for method, widths in (("mlp", [250, 250, 250]), ("haar", [250, 250, 250]), ("kim", [250, 250]),
+    for method, widths in (("mlp", [250, 250, 250]), ("haar", [250, 250, 250]), ("scalars", [250, 250]),
                            ("recursive", [250, 250])):
         model = mm.build(method, task)
         backbone = next(m for m in model.module.modules() if isinstance(m, mm.MLP))
@@ -100,6 +102,8 @@ def test_seeds_defaults_and_errors() -> None:
     gamma = next(m for m in mm.build("recursive", task).module.modules() if isinstance(m, mm.GroupMLP))
     assert [layer.out_features for layer in gamma.net if isinstance(layer, torch.nn.Linear)] == [250, 4]
     with pytest.raises(ValueError, match="unknown method"):
-        mm.build("emlp", task)
+        mm.build("emlp-haar", task)
+    with pytest.raises(ValueError, match="now called 'scalars'"):
+        mm.build("kim", task)
     with pytest.raises(ValueError, match="positive"):
         mm.MethodConfig(train_samples=0)

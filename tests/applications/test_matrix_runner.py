@@ -343,10 +343,12 @@ def test_the_table_is_the_mean_and_spread_over_seeds(tmp_path: Path) -> None:
 
 def test_a_50_step_run_of_every_task_and_method_records_and_plots(tmp_path: Path) -> None:
     """The smoke run: every task x method trains 50 steps, writes a valid record, and the figure is drawn from them."""
-    from markovcat.experiments.matrix.methods import METHODS
+    from markovcat.experiments.matrix.methods import EMLP_METHODS
+    from markovcat.experiments.matrix.methods import METHODS as ALL
     from markovcat.experiments.matrix.tasks import TASKS
 
-    configs = plan(None, None, [2], [0], 50, **TINY)
+    METHODS = tuple(m for m in ALL if m not in EMLP_METHODS)  # the EMLP methods: tests/test_matrix_emlp.py
+    configs = plan(None, METHODS, [2], [0], 50, **TINY)
     assert {(c.task, c.method) for c in configs} == {(t, m) for t in TASKS for m in METHODS}
     records = sweep(configs, say=lambda _: None, progress=False, **folders(tmp_path))
     assert len(records) == len(TASKS) * len(METHODS)
@@ -358,3 +360,31 @@ def test_a_50_step_run_of_every_task_and_method_records_and_plots(tmp_path: Path
     written = matrix_plot.plot(tmp_path / "records", tmp_path / "figure")
     assert [p.suffix for p in written] == [".png", ".pdf", ".md"] and all(p.stat().st_size > 0 for p in written)
     assert (tmp_path / "figure.md").read_text().count("\n| ") == len(records) + 1
+
+
+def test_the_gpu_script_dry_runs_on_the_cpu(tmp_path: Path) -> None:
+    """``experiments/matrix/gpu.sh``'s path (calibrate, choose, run) with tiny sizes on the CPU."""
+    import json
+    import subprocess
+    import sys
+
+    from markovcat.experiments.matrix import gpu
+
+    script = Path(__file__).resolve().parents[2] / "experiments" / "matrix" / "gpu.sh"
+    assert script.exists() and script.stat().st_mode & 0o111  # the one command exists and is executable
+    out = tmp_path / "gpu"
+    assert gpu.main(["--out", str(out), "--device", "cpu", "--jobs", "1", "--tiny", "--dims", "2", "--seeds", "0",
+                     "--steps", "4", "--calibration-steps", "2", "--budget", "600", "--methods", "mlp", "haar",
+                     "--tasks", "cov"]) == 0
+    summary = json.loads((out / "plan.json").read_text())
+    assert summary["chosen_runs"] >= 1 and summary["rates"]
+    records = sorted((out / "records").glob("*.json"))
+    assert [p.stem for p in records] == sorted(summary["chosen"])
+    assert all(json.loads(p.read_text())["config"]["steps"] == 4 for p in records)
+    # choose: a prefix that fits the budget, and nothing when a run alone is too long
+    configs = plan(["cov"], ["mlp", "haar"], [2], [0, 1], 100)
+    rates = {(m, 2): {"steps_per_second": 10.0, "overhead_seconds": 0.0} for m in ("mlp", "haar")}
+    assert len(gpu.choose(configs, rates, 25.0, jobs=2)) == 4 and len(gpu.choose(configs, rates, 25.0, jobs=1)) == 2
+    assert gpu.choose(configs, rates, 5.0, jobs=8) == []
+    assert sys.executable  # the script runs with the environment's python (PYTHON=...)
+    subprocess.run(["bash", "-n", str(script)], check=True)  # it parses
