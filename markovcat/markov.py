@@ -180,7 +180,16 @@ def normal_form(d: Diagram) -> Diagram:
 
 
 def equal(a: Diagram, b: Diagram) -> bool:
-    """Decide equality of ``a`` and ``b`` as morphisms of the free Markov category."""
+    """Decide equality of ``a`` and ``b`` as morphisms of the free Markov category.
+
+    >>> from markovcat.syntax import Box, Copy, Ty
+    >>> X, Y = Ty("X"), Ty("Y")
+    >>> f, k = Box("f", X, Y, deterministic=True), Box("k", X, Y)
+    >>> equal(f >> Copy(Y), Copy(X) >> (f @ f))  # a function commutes with copying
+    True
+    >>> equal(k >> Copy(Y), Copy(X) >> (k @ k))  # a kernel does not: one draw copied is not two draws
+    False
+    """
     check_operand(a, "equal")
     check_operand(b, "equal")
     if a.dom != b.dom or a.cod != b.cod:
@@ -211,6 +220,12 @@ def explain(a: Diagram, b: Diagram) -> str:
     draw (or the input) that makes the two computations differ.  A one-line summary of
     the other differences (boxes that occur a different number of times) follows.  The
     message stays short however large the diagrams are.
+
+    >>> from markovcat.syntax import Box, Copy, Ty
+    >>> X, Y = Ty("X"), Ty("Y")
+    >>> k = Box("k", X, Y)
+    >>> print(explain(k >> Copy(Y), Copy(X) >> (k @ k)).split(";")[0])
+    Following output 1 (type Y): the left draws box 'k' once and copies the result, where the right draws it separately
     """
     check_operand(a, "explain")
     check_operand(b, "explain")

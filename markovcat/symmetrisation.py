@@ -191,6 +191,16 @@ def sym(k: Diagram, gamma: Equivariant, cod: GSpace) -> Equivariant:
     """``sym_gamma(k) = copy >> (gamma @ id) >> sharp(k) : (X,a) -> (Y,b)`` in ``C^G``.
 
     ``gamma`` must be a ``C^G`` morphism ``(X,a) -> (G,*)`` (else a clear error).
+
+    >>> from markovcat import Action, Box, Equivariant, Group, GSpace, Ty
+    >>> G, X, Y = Group("G"), Ty("X"), Ty("Y")
+    >>> SX, SY = GSpace(X, Action("act_X", G, X)), GSpace(Y, Action("act_Y", G, Y))
+    >>> gamma = Equivariant.assume(Box("gamma", X, G.ty), SX, GSpace.regular(G), reason="gamma is equivariant")
+    >>> s = sym(Box("k", X, Y), gamma, SY)
+    >>> s
+    <Equivariant sym_gamma(k) : (X, act_X) -> (Y, act_Y) (composite)>
+    >>> [a.what for a in s.assumptions()]  # what its equivariance rests on
+    ['gamma']
     """
     gamma = _check_gamma(gamma)
     _space(cod, "the codomain of sym")

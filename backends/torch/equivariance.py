@@ -257,6 +257,16 @@ def check_equivariance(
     pathwise checks and sets the two-sample test's rounding floor.  See the module
     docstring for what each method establishes; the report states the smallest
     violation the check would detect.
+
+    >>> import torch
+    >>> from markovcat.backends.torch import Orthogonal, symmetrise
+    >>> O3 = Orthogonal(3)
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(1), torch.nn.Linear(12, 12), torch.nn.Unflatten(1, (4, 3)))
+    >>> report = check_equivariance(symmetrise(net, O3, O3.points(4), gamma="haar"), O3, O3.points(4))
+    >>> report.passed, report.method
+    (True, 'pathwise')
+    >>> check_equivariance(net, O3, O3.points(4)).passed  # the bare network is not equivariant
+    False
     """
     from markovcat.backends.torch.compile import CompiledDiagram
 
