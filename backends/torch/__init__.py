@@ -67,6 +67,7 @@ from markovcat.backends.torch.frames import (
 )
 from markovcat.backends.torch.gammas import Gamma, Guarantee, as_gamma
 from markovcat.backends.torch.groups import (
+    ByValue,
     Cyclic,
     HaarSampler,
     LeftTranslation,
@@ -144,6 +145,7 @@ __all__ = [
     "SortCanonicaliser",
     "Symmetric",
     "TorchAction",
+    "ByValue",
     "TorchGroup",
     "haar_orthogonal",
     "TorchHomomorphism",
