@@ -282,7 +282,7 @@ def _pair_gamma(task: Task, hidden: Sequence[int]) -> Gamma:
     net = Box(f"h_{space.group.name}", space.ty @ E, space.group.ty, deterministic=True)
     guarantee = Guarantee("assumed", "each factor's h is equivariant for its factor and invariant for the other, "
                                      "and the Gaussian noise law is invariant")
-    morphism = Equivariant.assume(with_noise(net, eps), space, GSpace.regular(space.group), reason=guarantee.sentence,
+    morphism = Equivariant.assume(with_noise(net, eps), space, GSpace.regular(space.group), reason=guarantee.evidence,
                                   name="scalars_pair")
     shape = (d, 2 * d)
     boxes = {eps: Gaussian(shape, noise_action), net: PairFrames(group, *heads)}

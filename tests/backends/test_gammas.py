@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 
 import pytest
 import torch
 from torch import nn
 
+import markovcat as mc
 from markovcat.backends import torch as mct
 from markovcat.backends.torch.equivariance import check_equivariance
 from markovcat.backends.torch.gammas import Gamma
+from markovcat.experiments.examples import PointMLP
 
 gm = mct.gammas
 O3, SO3, N = mct.Orthogonal(3), mct.Orthogonal(3, special=True), 10
@@ -227,7 +230,7 @@ def test_gammas_are_immutable_and_refuse_inconsistent_guarantees() -> None:
 def test_user_gammas_are_assumed_and_library_frames_are_vouched_for() -> None:
     user = gm.as_gamma(unsigned_pca, O3, O3.points(N))
     assert user.guarantee.kind == "assumed" and user.deterministic
-    assert "declared" in user.guarantee.sentence
+    assert user.guarantee.evidence.endswith("(assumed, not checked)") and "declared" not in user.explain()
     ours = gm.as_gamma(mct.PCACanonicaliser(), O3, O3.points(N))
     assert ours.guarantee.kind == "exact" and "refused" in ours.guarantee.degenerate
     loose = gm.as_gamma(mct.PCACanonicaliser(validate=False), O3, O3.points(N))
@@ -246,6 +249,32 @@ def test_user_gammas_are_assumed_and_library_frames_are_vouched_for() -> None:
         gm.as_gamma(3, O3, O3.points(N))
     with pytest.raises(TypeError, match="sampler"):
         gm.canonical(mct.UniformPCAFrame(O3), O3, O3.points(N))
+
+
+def test_a_user_gamma_warns_once_and_reads_assumed_until_checked() -> None:
+    def my_pca(x: torch.Tensor) -> torch.Tensor:
+        return mct.PCACanonicaliser()(x)
+
+    with pytest.warns(UserWarning, match="gamma_my_pca is assumed O[(]3[)]-equivariant and nothing checked it"):
+        gamma = gm.as_gamma(my_pca, O3, O3.points(N))
+    with warnings.catch_warnings(record=True) as again:
+        warnings.simplefilter("default")  # Python's usual filter: each message once
+        gm.as_gamma(my_pca, O3, O3.points(N))
+        gm.as_gamma(my_pca, O3, O3.points(N))
+    assert len([w for w in again if "gamma_my_pca" in str(w.message)]) <= 1
+    assert [a.reason for a in gamma.morphism.assumptions()] == ["my_pca is O(3)-equivariant (assumed, not checked)"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a checked gamma does not warn
+        checked = gamma.checked(n_inputs=8)
+        assert mct.check(mc.symmetrise(PointMLP(N, 3, 16).double(), group=O3, input=O3.points(N),
+                                       gamma=checked)).passed
+    reason = checked.morphism.assumptions()[0].reason
+    assert "checked numerically, not proved: gamma.check() passed, deterministic on 8 inputs" in reason
+    assert checked.guarantee.kind == "assumed" and "not checked" not in checked.explain()
+    with pytest.raises(ValueError, match="gamma_unsigned_pca failed gamma.check"):
+        gm.as_gamma(unsigned_pca, O3, O3.points(N)).checked(n_inputs=8)
+    ours = gm.named("canonical", O3, O3.points(N))
+    assert ours.checked(n_inputs=8) is ours  # the library's own guarantee is left as it is
 
 
 def test_equal_actions_are_equal_and_a_mismatch_says_how() -> None:

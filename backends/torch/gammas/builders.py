@@ -48,7 +48,7 @@ __all__ = ["canonical", "canonical_random_ties", "haar_gamma", "uniform_frame", 
 
 
 def _assume(diagram: Any, space: GSpace, guarantee: Guarantee, name: str) -> Equivariant:
-    return Equivariant.assume(diagram, space, GSpace.regular(space.group), reason=guarantee.sentence, name=name)
+    return Equivariant.assume(diagram, space, GSpace.regular(space.group), reason=guarantee.evidence, name=name)
 
 
 def canonical(function: Any, group: TorchGroup, action: TorchAction, *, name: str = "canonical",
@@ -239,7 +239,7 @@ def euclidean(rotation: Gamma, group: Euclidean) -> Gamma:
         return G.mul(shift(x), embed(rot(centre(x))))
 
     guarantee = Guarantee(rotation.guarantee.kind, f"the centroid, then {rotation.guarantee.sentence}",
-                          rotation.guarantee.degenerate)
+                          rotation.guarantee.degenerate, rotation.guarantee.checked)
     morphism = _assume(diagram, space, guarantee, "euclidean")
     inner_interpretation = rotation.interpretation
     couplings = {}

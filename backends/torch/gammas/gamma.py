@@ -18,8 +18,10 @@ Guarantee vocabulary (:attr:`Guarantee.kind`, :data:`GUARANTEES`):
               test suite.
 ``in law``    stochastic, and ``gamma(h . x)`` has the law of ``h gamma(x)``; ``sym`` with it is
               exactly equivariant in distribution.
-``assumed``   declared equivariant by its author (a user's function): nothing checked it
-              unless you run ``gamma.check()``.
+``assumed``   a user's function or Gamma the library does not vouch for (:func:`vouched`):
+              its evidence reads "assumed, not checked" and building it warns once (a
+              ``UserWarning`` naming it) until ``gamma.checked()`` records a passing
+              ``gamma.check()`` in its evidence (sampled evidence, not a proof).
 
 :attr:`Guarantee.degenerate` says where the promise does not hold (e.g. a cloud with
 repeated covariance eigenvalues) and what happens there: with ``validate=True`` such
@@ -30,6 +32,8 @@ a finite group element is returned all the same, with no equivariance at those i
 from __future__ import annotations
 
 import copy
+import dataclasses
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -53,7 +57,7 @@ __all__ = ["Gamma", "Guarantee", "GUARANTEES", "diagram_space", "vouched"]
 GUARANTEES: Mapping[str, str] = MappingProxyType({
     "exact": "deterministic, and gamma(h.x) = h gamma(x) at every input that is not degenerate (to rounding)",
     "in law": "stochastic, and gamma(h.x) has the law of h gamma(x): sym with it is equivariant in distribution",
-    "assumed": "declared equivariant by its author; nothing checked it unless gamma.check() was run",
+    "assumed": "the user's claim, not the library's: assumed, not checked, unless gamma.checked() recorded a pass",
 })
 
 
@@ -70,8 +74,10 @@ class Guarantee:
     kind: str
     """One of :data:`GUARANTEES`: how the gamma is equivariant (``exact``, ``in law``...)."""
     sentence: str
-    """Why the gamma is equivariant, in one sentence (recorded in its evidence)."""
+    """Why the gamma is equivariant, in one sentence (recorded in its evidence, see :attr:`evidence`)."""
     degenerate: str = ""
+    checked: str = ""
+    """For an ``assumed`` guarantee: what a passing :meth:`Gamma.check` saw (set by :meth:`Gamma.checked`)."""
 
     def __post_init__(self) -> None:
         if self.kind not in GUARANTEES:
@@ -79,9 +85,18 @@ class Guarantee:
         if not self.sentence:
             raise ValueError("a guarantee needs a sentence saying why the gamma is equivariant")
 
+    @property
+    def evidence(self) -> str:
+        """The reason recorded in the gamma's evidence: the sentence, and for ``assumed`` whether it was checked."""
+        if self.kind != "assumed":
+            return self.sentence
+        if self.checked:
+            return f"{self.sentence} (assumed; checked numerically, not proved: {self.checked})"
+        return f"{self.sentence} (assumed, not checked)"
+
     def __str__(self) -> str:
         where = f"; at degenerate inputs ({self.degenerate})" if self.degenerate else ""
-        return f"{self.kind}: {self.sentence}{where}"
+        return f"{self.kind}: {self.evidence}{where}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,6 +138,8 @@ class Gamma:
             raise TypeError(f"a gamma's guarantee is a Guarantee, got {type(self.guarantee).__name__}")
         if self.guarantee.kind == "exact" and not self.deterministic:
             raise ValueError(f"{self.morphism.name} is stochastic, so its guarantee cannot be 'exact': say 'in law'")
+        if self.guarantee.kind == "assumed" and not self.guarantee.checked:
+            _warn_assumed(self.name, self.group)
 
     # -- description ------------------------------------------------------------------
     @property
@@ -166,6 +183,25 @@ class Gamma:
         model = copy.deepcopy(self.compile()).to(dtype)  # leaves the interpretation's modules as they are
         return check_equivariance(model, self.group, self.action, self.group.regular(), dtype=dtype, **options)
 
+    def checked(self, dtype: torch.dtype = torch.float64, **options: Any) -> Gamma:
+        """This gamma with a passing :meth:`check` recorded in its evidence, or ``ValueError`` with the report.
+
+        For an ``assumed`` guarantee the result's evidence reads "checked numerically, not proved"
+        with what the check saw (its method, inputs and statistic), and building it does not warn;
+        a guarantee the library vouches for is returned as it is once the check passes.
+        """
+        report = self.check(dtype, **options)
+        if not report.passed:
+            raise ValueError(f"gamma {self.name} failed gamma.check():\n{report}")
+        if self.guarantee.kind != "assumed":
+            return self
+        seen = (f"gamma.check() passed, {report.method} on {report.n_inputs} inputs, statistic "
+                f"{report.statistic:.3g} below {report.threshold:.3g}")
+        guarantee = dataclasses.replace(self.guarantee, checked=seen)
+        morphism = Equivariant.assume(self.morphism.diagram, self.morphism.dom, self.morphism.cod,
+                                      reason=guarantee.evidence, name=self.morphism.name)
+        return dataclasses.replace(self, morphism=morphism, guarantee=guarantee)
+
     def support(self) -> Callable[[Tensor], Tensor] | None:
         """``x |-> (batch, m, *G)``, a finite support on which ``gamma(x)`` is uniform, or ``None`` if unknown.
 
@@ -202,10 +238,10 @@ class Gamma:
         if guarantee is None:
             ours = vouched(function) and vouched(getattr(function, "frames", function))  # a user's frame stays theirs
             kind = ("exact" if deterministic else "in law") if ours else "assumed"
-            sentence = reason or getattr(function, "reason", None) or f"{label} is declared {group.name}-equivariant"
+            sentence = reason or getattr(function, "reason", None) or f"{label} is {group.name}-equivariant"
             guarantee = Guarantee(kind, sentence, _degenerate(function))
         box = Box(f"gamma_{label}", space.ty, space.group.ty, deterministic=deterministic)
-        morphism = Equivariant.assume(box, space, GSpace.regular(space.group), reason=guarantee.sentence,
+        morphism = Equivariant.assume(box, space, GSpace.regular(space.group), reason=guarantee.evidence,
                                       name=f"gamma_{label}")
         support = elements if elements is not None else getattr(function, "elements", None)
         return cls(morphism, interpretation | Interpretation({box: function}), group, action, guarantee, support)
@@ -220,6 +256,13 @@ class _PointMass(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.gamma(x).unsqueeze(1)  # type: ignore[no-any-return]
+
+
+def _warn_assumed(name: str, group: TorchGroup) -> None:
+    # One call site, so Python's warning registry shows each gamma's message once.
+    warnings.warn(f"gamma {name} is assumed {group.name}-equivariant and nothing checked it: its evidence says "
+                  "'assumed, not checked' until gamma.checked() records a passing gamma.check()", UserWarning,
+                  stacklevel=2)
 
 
 def _degenerate(function: Any) -> str:
