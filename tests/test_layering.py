@@ -240,6 +240,18 @@ def test_old_names_still_answer_with_a_deprecation_warning() -> None:
         assert old not in markovcat.__all__
 
 
+
+def test_torch_old_names_still_answer_with_a_deprecation_warning() -> None:
+    pytest.importorskip("torch")
+    from markovcat.backends import torch as mct
+    from markovcat.backends.torch import procedures
+
+    for module, where in ((mct, "markovcat.backends.torch"), (procedures, "markovcat.backends.torch.procedures")):
+        with pytest.warns(DeprecationWarning, match=f"{where}.check is deprecated: use check_model"):
+            assert module.check is mct.check_model
+        assert "check" not in module.__all__
+    assert mct.checks.__name__ == "markovcat.backends.torch.checks"  # the module keeps its name
+
 # -- the applications use the backends' public names only -------------------------------------------------------------
 APPLICATIONS = Path(__file__).parent.parent / "experiments"
 

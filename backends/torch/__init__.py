@@ -38,6 +38,9 @@ tensor([[4., 4., 4.]])
 def forward(self, x0, *, generator=None):
 """
 
+import warnings
+from typing import Any
+
 from markovcat.backends.torch import checks, equivariance, frames, gammas, groups, linalg, procedures
 from markovcat.backends.torch.checks import check_fusions, check_laws, dry_run, relative_error
 from markovcat.backends.torch.compile import (
@@ -89,7 +92,7 @@ from markovcat.backends.torch.matrix_groups import (
 )
 from markovcat.backends.torch.procedures import (
     canonicalise,
-    check,
+    check_model,
     frame_average,
     janossy,
     probabilistic_symmetrise,
@@ -114,7 +117,7 @@ __all__ = [
     "Symmetry",
     "check_equivariance",
     "EquivarianceReport",
-    "check",
+    "check_model",
     # gammas and procedures
     "Gamma",
     "Guarantee",
@@ -172,3 +175,12 @@ __all__ = [
     "OrbitArgmax",
     "LowerCholesky",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``mct.check``, the old name of :func:`check_model` (beside the module ``mct.checks``), deprecated."""
+    if name == "check":
+        warnings.warn("markovcat.backends.torch.check is deprecated: use check_model", DeprecationWarning,
+                      stacklevel=2)
+        return check_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,7 +5,7 @@ Every procedure builds its *diagram* with :mod:`markovcat.symmetrisation` from o
 returned module is a :class:`~markovcat.backends.torch.compile.CompiledDiagram` that carries
 ``model.morphism`` (the ``C^G`` morphism, with its evidence: ``model.morphism.explain()``),
 ``model.symmetry`` (the torch group and actions) and ``model.diagram`` (draw it), and
-:func:`check` tests it.
+:func:`check_model` tests it.
 
 * :func:`canonicalise` - ``sym(k, h)``, ``h`` a deterministic frame (Kaba et al. 2023);
 * :func:`frame_average` - ``ave(sym(k, Unif F(x)))``, exact over the frame (Puny et al. 2022);
@@ -33,6 +33,7 @@ gamma), and whether ``net`` is a function (it is declared one unless it takes ``
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -58,7 +59,7 @@ __all__ = [
     "janossy",
     "stochastic_symmetrise",
     "symmetrise_along",
-    "check",
+    "check_model",
     "ExactAverage",
     "OrientationCosets",
 ]
@@ -323,7 +324,7 @@ def symmetrise_along(net: Any, group: Any, input: TorchAction, output: TorchActi
 
 
 # -- checking ------------------------------------------------------------------------------------------
-def check(model: nn.Module, **options: Any) -> EquivarianceReport:
+def check_model(model: nn.Module, **options: Any) -> EquivarianceReport:
     """:func:`~markovcat.backends.torch.equivariance.check_equivariance` for the symmetry the model carries.
 
     Uses ``model.symmetry`` (set by the procedures, :meth:`Gamma.compile` and
@@ -336,3 +337,12 @@ def check(model: nn.Module, **options: Any) -> EquivarianceReport:
                          "compile(..., symmetry=Symmetry(group, input, output)) or build it with a procedure, or "
                          "call check_equivariance(model, group, in_action, out_action)")
     return check_equivariance(model, symmetry.group, symmetry.input, symmetry.output, **options)
+
+
+def __getattr__(name: str) -> Any:
+    """``procedures.check``, the old name of :func:`check_model`, with a ``DeprecationWarning``."""
+    if name == "check":
+        warnings.warn("markovcat.backends.torch.procedures.check is deprecated: use check_model",
+                      DeprecationWarning, stacklevel=2)
+        return check_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -251,9 +251,9 @@ def test_a_compiled_gamma_carries_its_symmetry_and_check_uses_it() -> None:
     gamma = gm.canonical(mct.PCACanonicaliser(), O3, O3.points(N))
     model = gamma.compile().double()
     assert model.morphism is gamma.morphism and model.symmetry.group is O3
-    assert mct.check(model).passed
+    assert mct.check_model(model).passed
     broken = gm.canonical(unsigned_pca, O3, O3.points(N)).compile().double()
-    assert not mct.check(broken).passed
+    assert not mct.check_model(broken).passed
 
 
 NAMED_CASES = {  # name -> (group, action, output) it serves

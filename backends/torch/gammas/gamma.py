@@ -154,7 +154,7 @@ class Gamma:
 
     # -- use ----------------------------------------------------------------------------
     def compile(self, **options: Any) -> CompiledDiagram:
-        """The gamma alone as a module (``model.symmetry`` set, so :func:`~.procedures.check` works on it)."""
+        """The gamma alone as a module (``model.symmetry`` set, so :func:`~.procedures.check_model` works on it)."""
         return compile(self.morphism, self.interpretation, symmetry=self.symmetry, **options)
 
     def check(self, dtype: torch.dtype = torch.float64, **options: Any) -> EquivarianceReport:
