@@ -4,7 +4,7 @@
 
 * :mod:`~markovcat.backends.torch.interpretation` - :class:`Spec` (what a type means),
   :class:`Interpretation` (what the boxes mean), :class:`Gaussian` (the one noise sampler),
-  :class:`Symmetry` (the group and actions a compiled model carries);
+  :class:`GroupActions` (the group and actions a compiled model carries);
 * :mod:`~markovcat.backends.torch.compile` - :func:`compile` (a diagram or a ``C^G`` morphism and an
   :class:`Interpretation` to straight-line generated code), with the plan
   (:mod:`~markovcat.backends.torch.plan`), the generated code (:mod:`~markovcat.backends.torch.codegen`)
@@ -46,11 +46,11 @@ from markovcat.backends.torch.checks import check_fusions, check_laws, dry_run, 
 from markovcat.backends.torch.compile import (
     CompiledDiagram,
     Gaussian,
+    GroupActions,
     Interpretation,
     InterpretationError,
     Invariant,
     Spec,
-    Symmetry,
     Trace,
     compile,
 )
@@ -114,7 +114,7 @@ __all__ = [
     "compile",
     "Spec",
     "Interpretation",
-    "Symmetry",
+    "GroupActions",
     "check_equivariance",
     "EquivarianceReport",
     "check_model",
@@ -177,10 +177,18 @@ __all__ = [
 ]
 
 
+#: Old names, kept for a while with a ``DeprecationWarning``: old name -> (the new name, what it is).
+#: ``check`` stood beside the module ``checks``; ``Symmetry`` beside the group ``Symmetric``.
+_DEPRECATED: dict[str, tuple[str, Any]] = {
+    "check": ("check_model", check_model),
+    "Symmetry": ("GroupActions", GroupActions),
+}
+
+
 def __getattr__(name: str) -> Any:
-    """``mct.check``, the old name of :func:`check_model` (beside the module ``mct.checks``), deprecated."""
-    if name == "check":
-        warnings.warn("markovcat.backends.torch.check is deprecated: use check_model", DeprecationWarning,
-                      stacklevel=2)
-        return check_model
+    """The old names of ``_DEPRECATED``, each with a ``DeprecationWarning`` naming its new name."""
+    if name in _DEPRECATED:
+        new, value = _DEPRECATED[name]
+        warnings.warn(f"markovcat.backends.torch.{name} is deprecated: use {new}", DeprecationWarning, stacklevel=2)
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

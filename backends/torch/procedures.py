@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends.torch.compile import CompiledDiagram, Interpretation, Spec, Symmetry, compile
+from markovcat.backends.torch.compile import CompiledDiagram, GroupActions, Interpretation, Spec, compile
 from markovcat.backends.torch.equivariance import EquivarianceReport, check_equivariance
 from markovcat.backends.torch.frames import MomentCanonicaliser
 from markovcat.backends.torch.gammas import Gamma, as_gamma, diagram_space, orthogonal_layout, uniform_frame
@@ -66,7 +66,7 @@ __all__ = [
 
 
 # -- the setting ---------------------------------------------------------------------------------
-def _symmetry(group: Any, input: Any, output: Any) -> Symmetry:
+def _symmetry(group: Any, input: Any, output: Any) -> GroupActions:
     """The torch group and actions, checked to belong together."""
     for attr in ("mul", "inv", "sample", "interpretation", "spec", "name"):
         if not hasattr(group, attr):
@@ -80,10 +80,10 @@ def _symmetry(group: Any, input: Any, output: Any) -> Symmetry:
         if action.group is not group:
             raise TypeError(f"the {what} action {action!r} is an action of {action.group.name}, not of this "
                             f"{group.name} object: build it from the same group")
-    return Symmetry(group, input, output)
+    return GroupActions(group, input, output)
 
 
-def _codomain(space: GSpace, symmetry: Symmetry, linear: bool) -> tuple[GSpace, Interpretation]:
+def _codomain(space: GSpace, symmetry: GroupActions, linear: bool) -> tuple[GSpace, Interpretation]:
     """The output G-space ``(Y, b)`` next to the input space ``space``, and the interpretation of ``b``."""
     if symmetry.output is symmetry.input:
         return GSpace(space.ty, space.action, linear=linear), Interpretation()
@@ -332,9 +332,9 @@ def check_model(model: nn.Module, **options: Any) -> EquivarianceReport:
     proves is what ``check_equivariance`` says (evidence on sampled inputs).
     """
     symmetry = getattr(model, "symmetry", None)
-    if not isinstance(symmetry, Symmetry):
+    if not isinstance(symmetry, GroupActions):
         raise ValueError(f"this {type(model).__name__} carries no symmetry (model.symmetry is None): compile it with "
-                         "compile(..., symmetry=Symmetry(group, input, output)) or build it with a procedure, or "
+                         "compile(..., symmetry=GroupActions(group, input, output)) or build it with a procedure, or "
                          "call check_equivariance(model, group, in_action, out_action)")
     return check_equivariance(model, symmetry.group, symmetry.input, symmetry.output, **options)
 
