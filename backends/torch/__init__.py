@@ -24,8 +24,8 @@
 * :mod:`~markovcat.backends.torch.gammas` (a package) - the one gamma type, :class:`~.gammas.Gamma`,
   its guarantees, its networks, the builders and the named table (``mct.gammas``);
 * :mod:`~markovcat.backends.torch.procedures` - the named procedures (:func:`symmetrise`,
-  :func:`canonicalise`, :func:`frame_average`, ...) and :func:`check` (``check_equivariance`` with the
-  symmetry a model carries).
+  :func:`canonicalise`, :func:`frame_average`, ...) and :func:`check_model` (``check_equivariance`` with
+  the symmetry a model carries).
 
 >>> import torch
 >>> from markovcat import Box, Ty
