@@ -70,6 +70,7 @@ from markovcat.backends.torch.frames import (
 )
 from markovcat.backends.torch.gammas import Gamma, Guarantee, as_gamma
 from markovcat.backends.torch.groups import (
+    ByValue,
     Cyclic,
     HaarSampler,
     LeftTranslation,
@@ -147,6 +148,7 @@ __all__ = [
     "SortCanonicaliser",
     "Symmetric",
     "TorchAction",
+    "ByValue",
     "TorchGroup",
     "haar_orthogonal",
     "TorchHomomorphism",

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from markovcat.backends.torch.compile import InterpretationError, Spec
-from markovcat.backends.torch.groups import Cyclic, Symmetric, TorchAction, TorchGroup, small_matmul
+from markovcat.backends.torch.groups import ByValue, Cyclic, Symmetric, TorchAction, TorchGroup, small_matmul
 from markovcat.backends.torch.homomorphisms import TorchHomomorphism
 from markovcat.backends.torch.linalg import accepts
 
@@ -93,7 +93,7 @@ def _identity(a: Tensor) -> Tensor:
     return a
 
 
-class _DihedralPlane:
+class _DihedralPlane(ByValue):
     def __init__(self, group: Dihedral) -> None:
         self.group = group
 
@@ -103,7 +103,7 @@ class _DihedralPlane:
         return Cyclic(self.group.n).rotate_plane(k, y)
 
 
-class _DihedralImage:
+class _DihedralImage(ByValue):
     def __init__(self, group: Dihedral, step: int) -> None:
         self.group, self.step = group, step
 
@@ -176,7 +176,7 @@ def _left(m: Tensor, x: Tensor) -> Tensor:
     return small_matmul(m, x)
 
 
-class _Sequence:
+class _Sequence(ByValue):
     def __init__(self, group: TorchGroup) -> None:
         self.group = group
 
@@ -186,7 +186,7 @@ class _Sequence:
         return torch.gather(x, -1, torch.argsort(g, dim=-1))
 
 
-class _Graph:
+class _Graph(ByValue):
     def __init__(self, group: TorchGroup) -> None:
         self.group = group
 

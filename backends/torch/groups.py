@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TorchGroup",
     "TorchAction",
+    "ByValue",
     "ACTION_KINDS",
     "Orthogonal",
     "Cyclic",
@@ -192,11 +193,74 @@ class TorchAction:
         return TorchAction(f"{self.name}|{phi.name}", phi.source, self.spec, _Restricted(self.act, phi.map),
                            kind="trivial" if self.kind == "trivial" else None)  # other kinds speak of the group
 
+    # -- equality by value ----------------------------------------------------------------
+    def _value(self) -> tuple[Any, ...]:
+        return (self.group, self.spec, self.kind, self.act, self.act_inverse)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when the group (the same object), spec, kind and kernels are equal, whatever the name.
+
+        Kernels compare by value: a function is itself, a bound method its object and function, and
+        the library's kernel objects (:class:`ByValue`) their type and parameters, so two calls of
+        ``GL.left(6)`` give equal actions.
+        """
+        if not isinstance(other, TorchAction):
+            return NotImplemented
+        return self is other or self._value() == other._value()
+
+    def __hash__(self) -> int:
+        return hash((id(self.group), self.spec.shape, self.spec.dtype, self.kind))
+
+    def differences(self, other: TorchAction) -> list[str]:
+        """How ``other`` differs from this action, one phrase a field (empty when they are equal)."""
+        out = []
+        if self.group is not other.group:
+            same = " (equal names, but two group objects: build both from one)" if \
+                self.group.name == other.group.name else ""
+            out.append(f"the group: {self.group.name} vs {other.group.name}{same}")
+        for field in ("shape", "dtype", "sample"):
+            mine, theirs = getattr(self.spec, field), getattr(other.spec, field)
+            if mine != theirs:
+                out.append(f"the spec's {field}: {mine!r} vs {theirs!r}")
+        if self.kind != other.kind:
+            out.append(f"the declared kind: {self.kind!r} vs {other.kind!r}")
+        for field in ("act", "act_inverse"):
+            mine, theirs = getattr(self, field), getattr(other, field)
+            if mine != theirs:
+                out.append(f"the {field} kernel: {_kernel_name(mine)} vs {_kernel_name(theirs)}")
+        return out
+
     def __repr__(self) -> str:
         return f"<{self.group.name} acting on {self.spec} by {self.name}>"
 
 
-class _Restricted:
+def _kernel_name(kernel: Any) -> str:
+    if kernel is None:
+        return "none"
+    name = getattr(kernel, "__qualname__", None)
+    if name is not None:
+        owner = getattr(kernel, "__self__", None)
+        return f"{name} of {owner!r}" if owner is not None else str(name)
+    if isinstance(kernel, ByValue):
+        return f"{type(kernel).__qualname__}({', '.join(f'{k}={v!r}' for k, v in vars(kernel).items())})"
+    return f"{type(kernel).__qualname__} object at {id(kernel):#x}"
+
+
+class ByValue:
+    """A kernel object compared by its type and attributes, so that actions built alike are equal.
+
+    Subclass it for an action's kernel that is an object (it holds the group or sizes it needs):
+    then two calls that build the same action give equal :class:`TorchAction` s.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(vars(self)))))
+
+
+class _Restricted(ByValue):
     def __init__(self, act: Callable[[Tensor, Tensor], Tensor], phi: Callable[[Tensor], Tensor]) -> None:
         self.act, self.phi = act, phi
 
@@ -531,7 +595,7 @@ class Cyclic(TorchGroup):
         return TorchAction("rotate image", self, Spec((channels, size, size)), _GridRotation(step))
 
 
-class _GridRotation:
+class _GridRotation(ByValue):
     def __init__(self, step: int) -> None:
         self.step = step
 

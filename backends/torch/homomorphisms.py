@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from markovcat.backends.torch.compile import Interpretation, InterpretationError, Spec
-from markovcat.backends.torch.groups import TorchAction, TorchGroup, _box_of
+from markovcat.backends.torch.groups import ByValue, TorchAction, TorchGroup, _box_of
 from markovcat.groups import Homomorphism
 
 __all__ = ["TorchHomomorphism", "diagonal"]
@@ -62,7 +62,7 @@ def diagonal(*actions: TorchAction) -> TorchAction:
                        act)
 
 
-class _Diagonal:
+class _Diagonal(ByValue):
     def __init__(self, actions: tuple[TorchAction, ...]) -> None:
         self.actions = actions
         self.shapes = [tuple(int(s) for s in a.spec.shape) for a in actions]  # type: ignore[arg-type]

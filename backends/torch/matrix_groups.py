@@ -36,6 +36,7 @@ from torch import Tensor
 
 from markovcat.backends.torch.compile import Interpretation, InterpretationError, Spec
 from markovcat.backends.torch.groups import (
+    ByValue,
     HaarSampler,
     Orthogonal,
     TorchAction,
@@ -67,7 +68,7 @@ def _t(a: Tensor) -> Tensor:
 # actions of matrix groups
 
 
-class _MatrixAct:
+class _MatrixAct(ByValue):
     """``kind`` in left / conjugate / points / vector, for a group with ``inv``; ``inverse=True`` acts by ``g^T``.
 
     The inverse kernels are declared (as ``act_inverse``) only for orthogonal groups,
@@ -331,7 +332,7 @@ class _Premises:
         return "the premises of a semidirect product"
 
 
-class _EuclideanPoints:
+class _EuclideanPoints(ByValue):
     def __init__(self, group: Euclidean) -> None:
         self.group = group
 
@@ -466,7 +467,7 @@ class _Component:
         return self.group.split(g)[self.i]
 
 
-class _TwoSided:
+class _TwoSided(ByValue):
     def __init__(self, group: Product, swap: bool) -> None:
         self.group, self.swap = group, swap
 

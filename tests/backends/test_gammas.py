@@ -237,14 +237,34 @@ def test_user_gammas_are_assumed_and_library_frames_are_vouched_for() -> None:
     assert gm.as_gamma(mct.UniformFrame(lambda x: mct.PCAFrames()(x)), O3, O3.points(N)).guarantee.kind == "assumed"
     assert gm.uniform_frame(mct.PCAFrames(), O3, O3.points(N)).guarantee.kind == "in law"
     assert gm.as_gamma(ours, O3, ours.action) is ours
-    with pytest.raises(TypeError, match="same group and action"):
-        gm.as_gamma(ours, O3, O3.points(N))
+    assert gm.as_gamma(ours, O3, O3.points(N)) is ours  # an equal action, built again
+    with pytest.raises(TypeError, match=r"differ in the spec's shape: \(10, 3\) vs \(9, 3\)"):
+        gm.as_gamma(ours, O3, O3.points(N - 1))
     with pytest.raises(ValueError, match="unknown gamma 'pca'"):
         gm.as_gamma("pca", O3, O3.points(N))
     with pytest.raises(TypeError, match="a gamma is a name"):
         gm.as_gamma(3, O3, O3.points(N))
     with pytest.raises(TypeError, match="sampler"):
         gm.canonical(mct.UniformPCAFrame(O3), O3, O3.points(N))
+
+
+def test_equal_actions_are_equal_and_a_mismatch_says_how() -> None:
+    GL = mct.GeneralLinear(3)
+    assert GL.left(6) == GL.left(6) and hash(GL.left(6)) == hash(GL.left(6))
+    D4 = mct.Dihedral(4)
+    assert O3.points(N) == O3.points(N) and D4.images(1, 5) == D4.images(1, 5) != D4.images(2, 5)
+    assert GL.left(6) != GL.left(5) and O3.points(N) != O3.vectors() and O3.points(N) != SO3.points(N)
+    gamma = gm.general_linear(GL, 6)
+    assert gm.as_gamma(gamma, GL, GL.left(6)) is gamma  # the natural action is accepted
+    with pytest.raises(TypeError) as refused:
+        gm.as_gamma(gamma, GL, GL.left(5))
+    message = str(refused.value)
+    assert "differ in the spec's shape: (3, 6) vs (3, 5)" in message
+    other = mct.Orthogonal(3)
+    assert O3.points(N).differences(other.points(N)) == [
+        "the group: O(3) vs O(3) (equal names, but two group objects: build both from one)"]
+    differences = O3.points(N).differences(O3.vectors())
+    assert any("kind: 'rows' vs None" in d for d in differences) and any("_rotate_vector" in d for d in differences)
 
 
 def test_a_compiled_gamma_carries_its_symmetry_and_check_uses_it() -> None:

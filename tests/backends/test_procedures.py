@@ -393,8 +393,9 @@ def test_diagram_gammas_from_the_gamma_library_plug_in(o3: mct.Orthogonal, mlp: 
     e3 = matrix.Euclidean(D)
     euclidean = gl.euclidean(gl.canonical(gammas.PCACanonicaliser(), o3, points), e3)
     assert P.check_model(P.symmetrise(mlp, e3, euclidean.action, gamma=euclidean)).passed
-    with pytest.raises(TypeError, match="same group and action"):
-        P.symmetrise(mlp, o3, o3.points(N), gamma=gl.haar_gamma(o3, points))
+    assert P.check_model(P.symmetrise(mlp, e3, e3.points(N), gamma=euclidean)).passed  # the natural action is equal
+    with pytest.raises(TypeError, match=r"differ in the spec's shape: \(\d+, 3\) vs \(\d+, 3\)"):
+        P.symmetrise(mlp, o3, o3.points(N + 1), gamma=gl.haar_gamma(o3, points))
 
 
 def test_translation_and_general_linear_gammas_plug_in() -> None:

@@ -123,15 +123,17 @@ def as_gamma(obj: Any, group: TorchGroup, action: TorchAction, output: TorchActi
     """``obj`` as a :class:`Gamma` for ``group`` acting by ``action``: the one conversion.
 
     A string is a built-in gamma (:func:`named`); a :class:`Gamma` is returned as it is,
-    after checking it was built for this group and action; a callable goes through
-    :meth:`Gamma.from_callable` (guarantee ``assumed`` unless it is one of the library's frames).
+    after checking it was built for this group and an equal action (actions compare by value); a
+    callable goes through :meth:`Gamma.from_callable` (guarantee ``assumed`` unless it is one of the library's frames).
     """
     if isinstance(obj, str):
         return named(obj, group, action, output, hidden=hidden, validate=validate)
     if isinstance(obj, Gamma):
-        if obj.group is not group or obj.action is not action:
-            raise TypeError(f"the gamma was built for {obj.group.name} acting by {obj.action!r}, but the model's "
-                            f"input is {action!r}: build the gamma from the same group and action objects")
+        if obj.group is not group or obj.action != action:
+            differences = obj.action.differences(action) or [f"the group: {obj.group.name} vs {group.name}"]
+            raise TypeError(f"the gamma {obj.name} was built for {obj.action!r}, but the model's input is {action!r}; "
+                            f"they differ in {'; '.join(differences)}: build the gamma for the model's group and "
+                            "input action")
         return obj
     if callable(obj):
         return Gamma.from_callable(obj, group, action)
