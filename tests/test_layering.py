@@ -240,6 +240,26 @@ def test_old_names_still_answer_with_a_deprecation_warning() -> None:
         assert old not in markovcat.__all__
 
 
+
+def test_torch_old_names_still_answer_with_a_deprecation_warning() -> None:
+    pytest.importorskip("torch")
+    import importlib
+
+    from markovcat.backends import torch as mct
+    from markovcat.backends.torch import interpretation, procedures
+
+    compile_module = importlib.import_module("markovcat.backends.torch.compile")  # mct.compile is the function
+
+    olds = [(mct, "check", mct.check_model), (procedures, "check", mct.check_model),
+            (mct, "Symmetry", mct.GroupActions), (compile_module, "Symmetry", mct.GroupActions),
+            (interpretation, "Symmetry", mct.GroupActions)]
+    for module, old, new in olds:
+        with pytest.warns(DeprecationWarning, match=f"{module.__name__}.{old} is deprecated: use {new.__name__}"):
+            assert getattr(module, old) is new
+        assert old not in module.__all__ and old not in dir(module)
+    assert mct.checks.__name__ == "markovcat.backends.torch.checks"  # the module keeps its name
+    assert mct.Symmetric(3).name == "S3"  # the group keeps its name
+
 # -- the applications use the backends' public names only -------------------------------------------------------------
 APPLICATIONS = Path(__file__).parent.parent / "experiments"
 

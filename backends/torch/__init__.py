@@ -4,7 +4,7 @@
 
 * :mod:`~markovcat.backends.torch.interpretation` - :class:`Spec` (what a type means),
   :class:`Interpretation` (what the boxes mean), :class:`Gaussian` (the one noise sampler),
-  :class:`Symmetry` (the group and actions a compiled model carries);
+  :class:`GroupActions` (the group and actions a compiled model carries);
 * :mod:`~markovcat.backends.torch.compile` - :func:`compile` (a diagram or a ``C^G`` morphism and an
   :class:`Interpretation` to straight-line generated code), with the plan
   (:mod:`~markovcat.backends.torch.plan`), the generated code (:mod:`~markovcat.backends.torch.codegen`)
@@ -24,8 +24,8 @@
 * :mod:`~markovcat.backends.torch.gammas` (a package) - the one gamma type, :class:`~.gammas.Gamma`,
   its guarantees, its networks, the builders and the named table (``mct.gammas``);
 * :mod:`~markovcat.backends.torch.procedures` - the named procedures (:func:`symmetrise`,
-  :func:`canonicalise`, :func:`frame_average`, ...) and :func:`check` (``check_equivariance`` with the
-  symmetry a model carries).
+  :func:`canonicalise`, :func:`frame_average`, ...) and :func:`check_model` (``check_equivariance`` with
+  the symmetry a model carries).
 
 >>> import torch
 >>> from markovcat import Box, Ty
@@ -38,16 +38,19 @@ tensor([[4., 4., 4.]])
 def forward(self, x0, *, generator=None):
 """
 
+import warnings
+from typing import Any
+
 from markovcat.backends.torch import checks, equivariance, frames, gammas, groups, linalg, procedures
 from markovcat.backends.torch.checks import check_fusions, check_laws, dry_run, relative_error
 from markovcat.backends.torch.compile import (
     CompiledDiagram,
     Gaussian,
+    GroupActions,
     Interpretation,
     InterpretationError,
     Invariant,
     Spec,
-    Symmetry,
     Trace,
     compile,
 )
@@ -90,7 +93,7 @@ from markovcat.backends.torch.matrix_groups import (
 )
 from markovcat.backends.torch.procedures import (
     canonicalise,
-    check,
+    check_model,
     frame_average,
     janossy,
     probabilistic_symmetrise,
@@ -112,10 +115,10 @@ __all__ = [
     "compile",
     "Spec",
     "Interpretation",
-    "Symmetry",
+    "GroupActions",
     "check_equivariance",
     "EquivarianceReport",
-    "check",
+    "check_model",
     # gammas and procedures
     "Gamma",
     "Guarantee",
@@ -174,3 +177,20 @@ __all__ = [
     "OrbitArgmax",
     "LowerCholesky",
 ]
+
+
+#: Old names, kept for a while with a ``DeprecationWarning``: old name -> (the new name, what it is).
+#: ``check`` stood beside the module ``checks``; ``Symmetry`` beside the group ``Symmetric``.
+_DEPRECATED: dict[str, tuple[str, Any]] = {
+    "check": ("check_model", check_model),
+    "Symmetry": ("GroupActions", GroupActions),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The old names of ``_DEPRECATED``, each with a ``DeprecationWarning`` naming its new name."""
+    if name in _DEPRECATED:
+        new, value = _DEPRECATED[name]
+        warnings.warn(f"markovcat.backends.torch.{name} is deprecated: use {new}", DeprecationWarning, stacklevel=2)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

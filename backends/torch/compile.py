@@ -40,6 +40,7 @@ from __future__ import annotations
 import copy
 import itertools
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -48,7 +49,7 @@ from torch import Tensor, nn
 
 from markovcat.backends.python import InterpretationError, resolve
 from markovcat.backends.torch.codegen import generate, make_class
-from markovcat.backends.torch.interpretation import Gaussian, Interpretation, Invariant, Spec, Symmetry
+from markovcat.backends.torch.interpretation import Gaussian, GroupActions, Interpretation, Invariant, Spec
 from markovcat.backends.torch.linalg import accepts as _accepts
 from markovcat.backends.torch.linalg import rand, randn
 from markovcat.backends.torch.plan import Plan, Step, make_plan
@@ -60,7 +61,7 @@ __all__ = [
     "Interpretation",
     "CompiledDiagram",
     "Trace",
-    "Symmetry",
+    "GroupActions",
     "Gaussian",
     "Invariant",
     "compile",
@@ -99,7 +100,7 @@ class CompiledDiagram(nn.Module):
     diagram: Diagram | None = None
     """The diagram it was compiled from."""
     morphism: Any = None  # the C^G morphism it was compiled from, with its evidence (None for a plain diagram)
-    symmetry: Symmetry | None = None  # the torch group and actions it is equivariant for, when known
+    symmetry: GroupActions | None = None  # the torch group and actions it is equivariant for, when known
     validate: bool = True
     """Whether ``forward`` checks its inputs (``False``: the bare fast path)."""
     _typed: bool = True  # whether some parameter or buffer fixes the model's floating dtype
@@ -295,7 +296,7 @@ def compile(  # noqa: A001 - the backend's verb
     name: str | None = None,
     ave_samples: int = 32,
     fuse: bool = True,
-    symmetry: Symmetry | None = None,
+    symmetry: GroupActions | None = None,
     validate: bool = True,
 ) -> CompiledDiagram:
     """Compile ``diagram`` (or a C^G morphism, e.g. from :func:`markovcat.symmetrisation.sym`) to an ``nn.Module``.
@@ -382,3 +383,11 @@ def _check_callable(gen: Generator, value: Any) -> None:
             f"box {gen.name!r} has no inputs, so its interpretation must take a keyword like=... "
             "(a tensor of shape (batch,) on the model's device and dtype)"
         )
+
+
+def __getattr__(name: str) -> Any:
+    """``Symmetry``, the old name of :class:`GroupActions` (beside the group ``Symmetric``), deprecated."""
+    if name == "Symmetry":
+        warnings.warn(f"{__name__}.Symmetry is deprecated: use GroupActions", DeprecationWarning, stacklevel=2)
+        return GroupActions
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,12 +14,13 @@ tensor carries a leading batch dimension), boxes by callables:
 
 :class:`Gaussian` is the one noise sampler (standard Gaussian entries), with the coupling
 that replays its draw when the input moves (:class:`Invariant`, or an action's ``act``);
-:class:`Symmetry` is the torch group and actions a compiled model carries.  All of these
+:class:`GroupActions` is the torch group and actions a compiled model carries.  All of these
 are immutable values.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,7 @@ from markovcat.backends.python import InterpretationError, box_name
 from markovcat.backends.torch.linalg import randn
 from markovcat.syntax import Ty
 
-__all__ = ["Spec", "Interpretation", "Invariant", "Gaussian", "Symmetry", "InterpretationError"]
+__all__ = ["Spec", "Interpretation", "Invariant", "Gaussian", "GroupActions", "InterpretationError"]
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ class Gaussian:
 
 
 @dataclass(frozen=True)
-class Symmetry:
+class GroupActions:
     """The torch group and actions a model is equivariant for: what :func:`check_equivariance` needs.
 
     ``group`` is a :class:`~markovcat.backends.torch.groups.TorchGroup`, ``input`` and
@@ -205,3 +206,11 @@ class Symmetry:
     """The action on the model's input."""
     output: Any
     """The action on the model's output."""
+
+
+def __getattr__(name: str) -> Any:
+    """``Symmetry``, the old name of :class:`GroupActions` (beside the group ``Symmetric``), deprecated."""
+    if name == "Symmetry":
+        warnings.warn(f"{__name__}.Symmetry is deprecated: use GroupActions", DeprecationWarning, stacklevel=2)
+        return GroupActions
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,7 +5,7 @@ Every procedure builds its *diagram* with :mod:`markovcat.symmetrisation` from o
 returned module is a :class:`~markovcat.backends.torch.compile.CompiledDiagram` that carries
 ``model.morphism`` (the ``C^G`` morphism, with its evidence: ``model.morphism.explain()``),
 ``model.symmetry`` (the torch group and actions) and ``model.diagram`` (draw it), and
-:func:`check` tests it.
+:func:`check_model` tests it.
 
 * :func:`canonicalise` - ``sym(k, h)``, ``h`` a deterministic frame (Kaba et al. 2023);
 * :func:`frame_average` - ``ave(sym(k, Unif F(x)))``, exact over the frame (Puny et al. 2022);
@@ -33,13 +33,14 @@ gamma), and whether ``net`` is a function (it is declared one unless it takes ``
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends.torch.compile import CompiledDiagram, Interpretation, Spec, Symmetry, compile
+from markovcat.backends.torch.compile import CompiledDiagram, GroupActions, Interpretation, Spec, compile
 from markovcat.backends.torch.equivariance import EquivarianceReport, check_equivariance
 from markovcat.backends.torch.frames import MomentCanonicaliser
 from markovcat.backends.torch.gammas import Gamma, as_gamma, diagram_space, orthogonal_layout, uniform_frame
@@ -58,14 +59,14 @@ __all__ = [
     "janossy",
     "stochastic_symmetrise",
     "symmetrise_along",
-    "check",
+    "check_model",
     "ExactAverage",
     "OrientationCosets",
 ]
 
 
 # -- the setting ---------------------------------------------------------------------------------
-def _symmetry(group: Any, input: Any, output: Any) -> Symmetry:
+def _symmetry(group: Any, input: Any, output: Any) -> GroupActions:
     """The torch group and actions, checked to belong together."""
     for attr in ("mul", "inv", "sample", "interpretation", "spec", "name"):
         if not hasattr(group, attr):
@@ -79,10 +80,10 @@ def _symmetry(group: Any, input: Any, output: Any) -> Symmetry:
         if action.group is not group:
             raise TypeError(f"the {what} action {action!r} is an action of {action.group.name}, not of this "
                             f"{group.name} object: build it from the same group")
-    return Symmetry(group, input, output)
+    return GroupActions(group, input, output)
 
 
-def _codomain(space: GSpace, symmetry: Symmetry, linear: bool) -> tuple[GSpace, Interpretation]:
+def _codomain(space: GSpace, symmetry: GroupActions, linear: bool) -> tuple[GSpace, Interpretation]:
     """The output G-space ``(Y, b)`` next to the input space ``space``, and the interpretation of ``b``."""
     if symmetry.output is symmetry.input:
         return GSpace(space.ty, space.action, linear=linear), Interpretation()
@@ -323,7 +324,7 @@ def symmetrise_along(net: Any, group: Any, input: TorchAction, output: TorchActi
 
 
 # -- checking ------------------------------------------------------------------------------------------
-def check(model: nn.Module, **options: Any) -> EquivarianceReport:
+def check_model(model: nn.Module, **options: Any) -> EquivarianceReport:
     """:func:`~markovcat.backends.torch.equivariance.check_equivariance` for the symmetry the model carries.
 
     Uses ``model.symmetry`` (set by the procedures, :meth:`Gamma.compile` and
@@ -331,8 +332,17 @@ def check(model: nn.Module, **options: Any) -> EquivarianceReport:
     proves is what ``check_equivariance`` says (evidence on sampled inputs).
     """
     symmetry = getattr(model, "symmetry", None)
-    if not isinstance(symmetry, Symmetry):
+    if not isinstance(symmetry, GroupActions):
         raise ValueError(f"this {type(model).__name__} carries no symmetry (model.symmetry is None): compile it with "
-                         "compile(..., symmetry=Symmetry(group, input, output)) or build it with a procedure, or "
+                         "compile(..., symmetry=GroupActions(group, input, output)) or build it with a procedure, or "
                          "call check_equivariance(model, group, in_action, out_action)")
     return check_equivariance(model, symmetry.group, symmetry.input, symmetry.output, **options)
+
+
+def __getattr__(name: str) -> Any:
+    """``procedures.check``, the old name of :func:`check_model`, with a ``DeprecationWarning``."""
+    if name == "check":
+        warnings.warn("markovcat.backends.torch.procedures.check is deprecated: use check_model",
+                      DeprecationWarning, stacklevel=2)
+        return check_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,7 +21,7 @@ from torch import nn
 
 from markovcat import Box, Ty
 from markovcat.backends import torch as mct
-from markovcat.backends.torch.compile import Symmetry
+from markovcat.backends.torch.compile import GroupActions
 from markovcat.groups import Action, Group
 from markovcat.gspace import GSpace
 from markovcat.symmetrisation import haar_gamma, sym
@@ -47,7 +47,7 @@ def haar_model(net: nn.Module, **options: Any) -> tuple[mct.CompiledDiagram, Any
     morphism = sym(k, haar_gamma(space), space)
     interpretation = group.interpretation(G, (rot, points)) | mct.Interpretation(
         {k: net, f"lambda_{G.name}": group.haar_sampler()})
-    symmetry = Symmetry(group, points, points)
+    symmetry = GroupActions(group, points, points)
     return mct.compile(morphism, interpretation, symmetry=symmetry, **options), group, points
 
 
@@ -385,7 +385,7 @@ def test_the_diagram_and_symmetry_survive_copies_and_pickles() -> None:
     x = torch.randn(3, N, 3)
     for clone in _round_trips(model):
         assert clone.diagram == model.diagram
-        assert isinstance(clone.symmetry, Symmetry) and clone.symmetry.group.name == group.name
+        assert isinstance(clone.symmetry, GroupActions) and clone.symmetry.group.name == group.name
         assert clone.symmetry.input.name == points.name
         assert torch.equal(clone(x, generator=seeded(2)), model(x, generator=seeded(2)))
         assert clone.validate and clone.boxes == model.boxes

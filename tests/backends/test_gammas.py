@@ -266,7 +266,7 @@ def test_a_user_gamma_warns_once_and_reads_assumed_until_checked() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a checked gamma does not warn
         checked = gamma.checked(n_inputs=8)
-        assert mct.check(mc.symmetrise(PointMLP(N, 3, 16).double(), group=O3, input=O3.points(N),
+        assert mct.check_model(mc.symmetrise(PointMLP(N, 3, 16).double(), group=O3, input=O3.points(N),
                                        gamma=checked)).passed
     reason = checked.morphism.assumptions()[0].reason
     assert "checked numerically, not proved: gamma.check() passed, deterministic on 8 inputs" in reason
@@ -300,9 +300,9 @@ def test_a_compiled_gamma_carries_its_symmetry_and_check_uses_it() -> None:
     gamma = gm.canonical(mct.PCACanonicaliser(), O3, O3.points(N))
     model = gamma.compile().double()
     assert model.morphism is gamma.morphism and model.symmetry.group is O3
-    assert mct.check(model).passed
+    assert mct.check_model(model).passed
     broken = gm.canonical(unsigned_pca, O3, O3.points(N)).compile().double()
-    assert not mct.check(broken).passed
+    assert not mct.check_model(broken).passed
 
 
 NAMED_CASES = {  # name -> (group, action, output) it serves

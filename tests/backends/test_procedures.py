@@ -97,7 +97,7 @@ def test_canonicalise_is_kaba_et_al(o3: mct.Orthogonal, mlp: PointMLP) -> None:
     x = clouds()
     h = pca_canonical(x)
     assert torch.allclose(model(x), act(h, mlp, x), atol=1e-12)  # h(x) f(h(x)^-1 x)
-    assert P.check(model).passed and P.check(model).method == "deterministic"
+    assert P.check_model(model).passed and P.check_model(model).method == "deterministic"
     assert isinstance(model.diagram, Diagram) and model.diagram.is_deterministic
 
 
@@ -110,7 +110,7 @@ def test_a_non_equivariant_canonicaliser_fails(o3: mct.Orthogonal, mlp: PointMLP
     with pytest.warns(UserWarning, match=r"gamma_not_a_frame is assumed O\(3\)-equivariant and nothing checked it"):
         model = P.canonicalise(mlp, o3, o3.points(N), frame=not_a_frame)
     assert "not_a_frame is O(3)-equivariant (assumed, not checked)" in [a.reason for a in model.morphism.assumptions()]
-    assert not P.check(model).passed
+    assert not P.check_model(model).passed
 
 
 def test_canonicalise_refuses_degenerate_and_nan_clouds(o3: mct.Orthogonal, mlp: PointMLP) -> None:
@@ -137,7 +137,7 @@ def test_frame_average_is_puny_et_al(o3: mct.Orthogonal, mlp: PointMLP) -> None:
     expected = torch.stack([act(frames[:, j], mlp, x) for j in range(frames.shape[1])]).mean(0)
     assert frames.shape[1] == 2**D
     assert torch.allclose(model(x), expected, atol=1e-12)  # (1/|F|) sum_{g in F} g f(g^-1 x)
-    assert P.check(model).passed
+    assert P.check_model(model).passed
 
 
 def test_the_pca_frame_is_equivariant_as_a_set(o3: mct.Orthogonal) -> None:
@@ -154,7 +154,7 @@ def test_frame_average_without_sign_flips_fails(o3: mct.Orthogonal, mlp: PointML
         def elements(self, x: Tensor) -> Tensor:
             return super().elements(x)[:, :1]  # eigh's own sign choice: not equivariant
 
-    report = P.check(P.frame_average(mlp, o3, o3.points(N), frame=OneSign(o3)))
+    report = P.check_model(P.frame_average(mlp, o3, o3.points(N), frame=OneSign(o3)))
     assert not report.passed
 
 
@@ -183,7 +183,7 @@ def test_probabilistic_symmetrise_is_kim_et_al(o3: mct.Orthogonal, mlp: PointMLP
     g = sign_fixed_qr(z.transpose(-1, -2) @ w)  # g ~ p(g | x) = QR(h([x, eps]))
     expected = act(g, mlp, xs).unflatten(0, (3, n)).mean(1)  # E_g[g f(g^-1 x)], n samples
     assert torch.allclose(model(x, generator=seeded(11)), expected, atol=1e-12)
-    assert P.check(model, samples=100).passed  # the law of the n-sample average
+    assert P.check_model(model, samples=100).passed  # the law of the n-sample average
 
 
 @pytest.mark.parametrize("build", [lambda net, g, a: P.probabilistic_symmetrise(net, g, a, samples=2),
@@ -203,7 +203,7 @@ def test_a_gamma_network_built_by_name_follows_the_nets_dtype(o3: mct.Orthogonal
 def test_kim_gamma_is_equivariant_pathwise_and_a_plain_one_fails(o3: mct.Orthogonal, mlp: PointMLP) -> None:
     torch.manual_seed(6)
     single = P.symmetrise(mlp, o3, o3.points(N), gamma="learned").double()
-    report = P.check(single)
+    report = P.check_model(single)
     assert report.passed and report.method == "pathwise"  # eps moved by g: checks h's equivariance too
     net = gm.GroupNet(o3, N * D, D * D, 16).double()
 
@@ -211,7 +211,7 @@ def test_kim_gamma_is_equivariant_pathwise_and_a_plain_one_fails(o3: mct.Orthogo
         return net(x, torch.randn(x.shape[0], D, D, generator=generator, dtype=x.dtype))
 
     broken = P.probabilistic_symmetrise(mlp, o3, o3.points(N), gamma=plain_gamma, samples=4)
-    assert not P.check(broken, samples=100).passed
+    assert not P.check_model(broken, samples=100).passed
 
 
 # -- Janossy pooling (Murphy et al.) -----------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_janossy_is_murphy_et_al() -> None:
     perms = list(itertools.permutations(range(4)))
     expected = sum(first_rows(x[:, list(p)]) for p in perms) / math.factorial(4)  # (1/n!) sum f(x_sigma)
     assert torch.allclose(model(x), expected, atol=1e-12)
-    assert P.check(model).passed
+    assert P.check_model(model).passed
     assert not check_equivariance(first_rows, s4, s4.sets(2), out, dtype=torch.float64).passed
 
 
@@ -245,13 +245,13 @@ def test_janossy_over_a_subset_of_permutations_fails() -> None:
             shifts = torch.stack([torch.roll(torch.arange(4), k) for k in range(4)])
             return shifts.expand(x.shape[0], 4, 4)
 
-    assert not P.check(P.frame_average(first_rows, s4, s4.sets(2), out, frame=Shifts())).passed
+    assert not P.check_model(P.frame_average(first_rows, s4, s4.sets(2), out, frame=Shifts())).passed
 
 
 def test_janossy_sampled_is_invariant_in_law_and_needs_s_n() -> None:
     s4 = mct.Symmetric(4)
     out = s4.trivial(mct.Spec((1,)))
-    assert P.check(P.janossy(first_rows, s4, s4.sets(2), out, samples=8), samples=100).passed
+    assert P.check_model(P.janossy(first_rows, s4, s4.sets(2), out, samples=8), samples=100).passed
     with pytest.raises(TypeError, match="symmetric group"):
         P.janossy(first_rows, mct.Cyclic(4), mct.Cyclic(4).plane())  # type: ignore[arg-type]
 
@@ -267,7 +267,7 @@ def test_stochastic_symmetrise_recursive_is_cornish_sample_path(o3: mct.Orthogon
     hidden = torch.nn.functional.silu(f.layer1(torch.cat([(x @ r0).flatten(1), eps.flatten(1)], 1)))
     r = r0 @ sign_fixed_qr(f.layer2(hidden).view(-1, D, D))  # R = R0 QR(f([R0^T x, eps]))
     assert torch.allclose(model(x, generator=seeded(12)), act(r, mlp, x), atol=1e-12)
-    report = P.check(model)
+    report = P.check_model(model)
     assert report.passed and report.method == "pathwise"
 
 
@@ -275,7 +275,7 @@ def test_stochastic_symmetrise_haar_sample_path(o3: mct.Orthogonal, mlp: PointML
     model = P.stochastic_symmetrise(mlp, o3, o3.points(N), gamma="haar")
     x = clouds(4)
     assert torch.allclose(model(x, generator=seeded(3)), act(haar(4, seeded(3)), mlp, x), atol=1e-12)
-    assert P.check(model).passed
+    assert P.check_model(model).passed
 
 
 def test_a_gamma_ignoring_r0_fails(o3: mct.Orthogonal, mlp: PointMLP) -> None:
@@ -285,7 +285,7 @@ def test_a_gamma_ignoring_r0_fails(o3: mct.Orthogonal, mlp: PointMLP) -> None:
     def no_r0(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return net(x, torch.randn(x.shape[0], D, D, generator=generator, dtype=x.dtype))
 
-    assert not P.check(P.stochastic_symmetrise(mlp, o3, o3.points(N), gamma=no_r0)).passed
+    assert not P.check_model(P.stochastic_symmetrise(mlp, o3, o3.points(N), gamma=no_r0)).passed
 
 
 # -- along a homomorphism -------------------------------------------------------------------------
@@ -308,8 +308,8 @@ def test_symmetrise_along_so_to_o(o3: mct.Orthogonal) -> None:
     r = torch.eye(3, dtype=torch.float64).repeat(5, 1, 1)
     r[:, 0, 0] = q  # the coset representative diag(q, 1, 1)
     assert torch.allclose(model(x, generator=seeded(0)), act(r, net, x), atol=1e-12)
-    assert P.check(model).passed
-    assert not P.check(P.symmetrise_along(PointMLP(N, D, 16).double(), o3, o3.points(N))).passed  # not SO(3)-eq.
+    assert P.check_model(model).passed
+    assert not P.check_model(P.symmetrise_along(PointMLP(N, D, 16).double(), o3, o3.points(N))).passed  # not SO(3)-eq.
 
 
 # -- every group, the entry point, errors --------------------------------------------------------------
@@ -347,7 +347,7 @@ def test_symmetrise_every_group_and_gamma(case: str, gamma: str) -> None:
     assert not check_equivariance(net, group, action, dtype=torch.float64).passed
     average = "exact" if gamma == "frame" else None
     model = P.symmetrise(net, group, action, gamma=gamma, average=average).double()
-    assert P.check(model).passed, P.check(model)
+    assert P.check_model(model).passed, P.check_model(model)
 
 
 def test_symmetrise_monte_carlo_average_and_explain(o3: mct.Orthogonal, mlp: PointMLP, tmp_path: Path) -> None:
@@ -375,7 +375,7 @@ def test_bad_input_gives_clear_errors(o3: mct.Orthogonal, mlp: PointMLP) -> None
     with pytest.raises(TypeError, match="no built-in"):
         P.symmetrise(mlp, o3, o3.vectors(), gamma="canonical")
     with pytest.raises(ValueError, match="carries no symmetry"):
-        P.check(mlp)
+        P.check_model(mlp)
 
 
 # -- gammas built as C^G morphisms elsewhere plug in unchanged ------------------------------------------
@@ -388,13 +388,13 @@ def test_diagram_gammas_from_the_gamma_library_plug_in(o3: mct.Orthogonal, mlp: 
     kim = gl.noise_outsourced(gl.EquivariantVectors(D), o3, points, o3.points(2))
     for gamma in (gl.haar_gamma(o3, points), kim, gl.canonical(gammas.PCACanonicaliser(), o3, points)):
         model = P.symmetrise(mlp, o3, points, gamma=gamma)
-        assert P.check(model).passed
+        assert P.check_model(model).passed
     frames = P.frame_average(mlp, o3, points, frame=gammas.PCAFrames())
-    assert P.check(frames).passed  # exact average over a frame listed by a plain function
+    assert P.check_model(frames).passed  # exact average over a frame listed by a plain function
     e3 = matrix.Euclidean(D)
     euclidean = gl.euclidean(gl.canonical(gammas.PCACanonicaliser(), o3, points), e3)
-    assert P.check(P.symmetrise(mlp, e3, euclidean.action, gamma=euclidean)).passed
-    assert P.check(P.symmetrise(mlp, e3, e3.points(N), gamma=euclidean)).passed  # the natural action is equal
+    assert P.check_model(P.symmetrise(mlp, e3, euclidean.action, gamma=euclidean)).passed
+    assert P.check_model(P.symmetrise(mlp, e3, e3.points(N), gamma=euclidean)).passed  # the natural action is equal
     with pytest.raises(TypeError, match=r"differ in the spec's shape: \(\d+, 3\) vs \(\d+, 3\)"):
         P.symmetrise(mlp, o3, o3.points(N + 1), gamma=gl.haar_gamma(o3, points))
 
@@ -406,12 +406,12 @@ def test_translation_and_general_linear_gammas_plug_in() -> None:
     torch.manual_seed(0)
     t3 = matrix.Translation(D)
     centroid = gl.canonical(gammas.Centroid(), t3, t3.points(N))
-    assert P.check(P.canonicalise(PointMLP(N, D, 16), t3, centroid.action, frame=centroid)).passed
+    assert P.check_model(P.canonicalise(PointMLP(N, D, 16), t3, centroid.action, frame=centroid)).passed
     gl3 = matrix.GeneralLinear(D)
     net = nn.Sequential(nn.Flatten(1), nn.Linear(D * N, D * N), nn.Unflatten(1, (D, N)))
     good, bad = gl.general_linear(gl3, N), gl.general_linear(gl3, N, broken=True)
-    assert P.check(P.symmetrise(net, gl3, good.action, gamma=good)).passed  # in law: two-sample
-    assert not P.check(P.symmetrise(net, gl3, bad.action, gamma=bad)).passed
+    assert P.check_model(P.symmetrise(net, gl3, good.action, gamma=good)).passed  # in law: two-sample
+    assert not P.check_model(P.symmetrise(net, gl3, bad.action, gamma=bad)).passed
 
 
 # -- a model carries its own morphism and symmetry ---------------------------------------------------------
@@ -433,14 +433,14 @@ def test_morphism_symmetry_and_check_survive_deepcopy(o3: mct.Orthogonal, mlp: P
     twin = copy.deepcopy(model)
     assert twin.symmetry is not None and twin.symmetry.group.name == "O(3)"
     assert twin.morphism is not None and twin.morphism.explain() == model.morphism.explain()
-    assert P.check(twin).passed
+    assert P.check_model(twin).passed
     assert torch.allclose(twin(clouds()), model(clouds()), atol=1e-12)
 
 
 def test_morphism_symmetry_and_check_survive_pickle(o3: mct.Orthogonal, mlp: PointMLP) -> None:
     model = P.canonicalise(mlp, o3, o3.points(N))
     twin = pickle.loads(pickle.dumps(model))
-    assert twin.symmetry is not None and P.check(twin).passed
+    assert twin.symmetry is not None and P.check_model(twin).passed
     assert twin.morphism is not None and twin.morphism.explain() == model.morphism.explain()
 
 
@@ -473,13 +473,13 @@ def test_canonicalise_sets_with_equal_rows() -> None:
     invariant = P.canonicalise(pooled, s5, s5.sets(2), s5.trivial(mct.Spec((1,))))
     x = padded()
     assert invariant(x).shape == (6, 1)
-    assert P.check(invariant, inputs=x).passed
+    assert P.check_model(invariant, inputs=x).passed
     refusing = P.canonicalise(net, s5, s5.sets(2))
     with pytest.raises(ValueError, match="canonical-random-ties"):  # the error says what to use instead
         refusing(x)
     random_ties = P.symmetrise(net, s5, s5.sets(2), gamma="canonical-random-ties")
     assert random_ties(x, generator=seeded(1)).shape == (6, 5, 2)
-    report = P.check(random_ties, inputs=x)
+    report = P.check_model(random_ties, inputs=x)
     assert report.passed, str(report)
     unfixed = P.symmetrise(net, s5, s5.sets(2), gamma="canonical", validate=False)  # the ties broken by position
-    assert not P.check(unfixed, inputs=x).passed
+    assert not P.check_model(unfixed, inputs=x).passed

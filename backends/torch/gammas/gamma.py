@@ -42,7 +42,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from markovcat.backends.torch.compile import CompiledDiagram, Interpretation, Symmetry, compile
+from markovcat.backends.torch.compile import CompiledDiagram, GroupActions, Interpretation, compile
 from markovcat.backends.torch.equivariance import EquivarianceReport, check_equivariance
 from markovcat.backends.torch.groups import TorchAction, TorchGroup
 from markovcat.backends.torch.linalg import accepts
@@ -158,9 +158,9 @@ class Gamma:
         return str(self.morphism.name)
 
     @property
-    def symmetry(self) -> Symmetry:
+    def symmetry(self) -> GroupActions:
         """The group and actions the gamma is equivariant for: ``action`` in, ``group.regular()`` out."""
-        return Symmetry(self.group, self.action, self.group.regular())
+        return GroupActions(self.group, self.action, self.group.regular())
 
     def explain(self) -> str:
         """The guarantee, then the ``C^G`` evidence tree of the morphism."""
@@ -171,7 +171,7 @@ class Gamma:
 
     # -- use ----------------------------------------------------------------------------
     def compile(self, **options: Any) -> CompiledDiagram:
-        """The gamma alone as a module (``model.symmetry`` set, so :func:`~.procedures.check` works on it)."""
+        """The gamma alone as a module (``model.symmetry`` set, so :func:`~.procedures.check_model` works on it)."""
         return compile(self.morphism, self.interpretation, symmetry=self.symmetry, **options)
 
     def check(self, dtype: torch.dtype = torch.float64, **options: Any) -> EquivarianceReport:
