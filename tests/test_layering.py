@@ -252,13 +252,15 @@ def test_torch_old_names_still_answer_with_a_deprecation_warning() -> None:
 
     olds = [(mct, "check", mct.check_model), (procedures, "check", mct.check_model),
             (mct, "Symmetry", mct.GroupActions), (compile_module, "Symmetry", mct.GroupActions),
-            (interpretation, "Symmetry", mct.GroupActions)]
+            (interpretation, "Symmetry", mct.GroupActions), (mct.gammas, "haar_gamma", mct.gammas.from_haar),
+            (importlib.import_module("markovcat.backends.torch.gammas.builders"), "haar_gamma", mct.gammas.from_haar)]
     for module, old, new in olds:
         with pytest.warns(DeprecationWarning, match=f"{module.__name__}.{old} is deprecated: use {new.__name__}"):
             assert getattr(module, old) is new
         assert old not in module.__all__ and old not in dir(module)
     assert mct.checks.__name__ == "markovcat.backends.torch.checks"  # the module keeps its name
     assert mct.Symmetric(3).name == "S3"  # the group keeps its name
+    assert markovcat.haar_gamma is markovcat.symmetrisation.haar_gamma  # the C^G morphism keeps its name
 
 # -- the applications use the backends' public names only -------------------------------------------------------------
 APPLICATIONS = Path(__file__).parent.parent / "experiments"

@@ -44,13 +44,13 @@ BUILDERS: dict[str, Callable[[], Gamma]] = {
                                                 mct.Euclidean(3)),
     "SE(3) centroid + PCA": lambda: gm.euclidean(gm.canonical(mct.PCACanonicaliser(special=True), SO3, SO3.points(N)),
                                                  mct.Euclidean(3, special=True)),
-    "Haar O(3)": lambda: gm.haar_gamma(O3, O3.points(N)),
-    "Haar D4": lambda: gm.haar_gamma(D4, D4.images(1, 4)),
+    "Haar O(3)": lambda: gm.from_haar(O3, O3.points(N)),
+    "Haar D4": lambda: gm.from_haar(D4, D4.images(1, 4)),
     "Kim et al. O(3)": lambda: gm.noise_outsourced(gm.EquivariantVectors(3), O3, O3.points(N), O3.points(4)),
     "recursive O(3)": lambda: gm.recursive(point_mlp_frame(), O3, O3.points(N), (3, 3)),
     "E(3) centroid + recursive": lambda: gm.euclidean(gm.recursive(point_mlp_frame(), O3, O3.points(N), (3, 3)),
                                                       mct.Euclidean(3)),
-    "E(3) centroid + Haar": lambda: gm.euclidean(gm.haar_gamma(O3, O3.points(N)), mct.Euclidean(3)),
+    "E(3) centroid + Haar": lambda: gm.euclidean(gm.from_haar(O3, O3.points(N)), mct.Euclidean(3)),
     "noisy sort S6": lambda: gm.noisy_sort(nn.Linear(2, 1), S6, S6.sets(2)),
     "noisy sort S6 (matrices)": lambda: gm.noisy_sort(nn.Linear(2, 1), P6, P6.sets(2)),
     "GL(3) Cholesky": lambda: gm.general_linear(mct.GeneralLinear(3), 8),
@@ -216,7 +216,7 @@ def test_every_built_in_gamma_states_its_guarantee_in_its_evidence(name: str) ->
 
 
 def test_gammas_are_immutable_and_refuse_inconsistent_guarantees() -> None:
-    gamma = gm.haar_gamma(O3, O3.points(N))
+    gamma = gm.from_haar(O3, O3.points(N))
     with pytest.raises(dataclasses.FrozenInstanceError):
         gamma.guarantee = gm.Guarantee("exact", "no")  # type: ignore[misc]
     with pytest.raises(ValueError, match="cannot be 'exact'"):

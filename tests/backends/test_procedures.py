@@ -386,7 +386,7 @@ def test_diagram_gammas_from_the_gamma_library_plug_in(o3: mct.Orthogonal, mlp: 
     points = o3.points(N)
     torch.manual_seed(0)
     kim = gl.noise_outsourced(gl.EquivariantVectors(D), o3, points, o3.points(2))
-    for gamma in (gl.haar_gamma(o3, points), kim, gl.canonical(gammas.PCACanonicaliser(), o3, points)):
+    for gamma in (gl.from_haar(o3, points), kim, gl.canonical(gammas.PCACanonicaliser(), o3, points)):
         model = P.symmetrise(mlp, o3, points, gamma=gamma)
         assert P.check_model(model).passed
     frames = P.frame_average(mlp, o3, points, frame=gammas.PCAFrames())
@@ -396,7 +396,7 @@ def test_diagram_gammas_from_the_gamma_library_plug_in(o3: mct.Orthogonal, mlp: 
     assert P.check_model(P.symmetrise(mlp, e3, euclidean.action, gamma=euclidean)).passed
     assert P.check_model(P.symmetrise(mlp, e3, e3.points(N), gamma=euclidean)).passed  # the natural action is equal
     with pytest.raises(TypeError, match=r"differ in the spec's shape: \(\d+, 3\) vs \(\d+, 3\)"):
-        P.symmetrise(mlp, o3, o3.points(N + 1), gamma=gl.haar_gamma(o3, points))
+        P.symmetrise(mlp, o3, o3.points(N + 1), gamma=gl.from_haar(o3, points))
 
 
 def test_translation_and_general_linear_gammas_plug_in() -> None:

@@ -7,7 +7,7 @@ One concern per module:
   ``assumed``);
 * :mod:`~markovcat.backends.torch.gammas.networks` - the networks gammas are made of
   (:class:`GroupNet`, :class:`GramNet`, :class:`EquivariantVectors`, :class:`NoisySort`);
-* :mod:`~markovcat.backends.torch.gammas.builders` - the library's gammas (:func:`haar_gamma`,
+* :mod:`~markovcat.backends.torch.gammas.builders` - the library's gammas (:func:`from_haar`,
   :func:`canonical`, :func:`uniform_frame`, :func:`recursive`, :func:`noise_outsourced`, ...);
 * :mod:`~markovcat.backends.torch.gammas.table` - the built-in gammas by name (:data:`NAMED`,
   :func:`named`) and :func:`as_gamma`, the one conversion of a name, a Gamma or a function;
@@ -21,12 +21,15 @@ which group, what each guarantees, its cost and where it fails: the guide's tabl
 (``docs/how-to/gammas.md``, "Choose a gamma").
 """
 
+import warnings
+from typing import Any
+
 from markovcat.backends.torch.gammas.builders import (
     canonical,
     canonical_random_ties,
     euclidean,
+    from_haar,
     general_linear,
-    haar_gamma,
     noise_outsourced,
     noisy_sort,
     recursive,
@@ -39,6 +42,15 @@ from markovcat.backends.torch.gammas.table import NAMED, as_gamma, named
 from markovcat.backends.torch.linalg import orthonormalise
 
 __all__ = ["Gamma", "Guarantee", "GUARANTEES", "as_gamma", "NAMED", "named", "diagram_space", "canonical",
-           "canonical_random_ties", "haar_gamma", "uniform_frame", "noise_outsourced", "recursive", "general_linear",
+           "canonical_random_ties", "from_haar", "uniform_frame", "noise_outsourced", "recursive", "general_linear",
            "euclidean", "noisy_sort", "EquivariantVectors", "GramNet", "GroupNet", "MLPFrame", "NoisySort",
            "orthonormalise", "project", "raw_size", "enumerable", "orthogonal_layout", "vouched"]
+
+
+def __getattr__(name: str) -> Any:
+    """``haar_gamma``, the old name of :func:`from_haar` (beside the morphism ``mc.haar_gamma``), deprecated."""
+    if name == "haar_gamma":
+        warnings.warn(f"{__name__}.haar_gamma is deprecated: use from_haar (mc.haar_gamma is the C^G morphism alone)",
+                      DeprecationWarning, stacklevel=2)
+        return from_haar
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

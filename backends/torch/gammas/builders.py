@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,7 +44,7 @@ from markovcat.symmetrisation import haar_gamma as _haar_morphism
 from markovcat.symmetrisation import recursive_gamma, with_noise
 from markovcat.syntax import Box, Ty
 
-__all__ = ["canonical", "canonical_random_ties", "haar_gamma", "uniform_frame", "noise_outsourced", "recursive",
+__all__ = ["canonical", "canonical_random_ties", "from_haar", "uniform_frame", "noise_outsourced", "recursive",
            "general_linear", "euclidean", "noisy_sort"]
 
 
@@ -77,10 +78,11 @@ class _AllElements:
 _LIMIT = math.factorial(8)  # the most elements of a finite group listed for exact averaging (S_8)
 
 
-def haar_gamma(group: TorchGroup, action: TorchAction) -> Gamma:
+def from_haar(group: TorchGroup, action: TorchAction) -> Gamma:
     """The Haar gamma with its torch interpretation: ``gamma(x) = R0 ~ Haar(G)``, ignoring ``x`` (compact groups).
 
-    The morphism is :func:`markovcat.symmetrisation.haar_gamma`; the draw is
+    The morphism is :func:`markovcat.symmetrisation.haar_gamma` (``mc.haar_gamma``, the ``C^G``
+    morphism alone; this builder was also called ``haar_gamma``, a deprecated name); the draw is
     ``group.haar_sampler()``, coupled by ``R0 -> g R0`` (pathwise checks).  For a finite group
     ``elements`` lists the whole group (exact averaging: Janossy pooling).
     """
@@ -222,7 +224,7 @@ def euclidean(rotation: Gamma, group: Euclidean) -> Gamma:
 
     ``rotation`` is any ``O(d)`` (``SO(d)`` for ``SE(d)``) gamma on point clouds ``(n, d)``
     (:func:`canonical` of :class:`~markovcat.backends.torch.frames.PCACanonicaliser`,
-    :func:`haar_gamma`, :func:`recursive`, ...); its noise couplings are driven by the
+    :func:`from_haar`, :func:`recursive`, ...); its noise couplings are driven by the
     rotation part of ``g``; its guarantee carries over.
     """
     n = int(rotation.action.spec.shape[0])  # type: ignore[arg-type]
@@ -281,3 +283,12 @@ def noisy_sort(score: nn.Module, group: TorchGroup, action: TorchAction, scale: 
     morphism = _assume(with_noise(sort, eps), space, guarantee, "noisy_sort")
     boxes = {eps: Gaussian((n,), sequences(group)), sort: NoisySort(score, group, scale, tau)}
     return Gamma(morphism, interpretation | Interpretation(boxes, {E: Spec((n,))}), group, action, guarantee)
+
+
+def __getattr__(name: str) -> Any:
+    """``haar_gamma``, the old name of :func:`from_haar` (beside the morphism ``mc.haar_gamma``), deprecated."""
+    if name == "haar_gamma":
+        warnings.warn(f"{__name__}.haar_gamma is deprecated: use from_haar (mc.haar_gamma is the C^G morphism alone)",
+                      DeprecationWarning, stacklevel=2)
+        return from_haar
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

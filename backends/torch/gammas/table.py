@@ -17,7 +17,7 @@ from markovcat.backends.torch.gammas.builders import (
     _LIMIT,
     canonical,
     canonical_random_ties,
-    haar_gamma,
+    from_haar,
     noise_outsourced,
     recursive,
     uniform_frame,
@@ -44,7 +44,7 @@ def _numel(action: TorchAction) -> int:
 
 
 def _named_haar(group: Any, action: TorchAction, output: TorchAction, hidden: int, validate: bool) -> Gamma:
-    return haar_gamma(group, action)
+    return from_haar(group, action)
 
 
 def _named_recursive(group: Any, action: TorchAction, output: TorchAction, hidden: int, validate: bool) -> Gamma:
@@ -88,7 +88,7 @@ def _named_frame(group: Any, action: TorchAction, output: TorchAction, hidden: i
         return uniform_frame(UniformPCAFrame(group, orthogonal_layout(group, action), validate=validate), group,
                              action)
     if enumerable(group):
-        return haar_gamma(group, action)  # a finite group is its own frame
+        return from_haar(group, action)  # a finite group is its own frame
     raise TypeError(f"no built-in frame for {group.name}: pass a Gamma (e.g. gammas.uniform_frame(frames, ...))")
 
 
