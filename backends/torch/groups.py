@@ -76,6 +76,7 @@ __all__ = [
     "elementwise_matmul",
     "SMALL_MATMUL_DIM",
     "SMALL_MATMUL_BATCH",
+    "membership_tolerance",
 ]
 
 #: :func:`small_matmul` uses its elementwise kernel on the CPU when both matrix dimensions of the
@@ -283,7 +284,8 @@ class TorchGroup:
     not trusted.  The guide "Your own group, action and inputs with parts" writes one.
 
     Optional parts of the protocol: ``compact``, :meth:`elements` (which makes the group
-    :attr:`finite`), :meth:`project` and :attr:`raw_size`.
+    :attr:`finite`), :meth:`project`, :attr:`raw_size` and :meth:`contains` (membership, which
+    :meth:`Gamma.check` tests a gamma's outputs with).
     """
 
     name: str
@@ -323,6 +325,23 @@ class TorchGroup:
             return self.elements(device=raw.device)[torch.argmax(raw.reshape(raw.shape[0], -1), dim=-1)]
         raise TypeError(f"no projection onto {self.name}: {type(self).__name__} defines no project(raw) and "
                         "raw_size (see markovcat.backends.torch.groups), or pass a Gamma")
+
+    def contains(self, g: Tensor, *, tolerance: float | None = None) -> Tensor:
+        """Which examples of a batch ``g`` of the element shape are elements of the group: a bool per example.
+
+        This default accepts every finite tensor, except that a finite group (one that defines
+        :meth:`elements`) compares with its elements; a group that knows its equations
+        overrides it (``O(d)``: ``g^T g = I`` within ``tolerance``, default :func:`membership_tolerance`,
+        and ``det g = +1`` for ``SO(d)``; ``S_n``: a permutation).  :meth:`Gamma.check` uses it.
+        """
+        flat = g.reshape(g.shape[0], -1)
+        if self.finite:
+            every = self.elements(device=g.device).reshape(-1, flat.shape[1]).to(g.dtype)
+            if g.is_floating_point():
+                atol = membership_tolerance(g.dtype) if tolerance is None else tolerance
+                return ((flat[:, None] - every[None]).abs() <= atol).all(-1).any(-1)
+            return (flat[:, None] == every[None]).all(-1).any(-1)
+        return torch.isfinite(flat).all(-1) if g.is_floating_point() else torch.ones_like(flat[:, 0], dtype=torch.bool)
 
     def mul(self, a: Tensor, b: Tensor) -> Tensor:
         """The batched product ``a * b`` of two batches of elements (example by example)."""
@@ -387,6 +406,11 @@ class TorchGroup:
 
     def __repr__(self) -> str:
         return self.name
+
+
+def membership_tolerance(dtype: torch.dtype) -> float:
+    """The default tolerance of :meth:`TorchGroup.contains` for floating elements: ``1000`` machine epsilons."""
+    return 1000 * torch.finfo(dtype).eps
 
 
 def _box_of(part: Diagram, owner: object) -> str:
@@ -488,6 +512,15 @@ class Orthogonal(TorchGroup):
     @property
     def raw_size(self) -> int:
         return self.d * self.d
+
+    def contains(self, g: Tensor, *, tolerance: float | None = None) -> Tensor:
+        """Orthogonal within ``tolerance`` (``|g^T g - I| <= tolerance * d`` entrywise); ``det g > 0`` for SO(d)."""
+        if not g.is_floating_point():
+            return torch.zeros(g.shape[0], dtype=torch.bool, device=g.device)
+        atol = (membership_tolerance(g.dtype) if tolerance is None else tolerance) * self.d
+        eye = torch.eye(self.d, dtype=g.dtype, device=g.device)
+        inside = ((g.transpose(-1, -2) @ g - eye).abs() <= atol).flatten(1).all(-1)
+        return inside & (torch.linalg.det(g) > 0) if self.special else inside
 
     def project(self, raw: Tensor) -> Tensor:
         """:func:`~.linalg.orthonormalise` of a ``(d, d)`` matrix: ``project(g m) = g project(m)``.
@@ -661,6 +694,12 @@ class Symmetric(TorchGroup):
     @property
     def raw_size(self) -> int:
         return self.n
+
+    def contains(self, g: Tensor, *, tolerance: float | None = None) -> Tensor:
+        """Index vectors that are permutations of ``0, ..., n - 1``."""
+        if g.is_floating_point() or g.is_complex():
+            return torch.zeros(g.shape[0], dtype=torch.bool, device=g.device)
+        return (torch.sort(g, dim=-1).values == torch.arange(self.n, device=g.device)).all(-1)
 
     def from_indices(self, p: Tensor, dtype: torch.dtype | None = None) -> Tensor:
         """Index vectors as elements of this group: themselves (as for :class:`~.finite_groups.PermutationMatrices`)."""

@@ -277,6 +277,45 @@ def test_a_user_gamma_warns_once_and_reads_assumed_until_checked() -> None:
     assert ours.checked(n_inputs=8) is ours  # the library's own guarantee is left as it is
 
 
+def test_check_refuses_outputs_that_are_not_group_elements_or_in_the_wrong_dtype() -> None:
+    pca = mct.PCACanonicaliser()
+    flip = torch.diag(torch.tensor([1.0, 1.0, -1.0]))
+
+    def doubled(x: torch.Tensor) -> torch.Tensor:  # equivariant, but 2 F is not orthogonal
+        return 2 * pca(x)
+
+    def improper(x: torch.Tensor) -> torch.Tensor:  # an O(3) frame of det -1: equivariant for SO(3), not in it
+        g = mct.PCACanonicaliser(special=True)(x)
+        return g @ flip.to(x.dtype)
+
+    def always_float64(x: torch.Tensor) -> torch.Tensor:
+        return pca(x.double())
+
+    def two_by_two(x: torch.Tensor) -> torch.Tensor:
+        return pca(x)[:, :2, :2]
+
+    def not_a_permutation(x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(x.shape[0], 5, dtype=torch.long)
+
+    assert gm.as_gamma(lambda x: pca(x), O3, O3.points(N)).check(n_inputs=8).passed  # the same frame passes
+    with pytest.raises(ValueError, match=r"gamma_doubled returned 8 of 8 outputs that are not elements of O\(3\)"):
+        gm.as_gamma(doubled, O3, O3.points(N)).check()
+    with pytest.raises(ValueError, match=r"gamma_improper returned 8 of 8 outputs that are not elements of SO\(3\)"):
+        gm.as_gamma(improper, SO3, SO3.points(N)).check()
+    assert bool(O3.contains(improper(O3.points(N).random(4))).all())  # elements of O(3), not of SO(3)
+    with pytest.raises(TypeError, match=r"gamma_always_float64 returned torch.float64 elements for a batch of 8 "
+                                        r"float32 inputs, but elements of O\(3\) are torch.float32"):
+        gm.as_gamma(always_float64, O3, O3.points(N)).check()
+    with pytest.raises(mct.InterpretationError, match=r"'gamma_two_by_two' returned per-example shape \(2, 2\)"):
+        gm.as_gamma(two_by_two, O3, O3.points(N)).check()
+    S5 = mct.Symmetric(5)
+    with pytest.raises(ValueError, match="gamma_not_a_permutation returned 8 of 8 outputs that are not elements of S5"):
+        gm.as_gamma(not_a_permutation, S5, S5.sets(2)).check()
+    assert bool(O3.contains(O3.sample(4, dtype=torch.float32)).all()) and not bool(SO3.contains(-torch.eye(3)[None]))
+    C4 = mct.Cyclic(4)
+    assert bool(C4.contains(torch.tensor([0, 3])).all()) and not bool(C4.contains(torch.tensor([4])))
+
+
 def test_equal_actions_are_equal_and_a_mismatch_says_how() -> None:
     GL = mct.GeneralLinear(3)
     assert GL.left(6) == GL.left(6) and hash(GL.left(6)) == hash(GL.left(6))

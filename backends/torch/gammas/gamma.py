@@ -177,11 +177,59 @@ class Gamma:
     def check(self, dtype: torch.dtype = torch.float64, **options: Any) -> EquivarianceReport:
         """``check_equivariance`` of the compiled gamma (a copy cast to ``dtype``) into ``(G, *)``.
 
-        A pass is evidence on the sampled inputs only (a proof in law for pathwise checks
-        with law-preserving couplings): see :func:`~markovcat.backends.torch.equivariance.check_equivariance`.
+        First the outputs themselves, in the gamma's own dtype (its parameters', else torch's
+        default) and in ``dtype``: on seeded random inputs they must have the group's element
+        shape and dtype (a ``TypeError`` naming the gamma otherwise) and be elements of the group
+        (:meth:`~.TorchGroup.contains`: orthogonal, ``det +1`` for ``SO(d)``, a permutation...;
+        a ``ValueError`` naming the gamma otherwise).  A pass is evidence on the sampled inputs
+        only (a proof in law for pathwise checks with law-preserving couplings): see
+        :func:`~markovcat.backends.torch.equivariance.check_equivariance`.
         """
-        model = copy.deepcopy(self.compile()).to(dtype)  # leaves the interpretation's modules as they are
+        compiled = self.compile()
+        own = next((p.dtype for p in compiled.parameters() if p.is_floating_point()), torch.get_default_dtype())
+        for probe in dict.fromkeys((own, dtype)):
+            self._check_outputs(copy.deepcopy(compiled).to(probe), probe)
+        model = copy.deepcopy(compiled).to(dtype)  # leaves the interpretation's modules as they are
         return check_equivariance(model, self.group, self.action, self.group.regular(), dtype=dtype, **options)
+
+    def _check_outputs(self, model: nn.Module, dtype: torch.dtype, batch: int = 8) -> None:
+        """Refuse outputs of the wrong shape or dtype, or outside the group, on seeded random inputs of ``dtype``."""
+        generator = torch.Generator().manual_seed(0)
+        x = self.action.random(batch, generator, dtype)
+
+        def run(x: Tensor) -> Any:
+            return model(x) if self.deterministic else model(x, generator=generator)
+
+        try:
+            g = run(x)
+        except ValueError:  # refused (a degenerate input in this dtype): probe the inputs it accepts, one by one
+            accepted = []
+            for i in range(batch):
+                try:
+                    accepted.append(run(x[i:i + 1]))
+                except ValueError:
+                    continue
+            if not accepted:
+                return  # every input refused: check_equivariance reports that
+            g = torch.cat(accepted) if all(isinstance(a, Tensor) for a in accepted) else accepted[0]
+            batch = len(accepted)
+        spec = self.group.spec
+        expected = spec.dtype or dtype
+        where = f"for a batch of {batch} {str(dtype).removeprefix('torch.')} inputs"
+        if not isinstance(g, Tensor) or g.shape[0] != batch or not spec.matches(tuple(g.shape[1:])):
+            shape = tuple(g.shape) if isinstance(g, Tensor) else type(g).__name__
+            raise TypeError(f"gamma {self.name} returned {shape} {where}, but a batch of elements of "
+                            f"{self.group.name} has shape (batch, {', '.join(map(str, spec.shape))})")
+        if g.dtype != expected:
+            raise TypeError(f"gamma {self.name} returned {g.dtype} elements {where}, but elements of "
+                            f"{self.group.name} are {expected} here: return them in the input's dtype "
+                            "(e.g. .to(x.dtype))")
+        inside = self.group.contains(g)
+        if not bool(inside.all()):
+            first = int((~inside).nonzero()[0, 0])
+            raise ValueError(f"gamma {self.name} returned {int((~inside).sum())} of {batch} outputs that are not "
+                             f"elements of {self.group.name} {where} (the first at batch index {first}: "
+                             f"{g[first].tolist()})")
 
     def checked(self, dtype: torch.dtype = torch.float64, **options: Any) -> Gamma:
         """This gamma with a passing :meth:`check` recorded in its evidence, or ``ValueError`` with the report.
