@@ -252,7 +252,8 @@ class CompiledDiagram(nn.Module):
                 except Exception as error:
                     shapes = ", ".join(str(tuple(getattr(a, "shape", ()))) for a in args) or "no inputs"
                     raise InterpretationError(
-                        f"box {step.name!r} failed on inputs of shapes {shapes}: {type(error).__name__}: {error}"
+                        f"box {step.name!r} failed on inputs of shapes {shapes}{_misshapen(plan, step, wires)}: "
+                        f"{type(error).__name__}: {error}"
                     ) from error
                 outs = _as_outputs(step, result)
             if not step.deterministic:
@@ -284,6 +285,20 @@ def _restore(name: str, source: str, functions: tuple[tuple[str, Any], ...]) -> 
     cls = _make_class(name, source, functions)
     return cls.__new__(cls)
 
+
+def _misshapen(plan: Any, step: Any, wires: Mapping[Any, Any]) -> str:
+    """Where a failing box's input came from a box that returned the wrong per-example shape: that box, named."""
+    producers = {wire: (earlier.name, atom) for earlier in plan.steps
+                 for wire, atom in zip(earlier.outs, earlier.out_atoms, strict=False)}
+    for wire in step.ins:
+        if wire not in producers:
+            continue
+        name, atom = producers[wire]
+        spec, value = plan.specs.get(atom), wires[wire]
+        if spec is not None and isinstance(value, Tensor) and not spec.matches(tuple(value.shape[1:])):
+            return (f" (the fault is upstream: box {name!r} returned per-example shape {tuple(value.shape[1:])}, "
+                    f"but its type {atom} is specified as {spec})")
+    return ""
 
 def compile(  # noqa: A001 - the backend's verb
     diagram: Diagram | Any,

@@ -113,6 +113,17 @@ def test_a_non_equivariant_canonicaliser_fails(o3: mct.Orthogonal, mlp: PointMLP
     assert not P.check_model(model).passed
 
 
+def test_a_gamma_of_the_wrong_shape_is_named_at_symmetrise(o3: mct.Orthogonal, mlp: PointMLP) -> None:
+    pca = mct.PCACanonicaliser()
+
+    def two_by_two(x: Tensor) -> Tensor:
+        return pca(x)[:, :2, :2]
+
+    with pytest.warns(UserWarning, match="gamma_two_by_two"), pytest.raises(
+            mct.InterpretationError, match=r"upstream: box 'gamma_two_by_two' returned per-example shape \(2, 2\)"):
+        P.symmetrise(mlp, o3, o3.points(N), gamma=two_by_two)
+
+
 def test_canonicalise_refuses_degenerate_and_nan_clouds(o3: mct.Orthogonal, mlp: PointMLP) -> None:
     model = P.canonicalise(mlp, o3, o3.points(N))
     coincident = torch.ones(1, N, D, dtype=torch.float64)
