@@ -235,8 +235,13 @@ def test_user_gammas_are_assumed_and_library_frames_are_vouched_for() -> None:
     assert ours.guarantee.kind == "exact" and "refused" in ours.guarantee.degenerate
     loose = gm.as_gamma(mct.PCACanonicaliser(validate=False), O3, O3.points(N))
     assert "not equivariant" in loose.guarantee.degenerate
-    wrapped = gm.uniform_frame(lambda x: mct.PCAFrames()(x), O3, O3.points(N))  # a user's frame in our sampler
+    def my_frames(x: torch.Tensor) -> torch.Tensor:
+        return mct.PCAFrames()(x)
+
+    with pytest.warns(UserWarning, match="gamma_frame_my_frames is assumed"):  # a user's frame in our sampler
+        wrapped = gm.uniform_frame(my_frames, O3, O3.points(N))
     assert wrapped.guarantee.kind == "assumed" and wrapped.elements is not None
+    assert gm.uniform_frame(mct.UniformFrame(my_frames), O3, O3.points(N)).guarantee.kind == "assumed"
     assert gm.as_gamma(mct.UniformFrame(lambda x: mct.PCAFrames()(x)), O3, O3.points(N)).guarantee.kind == "assumed"
     assert gm.uniform_frame(mct.PCAFrames(), O3, O3.points(N)).guarantee.kind == "in law"
     assert gm.as_gamma(ours, O3, ours.action) is ours

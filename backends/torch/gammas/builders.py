@@ -113,8 +113,11 @@ def uniform_frame(frames: Any, group: TorchGroup, action: TorchAction) -> Gamma:
     checks use the two-sample test.
     """
     sampler = frames if isinstance(frames, UniformFrame) else UniformFrame(frames)
-    return Gamma.from_callable(sampler, group, action, name="frame",
-                               guarantee=Guarantee("in law" if vouched(frames) else "assumed",
+    inner = getattr(sampler, "frames", frames)
+    ours = vouched(frames) and vouched(inner)  # a user's frame in our sampler stays theirs
+    name = "frame" if ours else f"frame_{getattr(inner, '__name__', type(inner).__name__)}"
+    return Gamma.from_callable(sampler, group, action, name=name,
+                               guarantee=Guarantee("in law" if ours else "assumed",
                                                    "a uniform draw from a frame with F(g.x) = g F(x) as a set",
                                                    _degenerate(getattr(frames, "frames", frames))))
 
