@@ -21,8 +21,6 @@ which group, what each guarantees, its cost and where it fails: the guide's tabl
 (``docs/how-to/gammas.md``, "Choose a gamma").
 """
 
-import warnings
-from typing import Any
 
 from markovcat.backends.torch.gammas.builders import (
     canonical,
@@ -47,10 +45,6 @@ __all__ = ["Gamma", "Guarantee", "GUARANTEES", "as_gamma", "NAMED", "named", "di
            "orthonormalise", "project", "raw_size", "enumerable", "orthogonal_layout", "vouched"]
 
 
-def __getattr__(name: str) -> Any:
-    """``haar_gamma``, the old name of :func:`from_haar` (beside the morphism ``mc.haar_gamma``), deprecated."""
-    if name == "haar_gamma":
-        warnings.warn(f"{__name__}.haar_gamma is deprecated: use from_haar (mc.haar_gamma is the C^G morphism alone)",
-                      DeprecationWarning, stacklevel=2)
-        return from_haar
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+from markovcat.backends.torch.gammas.builders import old_names  # noqa: E402
+
+__getattr__ = old_names(__name__)  # haar_gamma, deprecated

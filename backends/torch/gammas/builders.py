@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -288,10 +288,17 @@ def noisy_sort(score: nn.Module, group: TorchGroup, action: TorchAction, scale: 
     return Gamma(morphism, interpretation | Interpretation(boxes, {E: Spec((n,))}), group, action, guarantee)
 
 
-def __getattr__(name: str) -> Any:
-    """``haar_gamma``, the old name of :func:`from_haar` (beside the morphism ``mc.haar_gamma``), deprecated."""
-    if name == "haar_gamma":
-        warnings.warn(f"{__name__}.haar_gamma is deprecated: use from_haar (mc.haar_gamma is the C^G morphism alone)",
-                      DeprecationWarning, stacklevel=2)
-        return from_haar
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def old_names(module: str) -> Callable[[str], Any]:
+    """A module ``__getattr__`` answering ``haar_gamma``, the old name of :func:`from_haar`, with a deprecation."""
+
+    def __getattr__(name: str) -> Any:
+        if name == "haar_gamma":
+            warnings.warn(f"{module}.haar_gamma is deprecated: use from_haar (mc.haar_gamma is the C^G morphism "
+                          f"alone)", DeprecationWarning, stacklevel=2)
+            return from_haar
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
+__getattr__ = old_names(__name__)
