@@ -388,3 +388,30 @@ def test_the_gpu_script_dry_runs_on_the_cpu(tmp_path: Path) -> None:
     assert gpu.choose(configs, rates, 5.0, jobs=8) == []
     assert sys.executable  # the script runs with the environment's python (PYTHON=...)
     subprocess.run(["bash", "-n", str(script)], check=True)  # it parses
+
+
+def test_fresh_batches_differ_between_epochs_and_repeat_on_a_rerun() -> None:
+    """The paper's protocol: every batch newly drawn from (seed, step); the same seed gives the same batches."""
+    from markovcat.experiments.matrix.tasks import make_task
+    from markovcat.experiments.matrix.train import test_set, training_batch
+
+    task = make_task("cov", 3)
+    fresh = RunConfig(task="cov", method="mlp", dim=3, seed=4, steps=300)
+    assert fresh.data == "fresh"
+    first, again = training_batch(task, fresh, 0), training_batch(task, fresh, 0)
+    next_epoch = training_batch(task, fresh, 100)  # 100 steps of batch 100: one epoch of 10,000 examples
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not torch.equal(first[0], next_epoch[0]) and not torch.equal(first[0], training_batch(task, fresh, 1)[0])
+    other_seed = training_batch(task, RunConfig(task="cov", method="mlp", dim=3, seed=5, steps=300), 0)
+    assert not torch.equal(first[0], other_seed[0])
+    assert torch.equal(test_set(task, fresh)[0], test_set(task, fresh)[0])  # one fixed test set per seed
+    # the fixed protocol draws from one training set, and repeats it epoch after epoch
+    fixed = RunConfig(task="cov", method="mlp", dim=3, seed=4, steps=300, data="fixed", train_size=200)
+    data = task.sample(200, torch.Generator().manual_seed(0))
+    epoch = [training_batch(task, fixed, step, data)[0] for step in (0, 1)]
+    pool = {tuple(row.flatten().tolist()) for row in data[0]}
+    assert all(tuple(row.flatten().tolist()) in pool for batch in epoch for row in batch)
+    with pytest.raises(ValueError, match="fixed protocol"):
+        training_batch(task, fixed, 0)
+    with pytest.raises(ValueError, match="data must be one of"):
+        RunConfig(task="cov", method="mlp", dim=3, seed=0, steps=1, data="stream")
